@@ -215,8 +215,11 @@ class NackError(AMQPChannelError):
         self.messages = messages
 
 
-class InvalidChannelNumber(AMQPError):
-    """An explicit channel number is out of range (1..channel_max) or already in use."""
+class InvalidChannelNumber(AMQPError, ValueError):
+    """An explicit channel number is out of range (1..channel_max) or already in use.
+
+    Also a ``ValueError``: it is a bad argument value, caught before anything is sent.
+    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +244,12 @@ class UnexpectedFrameError(ProtocolSyntaxError):
     """A frame arrived that is not allowed here (505 UNEXPECTED_FRAME)."""
 
     reply_code = 505
+
+
+class CommandInvalidError(ProtocolSyntaxError):
+    """A well-formed method arrived where the protocol does not allow it (503 COMMAND_INVALID)."""
+
+    reply_code = 503
 
 
 class ProtocolVersionMismatch(ProtocolSyntaxError):
