@@ -1,0 +1,1046 @@
+"""The base ``Connection``: every bit of AMQP connection logic, no I/O, no clock, no loop.
+
+Adapters (select, Tornado, Twisted) subclass :class:`Connection` and implement the ``_adapter_*``
+down-call hooks; they feed the base through the ``_on_*`` up-calls. The full hook contract is
+in ``docs/internals.md``; each hook's docstring below repeats the clauses that concern it.
+
+Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
+``add_callback_threadsafe`` and ``update_secret``.
+
+Connection state lives in one place: ``self._state`` (a :class:`ConnectionState`), changed only
+by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` table.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence
+
+from amqpbase import exceptions, frame, spec
+from amqpbase._callbacks import invoke
+from amqpbase.heartbeat import HeartbeatChecker
+from amqpbase.parameters import ConnectionParameters, Parameters, build_client_properties
+
+if TYPE_CHECKING:  # pragma: no cover
+    from amqpbase.channel import Channel
+    from amqpbase.connection_workflow import AbstractAMQPConnectionWorkflow
+
+LOGGER = logging.getLogger(__name__)
+
+OpenCallback = Callable[["Connection"], Any]
+ErrorCallback = Callable[["Connection", BaseException], Any]
+FrameCallback = Callable[["Connection", frame.Method], Any]
+
+
+class ConnectionState(Enum):
+    """Where the connection is in its life (pika's numbering)."""
+
+    CLOSED = 0  # no stream; initial and final state
+    INIT = 1  # connecting the stream (or waiting to retry)
+    PROTOCOL = 2  # stream up, protocol header sent, awaiting Connection.Start
+    START = 3  # StartOk sent, awaiting Connection.Tune
+    TUNE = 4  # TuneOk + Open sent, awaiting Connection.OpenOk
+    OPEN = 5
+    CLOSING = 6  # closing channels / Close sent / stream being torn down
+
+
+_S = ConnectionState
+
+#: The one transition table: state -> states it may move to. Anything else raises.
+TRANSITIONS: Dict[ConnectionState, FrozenSet[ConnectionState]] = {
+    _S.CLOSED: frozenset({_S.INIT}),
+    _S.INIT: frozenset({_S.PROTOCOL, _S.CLOSING, _S.CLOSED}),
+    _S.PROTOCOL: frozenset({_S.START, _S.CLOSING, _S.CLOSED}),
+    _S.START: frozenset({_S.TUNE, _S.CLOSING, _S.CLOSED}),
+    _S.TUNE: frozenset({_S.OPEN, _S.CLOSING, _S.CLOSED}),
+    _S.OPEN: frozenset({_S.CLOSING, _S.CLOSED}),
+    _S.CLOSING: frozenset({_S.CLOSED}),
+}
+
+_HANDSHAKE_STATES = frozenset({_S.PROTOCOL, _S.START, _S.TUNE})
+#: States in which the peer has seen Connection.Start, so a Connection.Close may be sent.
+_CAN_SEND_CLOSE = frozenset({_S.START, _S.TUNE, _S.OPEN, _S.CLOSING})
+
+#: Failures that end the connect workflow at once: retrying cannot change the broker's answer.
+_DEFINITIVE_OPEN_ERRORS = (
+    exceptions.ProbableAuthenticationError,
+    exceptions.ProbableAccessDeniedError,
+    exceptions.AuthenticationError,
+    exceptions.IncompatibleProtocolError,
+    exceptions.ConnectionOpenAborted,
+    exceptions.ProtocolSyntaxError,
+    exceptions.MethodNotImplemented,
+)
+
+
+def _negotiate(client: int, server: int) -> int:
+    """AMQP 0-9-1 Connection.Tune: 0 means "no limit"; otherwise the smaller value wins."""
+    if client == 0 or server == 0:
+        return max(client, server)
+    return min(client, server)
+
+
+def _short_text(text: str) -> str:
+    """Trim ``text`` so it encodes as a shortstr (at most 255 UTF-8 bytes)."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= 255:
+        return text
+    return encoded[:255].decode("utf-8", errors="ignore")
+
+
+def _require_callable(callback: Any, name: str = "callback") -> None:
+    if not callable(callback):
+        raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+
+
+class Connection:
+    """Base connection: the AMQP 0-9-1 connection protocol and the pika 1.x connection API.
+
+    Not used directly: instantiate an adapter (``SelectConnection``, ``TornadoConnection``,
+    ``TwistedConnection``). With ``internal_connection_workflow=True`` the connection opens
+    itself over its parameters (``connection_attempts`` tries with ``retry_delay`` between
+    them, each bounded by ``socket_timeout`` and ``stack_timeout``), starting from the loop
+    right after construction; with ``False`` it waits for a workflow (``create_connection``).
+    """
+
+    #: Seconds ``close()`` waits for the broker's Connection.CloseOk (and for channels to
+    #: close) before tearing the stream down anyway; ``close()`` never hangs on a dead or
+    #: blocked broker. Instances may override it.
+    close_timeout: float = 10.0
+
+    def __init__(
+        self,
+        parameters: Optional[Parameters] = None,
+        on_open_callback: Optional[OpenCallback] = None,
+        on_open_error_callback: Optional[ErrorCallback] = None,
+        on_close_callback: Optional[ErrorCallback] = None,
+        internal_connection_workflow: bool = True,
+    ) -> None:
+        if parameters is None:
+            parameters = ConnectionParameters()
+        elif not isinstance(parameters, Parameters):
+            raise TypeError(
+                "parameters must be a ConnectionParameters or URLParameters instance, "
+                f"got {type(parameters).__name__}"
+            )
+        for name, cb in (
+            ("on_open_callback", on_open_callback),
+            ("on_open_error_callback", on_open_error_callback),
+            ("on_close_callback", on_close_callback),
+        ):
+            if cb is not None:
+                _require_callable(cb, name)
+        if not isinstance(internal_connection_workflow, bool):
+            raise TypeError("internal_connection_workflow must be a bool")
+
+        self.params: Parameters = parameters
+        self._state = ConnectionState.CLOSED
+
+        self._on_open_callbacks: List[OpenCallback] = []
+        self._on_open_error_callbacks: List[ErrorCallback] = [self._default_on_open_error]
+        self._on_close_callbacks: List[ErrorCallback] = []
+        self._blocked_callbacks: List[FrameCallback] = []
+        self._unblocked_callbacks: List[FrameCallback] = []
+        self._backpressure_callbacks: List[Callable[[], Any]] = []
+        if on_open_callback is not None:
+            self.add_on_open_callback(on_open_callback)
+        if on_open_error_callback is not None:
+            self.add_on_open_error_callback(on_open_error_callback)
+        if on_close_callback is not None:
+            self.add_on_close_callback(on_close_callback)
+
+        # Negotiated / learned during the handshake.
+        self.server_properties: Dict[str, Any] = {}
+        self.server_capabilities: Dict[str, Any] = {}
+        self.known_hosts: str = ""
+        self._channel_max = 0
+        self._frame_max = parameters.frame_max
+        self._heartbeat_interval = 0
+
+        self._channels: Dict[int, "Channel"] = {}
+        self._decoder = frame.FrameDecoder(parameters.frame_max)
+        self._stream_up = False
+        self._ever_opened = False  # reached OPEN in the current attempt
+
+        # Closing bookkeeping: the first recorded cause wins.
+        self._close_reason: Optional[BaseException] = None
+        self._close_sent = False  # Connection.Close emitted: discard all but Close/CloseOk
+        self._discard_input = False  # stream desynchronised after a framing error
+        self._closing_channels: set[int] = set()
+        self._client_close_args: Optional[tuple[int, str]] = None
+
+        # Timers (handles returned by _adapter_call_later).
+        self._stack_timer: Any = None
+        self._close_timer: Any = None
+        self._blocked_timer: Any = None
+        self._retry_timer: Any = None
+        self._heartbeat: Optional[HeartbeatChecker] = None
+
+        # Counters for heartbeats and backpressure.
+        self._bytes_sent = 0
+        self._bytes_received = 0
+        self._frames_sent = 0
+        self._backpressure_multiplier = 10
+        self._backpressure_armed = True
+
+        self._update_secret_callbacks: List[Optional[Callable[[frame.Method], Any]]] = []
+
+        # Connect workflow (internal): cycles left and whether we are the one driving it.
+        self._internal_workflow = internal_connection_workflow
+        self._attempts_left = parameters.connection_attempts
+        self._attempt_errors: List[BaseException] = []
+
+        if internal_connection_workflow:
+            self._set_state(ConnectionState.INIT)
+            self._retry_timer = self._adapter_call_later(0, self._begin_attempt)
+
+    # ----------------------------------------------------------------------------------------
+    # Public API (shared/API.md)
+    # ----------------------------------------------------------------------------------------
+
+    def add_backpressure_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when the adapter's write buffer exceeds the backpressure
+        multiplier times the average outbound frame size. Edge-triggered: it fires once per
+        crossing and re-arms when the write buffer has drained."""
+        _require_callable(callback)
+        self._backpressure_callbacks.append(callback)
+
+    def set_backpressure_multiplier(self, value: int = 10) -> None:
+        """Set the multiplier used by the backpressure check (a positive int, default 10)."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"backpressure multiplier must be an int, got {type(value).__name__}")
+        if value <= 0:
+            raise ValueError(f"backpressure multiplier must be positive, got {value}")
+        self._backpressure_multiplier = value
+
+    def add_on_close_callback(self, callback: ErrorCallback) -> None:
+        """Call ``callback(connection, exception)`` when a fully open connection has closed.
+
+        ``exception`` is ``ConnectionClosedByClient``/``ConnectionClosedByBroker`` for a close
+        by either side, or the precise cause otherwise (``StreamLostError``,
+        ``AMQPHeartbeatTimeout``, ``ConnectionBlockedTimeout``, a ``ProtocolSyntaxError``
+        subclass for a malformed frame from the broker, ...)."""
+        _require_callable(callback)
+        self._on_close_callbacks.append(callback)
+
+    def add_on_connection_blocked_callback(self, callback: FrameCallback) -> None:
+        """RabbitMQ extension: ``callback(connection, method_frame)`` on Connection.Blocked."""
+        _require_callable(callback)
+        self._blocked_callbacks.append(callback)
+
+    def add_on_connection_unblocked_callback(self, callback: FrameCallback) -> None:
+        """RabbitMQ extension: ``callback(connection, method_frame)`` on Connection.Unblocked."""
+        _require_callable(callback)
+        self._unblocked_callbacks.append(callback)
+
+    def add_on_open_callback(self, callback: OpenCallback) -> None:
+        """Call ``callback(connection)`` once the connection is open."""
+        _require_callable(callback)
+        self._on_open_callbacks.append(callback)
+
+    def add_on_open_error_callback(
+        self, callback: ErrorCallback, remove_default: bool = True
+    ) -> None:
+        """Call ``callback(connection, exception)`` when the connection cannot be opened.
+
+        The default callback (which logs the error) is removed unless ``remove_default`` is
+        False. The exception is precise: e.g. ``ProbableAuthenticationError`` carrying the
+        broker's 403 reply, ``TCPConnectionRefusedError``, ``StackTimeoutError``."""
+        _require_callable(callback)
+        if remove_default and self._default_on_open_error in self._on_open_error_callbacks:
+            self._on_open_error_callbacks.remove(self._default_on_open_error)
+        self._on_open_error_callbacks.append(callback)
+
+    def add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback()`` on the connection's loop. The only call allowed from any thread."""
+        _require_callable(callback)
+        if self.is_closed:
+            raise exceptions.ConnectionWrongStateError(
+                "add_callback_threadsafe() on a closed connection"
+            )
+        self._adapter_add_callback_threadsafe(callback)
+
+    @property
+    def basic_nack(self) -> bool:
+        """True when the broker supports Basic.Nack (False until the handshake is done)."""
+        return self._capability("basic.nack")
+
+    @property
+    def consumer_cancel_notify(self) -> bool:
+        """True when the broker sends Basic.Cancel for consumers it cancels."""
+        return self._capability("consumer_cancel_notify")
+
+    @property
+    def exchange_exchange_bindings(self) -> bool:
+        """True when the broker supports exchange-to-exchange bindings."""
+        return self._capability("exchange_exchange_bindings")
+
+    @property
+    def publisher_confirms(self) -> bool:
+        """True when the broker supports publisher confirms (Confirm.Select)."""
+        return self._capability("publisher_confirms")
+
+    def channel(
+        self,
+        channel_number: Optional[int] = None,
+        on_open_callback: Optional[Callable[["Channel"], Any]] = None,
+    ) -> "Channel":
+        """Open a channel; ``on_open_callback(channel)`` runs when Channel.OpenOk arrives.
+
+        ``channel_number`` must be free and within 1..channel_max; by default the lowest free
+        number is used (``NoFreeChannels`` when every number is taken)."""
+        from amqpbase.channel import Channel  # channel.py imports this module
+
+        if self._state is not ConnectionState.OPEN:
+            raise exceptions.ConnectionWrongStateError(
+                f"channel() needs an open connection; connection is {self._state.name}"
+            )
+        if on_open_callback is not None:
+            _require_callable(on_open_callback, "on_open_callback")
+        if channel_number is None:
+            number = self._next_channel_number()
+        else:
+            number = self._validate_channel_number(channel_number)
+        channel = Channel(self, number, on_open_callback)
+        self._channels[number] = channel
+        channel.open()
+        return channel
+
+    def close(self, reply_code: int = 200, reply_text: str = "Normal shutdown") -> None:
+        """Close the connection: channels first (consumers cancelled), then Connection.Close.
+
+        Publishes already handed over reach the broker before Connection.Close (the stream is
+        ordered). Waits at most :attr:`close_timeout` for the broker. Closing while opening
+        aborts the open (``ConnectionOpenAborted`` to the open-error callbacks).
+        Raises ``ConnectionWrongStateError`` when already closing or closed."""
+        if isinstance(reply_code, bool) or not isinstance(reply_code, int):
+            raise TypeError(f"reply_code must be an int, got {type(reply_code).__name__}")
+        if not isinstance(reply_text, str):
+            raise TypeError(f"reply_text must be a str, got {type(reply_text).__name__}")
+        if self.is_closing or self.is_closed:
+            raise exceptions.ConnectionWrongStateError(
+                f"close() called on a connection that is {self._state.name}"
+            )
+        if self._state is not ConnectionState.OPEN:
+            self._abort_open()
+            return
+        LOGGER.info("Closing connection (%s): %r", reply_code, reply_text)
+        self._client_close_args = (reply_code, _short_text(reply_text))
+        self._record_close_reason(exceptions.ConnectionClosedByClient(reply_code, reply_text))
+        # Ask channels to close while the connection is still OPEN (channels refuse new work
+        # once it is not), then move to CLOSING and wait for them.
+        for number, channel in list(self._channels.items()):
+            if channel.is_open:
+                channel.close()
+            if channel.is_closing:
+                self._closing_channels.add(number)
+        self._set_state(ConnectionState.CLOSING)
+        self._start_close_timer()
+        if not self._closing_channels:
+            self._send_connection_close()
+
+    def update_secret(
+        self,
+        new_secret: str,
+        reason: str,
+        callback: Optional[Callable[[frame.Method], Any]] = None,
+    ) -> None:
+        """Send Connection.UpdateSecret (RabbitMQ token rotation); ``callback(method_frame)``
+        runs on Connection.UpdateSecretOk."""
+        if not isinstance(new_secret, (str, bytes)):
+            raise TypeError("new_secret must be str or bytes")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a str")
+        if callback is not None:
+            _require_callable(callback)
+        if self._state is not ConnectionState.OPEN:
+            raise exceptions.ConnectionWrongStateError("update_secret() needs an open connection")
+        secret = new_secret.encode("utf-8") if isinstance(new_secret, str) else new_secret
+        self._update_secret_callbacks.append(callback)
+        self._send_method(0, spec.Connection.UpdateSecret(new_secret=secret, reason=reason))
+
+    @property
+    def is_closed(self) -> bool:
+        """True when there is no connection and none is being opened."""
+        return self._state is ConnectionState.CLOSED
+
+    @property
+    def is_closing(self) -> bool:
+        """True while a close (by either side, or an abort) is in progress."""
+        return self._state is ConnectionState.CLOSING
+
+    @property
+    def is_open(self) -> bool:
+        """True when the connection is open and usable."""
+        return self._state is ConnectionState.OPEN
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current :class:`ConnectionState` (read-only)."""
+        return self._state
+
+    @classmethod
+    def create_connection(
+        cls,
+        connection_configs: Sequence[Parameters],
+        on_done: Callable[[Any], Any],
+        custom_ioloop: Any = None,
+        workflow: Optional["AbstractAMQPConnectionWorkflow"] = None,
+    ) -> "AbstractAMQPConnectionWorkflow":
+        """Try each parameter set in turn (``connection_attempts`` cycles of the whole list,
+        ``retry_delay`` apart, both from the last set) and call ``on_done`` with the first
+        open connection, or with ``AMQPConnectionWorkflowFailed`` listing every attempt's
+        cause, or ``AMQPConnectionWorkflowAborted``. Returns the workflow (``abort()``)."""
+        from amqpbase.connection_workflow import AMQPConnectionWorkflow
+
+        _require_callable(on_done, "on_done")
+        if workflow is None:
+            workflow = AMQPConnectionWorkflow()
+
+        def connect_one(
+            params: Parameters, on_open: OpenCallback, on_error: ErrorCallback
+        ) -> "Connection":
+            connection = cls._create_for_workflow(params, on_open, on_error, custom_ioloop)
+            connection._start_external_attempt()
+            return connection
+
+        workflow.start(connection_configs, connect_one, custom_ioloop, on_done)
+        return workflow
+
+    @classmethod
+    def _create_for_workflow(
+        cls,
+        params: Parameters,
+        on_open: OpenCallback,
+        on_error: ErrorCallback,
+        custom_ioloop: Any,
+    ) -> "Connection":
+        """Build one un-started connection for a workflow attempt. Adapters whose constructor
+        names the loop differently override this."""
+        factory: Callable[..., "Connection"] = cls
+        return factory(
+            parameters=params,
+            on_open_callback=on_open,
+            on_open_error_callback=on_error,
+            custom_ioloop=custom_ioloop,
+            internal_connection_workflow=False,
+        )
+
+    def __repr__(self) -> str:
+        host = getattr(self.params, "host", "?")
+        port = getattr(self.params, "port", "?")
+        return f"<{type(self).__name__} {self._state.name} {host}:{port}>"
+
+    # ----------------------------------------------------------------------------------------
+    # Down-call hooks: implemented by every adapter (docs/internals.md, "The hook contract")
+    # ----------------------------------------------------------------------------------------
+
+    def _adapter_connect_stream(self) -> None:
+        """Start connecting to ``self.params`` (DNS off the loop thread, each address in turn,
+        TLS handshake). Never blocks. Exactly one outcome later, from the loop:
+        ``_on_stream_connected()`` or ``_on_stream_terminated(exc)`` with a connect error.
+        Called once per attempt, only when no stream exists."""
+        raise NotImplementedError
+
+    def _adapter_disconnect_stream(self) -> None:
+        """Close the stream, or abort a connect in progress. The adapter later calls
+        ``_on_stream_terminated(None)`` exactly once, from the loop, never from inside this
+        call. A repeat, or a call after the stream ended, is a no-op."""
+        raise NotImplementedError
+
+    def _adapter_emit_data(self, data: Any) -> None:
+        """Queue ``data`` (bytes or memoryview, kept by reference) for sending, in order,
+        coalesced: never a syscall per call. Only called while a stream exists."""
+        raise NotImplementedError
+
+    def _adapter_get_write_buffer_size(self) -> int:
+        """Bytes queued and not yet accepted by the kernel."""
+        raise NotImplementedError
+
+    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        """Run ``callback()`` once on the loop after ``delay`` seconds; return a handle."""
+        raise NotImplementedError
+
+    def _adapter_remove_timeout(self, handle: Any) -> None:
+        """Cancel a timer; removing twice, or after it fired, is a no-op."""
+        raise NotImplementedError
+
+    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
+        """From any thread: run ``callback()`` on the loop soon, waking it."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------------------------
+    # Up-calls from the adapter
+    # ----------------------------------------------------------------------------------------
+
+    def _on_stream_connected(self) -> None:
+        """The stream of the current attempt is connected: start the AMQP handshake."""
+        self._stream_up = True
+        if self._state is ConnectionState.CLOSING:  # aborted while connecting
+            self._adapter_disconnect_stream()
+            return
+        self._set_state(ConnectionState.PROTOCOL)
+        self._emit(frame.PROTOCOL_HEADER)
+
+    def _on_data_available(self, data: Any) -> None:
+        """Bytes from the broker, in order. Parses every complete frame and dispatches it."""
+        if self._discard_input:
+            return
+        self._bytes_received += len(data)
+        try:
+            frames = self._decoder.feed(data)
+        except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+            self._on_protocol_error(exc, stream_desynchronised=True)
+            return
+        channels = self._channels
+        for inbound in frames:
+            number = inbound.channel_number
+            try:
+                if number:
+                    channel = channels.get(number)
+                    if channel is not None:
+                        if not self._close_sent:
+                            channel._handle_frame(inbound)
+                    elif not self._close_sent:
+                        raise exceptions.ChannelNotOpenError(
+                            f"{type(inbound).__name__} frame for channel {number}, "
+                            "which is not open"
+                        )
+                else:
+                    self._handle_connection_frame(inbound)
+            except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+                self._on_protocol_error(exc, stream_desynchronised=False)
+                return
+            if self._discard_input:
+                return
+
+    def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
+        """The stream is gone (``error`` None after our own disconnect). Settle everything."""
+        if self._state is ConnectionState.CLOSED:
+            LOGGER.debug("Ignoring a repeated stream termination (%r)", error)
+            return
+        self._stream_up = False
+        self._cancel_timers()
+        reason = self._close_reason
+        if reason is None:
+            if error is None:
+                error = exceptions.StreamLostError("stream closed without an AMQP close")
+            reason = self._describe_lost_stream(error)
+        was_open = self._ever_opened
+        self._set_state(ConnectionState.CLOSED)
+        if was_open:
+            self._finish_close(reason)
+        else:
+            self._on_attempt_failed(reason)
+
+    def _on_write_buffer_drained(self) -> None:
+        """The adapter's write buffer went from non-empty to empty: re-arm backpressure."""
+        self._backpressure_armed = True
+
+    # ----------------------------------------------------------------------------------------
+    # Sending (used by Channel)
+    # ----------------------------------------------------------------------------------------
+
+    def _emit(self, data: Any) -> None:
+        self._bytes_sent += len(data)
+        self._frames_sent += 1
+        self._adapter_emit_data(data)
+
+    def _send_method(self, channel_number: int, method: Any) -> None:
+        """Encode and emit one method frame."""
+        if not self._stream_up or self._close_sent:
+            raise exceptions.ConnectionWrongStateError(
+                f"cannot send {method.NAME}: connection is {self._state.name}"
+            )
+        self._emit(frame.encode_method_frame(channel_number, method))
+        if self._backpressure_callbacks:
+            self._check_backpressure()
+
+    def _send_content(self, channel_number: int, method: Any, properties: Any, body: Any) -> None:
+        """Emit one content-bearing method (a publish): method, header and body frames."""
+        if not self._stream_up or self._close_sent:
+            raise exceptions.ConnectionWrongStateError(
+                f"cannot send {method.NAME}: connection is {self._state.name}"
+            )
+        emit = self._adapter_emit_data
+        sent = 0
+        for chunk in frame.encode_content_frames(
+            channel_number, method, properties, body, self._frame_max
+        ):
+            sent += len(chunk)
+            emit(chunk)
+        self._bytes_sent += sent
+        # method + header + body frames (ceil division of the body by the frame payload size)
+        self._frames_sent += 2 + -(-len(body) // (self._frame_max - 8))
+        if self._backpressure_callbacks:
+            self._check_backpressure()
+
+    def _send_heartbeat(self) -> None:
+        if self._stream_up:
+            self._emit(frame.HEARTBEAT_FRAME)
+
+    def _channel_terminated(self, channel: "Channel") -> None:
+        """A channel reached CLOSED (CloseOk or broker Close): forget its number."""
+        number = channel.channel_number
+        if self._channels.get(number) is channel:
+            del self._channels[number]
+        self._closing_channels.discard(number)
+        if (
+            self._state is ConnectionState.CLOSING
+            and self._client_close_args is not None
+            and not self._closing_channels
+            and not self._close_sent
+        ):
+            self._send_connection_close()
+
+    # ----------------------------------------------------------------------------------------
+    # Connection-level (channel 0) frames
+    # ----------------------------------------------------------------------------------------
+
+    def _handle_connection_frame(self, inbound: Any) -> None:
+        if isinstance(inbound, frame.Heartbeat):
+            return
+        if isinstance(inbound, frame.ProtocolHeader):
+            if self._state is ConnectionState.PROTOCOL:
+                self._fail_handshake(
+                    exceptions.IncompatibleProtocolError(
+                        f"broker speaks AMQP {inbound.major}-{inbound.minor}-"
+                        f"{inbound.revision}, not 0-9-1"
+                    )
+                )
+                return
+            raise exceptions.UnexpectedFrameError("protocol header in the middle of the stream")
+        if not isinstance(inbound, frame.Method):
+            raise exceptions.UnexpectedFrameError(
+                f"{type(inbound).__name__} frame on channel 0 (content belongs on a channel)"
+            )
+        method = inbound.method
+        if self._close_sent and not isinstance(
+            method, (spec.Connection.Close, spec.Connection.CloseOk)
+        ):
+            return  # AMQP 0-9-1 2.2.4: after sending Close, discard all but Close/CloseOk
+        handler = self._METHOD_HANDLERS.get(type(method))
+        if handler is None:
+            raise exceptions.CommandInvalidError(f"unexpected {method.NAME} on channel 0")
+        handler(self, inbound)
+
+    def _expect_state(self, method: Any, *states: ConnectionState) -> None:
+        if self._state not in states:
+            raise exceptions.CommandInvalidError(
+                f"{method.NAME} received in state {self._state.name}"
+            )
+
+    def _on_connection_start(self, inbound: frame.Method) -> None:
+        method = inbound.method
+        self._expect_state(method, ConnectionState.PROTOCOL)
+        if (method.version_major, method.version_minor) != (0, 9):
+            self._fail_handshake(
+                exceptions.IncompatibleProtocolError(
+                    f"broker offered AMQP {method.version_major}-{method.version_minor}"
+                )
+            )
+            return
+        self.server_properties = dict(method.server_properties or {})
+        capabilities = self.server_properties.get("capabilities")
+        self.server_capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
+        offered = method.mechanisms
+        if isinstance(offered, (bytes, bytearray)):
+            offered = offered.decode("utf-8", errors="replace")
+        mechanisms = str(offered).split()
+        credentials = self.params.credentials
+        mechanism, response = credentials.response_for(method)
+        if mechanism is None or mechanism not in mechanisms:
+            self._fail_handshake(
+                exceptions.AuthenticationError(
+                    getattr(credentials, "TYPE", type(credentials).__name__),
+                    f"broker offers {mechanisms}",
+                )
+            )
+            return
+        self._set_state(ConnectionState.START)
+        self._send_method(
+            0,
+            spec.Connection.StartOk(
+                client_properties=build_client_properties(self.params),
+                mechanism=mechanism,
+                response=response,
+                locale=self.params.locale,
+            ),
+        )
+
+    def _on_connection_secure(self, inbound: frame.Method) -> None:
+        self._expect_state(inbound.method, ConnectionState.START)
+        # PLAIN and EXTERNAL complete in StartOk; a challenge means the broker wants a
+        # mechanism we did not offer.
+        self._fail_handshake(
+            exceptions.AuthenticationError(
+                getattr(self.params.credentials, "TYPE", "?"),
+                "broker sent Connection.Secure; challenge-response is not supported",
+            )
+        )
+
+    def _on_connection_tune(self, inbound: frame.Method) -> None:
+        method = inbound.method
+        self._expect_state(method, ConnectionState.START)
+        params = self.params
+        self._channel_max = _negotiate(params.channel_max, method.channel_max) or 65535
+        self._channel_max = min(self._channel_max, 65535)
+        frame_max = _negotiate(params.frame_max, method.frame_max)
+        if frame_max and frame_max < spec.FRAME_MIN_SIZE:
+            self._fail_handshake(
+                exceptions.InvalidMinimumFrameSize(f"broker proposes frame_max={frame_max}")
+            )
+            return
+        self._frame_max = frame_max or 2**31 - 1
+        self._decoder.max_frame_size = self._frame_max
+        self._heartbeat_interval = self._negotiate_heartbeat(method.heartbeat)
+        self._set_state(ConnectionState.TUNE)
+        self._send_method(
+            0,
+            spec.Connection.TuneOk(
+                channel_max=self._channel_max,
+                frame_max=frame_max,
+                heartbeat=self._heartbeat_interval,
+            ),
+        )
+        self._send_method(0, spec.Connection.Open(virtual_host=params.virtual_host))
+        if self._heartbeat_interval:
+            # Start ticking now: the broker starts expecting heartbeats after TuneOk.
+            self._heartbeat = HeartbeatChecker(self, self._heartbeat_interval)
+            self._heartbeat.start()
+
+    def _negotiate_heartbeat(self, server_value: int) -> int:
+        """``heartbeat=None`` accepts the broker's; a callable decides from the broker's
+        value; an int proposes a value where the smaller non-zero wins, and an explicit 0
+        disables heartbeats (RabbitMQ honours a 0 in TuneOk)."""
+        wanted = self.params.heartbeat
+        if wanted is None:
+            return int(server_value)
+        if callable(wanted):
+            value = wanted(self, server_value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise exceptions.AMQPConnectionError(
+                    f"heartbeat callable returned {value!r}; expected an int >= 0"
+                )
+            return value
+        if wanted == 0:
+            return 0
+        return _negotiate(int(wanted), int(server_value))
+
+    def _on_connection_open_ok(self, inbound: frame.Method) -> None:
+        self._expect_state(inbound.method, ConnectionState.TUNE)
+        self.known_hosts = inbound.method.known_hosts
+        self._cancel_timer("_stack_timer")
+        self._ever_opened = True
+        self._set_state(ConnectionState.OPEN)
+        credentials = self.params.credentials
+        if getattr(credentials, "erase_on_connect", False):
+            credentials.erase_credentials()
+        LOGGER.info("Connection open: %r", self)
+        for callback in list(self._on_open_callbacks):
+            invoke(callback, self)
+
+    def _on_connection_close(self, inbound: frame.Method) -> None:
+        method = inbound.method
+        code, text = method.reply_code, method.reply_text
+        state = self._state
+        if state in (ConnectionState.START, ConnectionState.TUNE):
+            # authentication_failure_close: RabbitMQ explains a refused login (403) or vhost
+            # (530 NOT_ALLOWED) with Connection.Close instead of just dropping the socket.
+            error: BaseException
+            if code == spec.ACCESS_REFUSED:
+                error = exceptions.ProbableAuthenticationError(code, text)
+            elif code == spec.NOT_ALLOWED:
+                error = exceptions.ProbableAccessDeniedError(code, text)
+            else:
+                error = exceptions.ConnectionClosedByBroker(code, text)
+        else:
+            error = exceptions.ConnectionClosedByBroker(code, text)
+            if self._close_reason is None:
+                LOGGER.warning("Broker closed the connection (%s): %s", code, text)
+        self._record_close_reason(error)
+        # Reply CloseOk even if we sent our own Close (the close methods crossed).
+        if not self._close_sent:
+            self._send_method(0, spec.Connection.CloseOk())
+        self._close_sent = True
+        if self._state is not ConnectionState.CLOSING:
+            self._set_state(ConnectionState.CLOSING)
+        self._adapter_disconnect_stream()
+
+    def _on_connection_close_ok(self, inbound: frame.Method) -> None:
+        self._expect_state(inbound.method, ConnectionState.CLOSING)
+        self._adapter_disconnect_stream()
+
+    def _on_connection_blocked(self, inbound: frame.Method) -> None:
+        LOGGER.warning("Connection blocked by the broker: %s", inbound.method.reason)
+        timeout = self.params.blocked_connection_timeout
+        if timeout is not None and self._blocked_timer is None:
+            self._blocked_timer = self._adapter_call_later(timeout, self._on_blocked_timeout)
+        for callback in list(self._blocked_callbacks):
+            invoke(callback, self, inbound)
+
+    def _on_connection_unblocked(self, inbound: frame.Method) -> None:
+        LOGGER.info("Connection unblocked by the broker")
+        self._cancel_timer("_blocked_timer")
+        for callback in list(self._unblocked_callbacks):
+            invoke(callback, self, inbound)
+
+    def _on_update_secret_ok(self, inbound: frame.Method) -> None:
+        if not self._update_secret_callbacks:
+            raise exceptions.CommandInvalidError("UpdateSecretOk without an UpdateSecret")
+        callback = self._update_secret_callbacks.pop(0)
+        if callback is not None:
+            invoke(callback, inbound)
+
+    _METHOD_HANDLERS: Dict[type, Callable[["Connection", frame.Method], None]] = {
+        spec.Connection.Start: _on_connection_start,
+        spec.Connection.Secure: _on_connection_secure,
+        spec.Connection.Tune: _on_connection_tune,
+        spec.Connection.OpenOk: _on_connection_open_ok,
+        spec.Connection.Close: _on_connection_close,
+        spec.Connection.CloseOk: _on_connection_close_ok,
+        spec.Connection.Blocked: _on_connection_blocked,
+        spec.Connection.Unblocked: _on_connection_unblocked,
+        spec.Connection.UpdateSecretOk: _on_update_secret_ok,
+    }
+
+    # ----------------------------------------------------------------------------------------
+    # Closing, failures and timers
+    # ----------------------------------------------------------------------------------------
+
+    def _set_state(self, new_state: ConnectionState) -> None:
+        """The only place the state changes; illegal transitions raise."""
+        if new_state not in TRANSITIONS[self._state]:
+            raise exceptions.ConnectionWrongStateError(
+                f"illegal connection state transition {self._state.name} -> {new_state.name}"
+            )
+        self._state = new_state
+
+    def _record_close_reason(self, reason: BaseException) -> None:
+        if self._close_reason is None:
+            self._close_reason = reason
+
+    def _send_connection_close(self) -> None:
+        code, text = self._client_close_args or (200, "Normal shutdown")
+        self._send_method(0, spec.Connection.Close(reply_code=code, reply_text=text))
+        self._close_sent = True
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None:
+            self._close_timer = self._adapter_call_later(self.close_timeout, self._on_close_timeout)
+
+    def _on_close_timeout(self) -> None:
+        self._close_timer = None
+        LOGGER.warning(
+            "No Connection.CloseOk within %.1fs; dropping the stream", self.close_timeout
+        )
+        self._adapter_disconnect_stream()
+
+    def _on_protocol_error(self, error: BaseException, stream_desynchronised: bool) -> None:
+        """The broker broke the protocol: close with the error's AMQP reply code.
+
+        After a framing error the stream cannot be parsed any more, so everything further is
+        discarded and the broker's closing of the socket (after our Close) ends the stream."""
+        code = getattr(error, "reply_code", spec.SYNTAX_ERROR)
+        LOGGER.error("Protocol error from broker (%s): %s", code, error)
+        self._record_close_reason(error)
+        if stream_desynchronised:
+            self._discard_input = True
+        if self._state in _CAN_SEND_CLOSE and self._stream_up and not self._close_sent:
+            self._client_close_args = (code, _short_text(str(error) or type(error).__name__))
+            if self._state is not ConnectionState.CLOSING:
+                self._set_state(ConnectionState.CLOSING)
+            self._send_connection_close()
+            self._start_close_timer()
+        else:
+            if self._state is not ConnectionState.CLOSING:
+                self._set_state(ConnectionState.CLOSING)
+            self._adapter_disconnect_stream()
+
+    def _fail_handshake(self, error: BaseException) -> None:
+        """Give up this open attempt: record the cause and drop the stream."""
+        self._record_close_reason(error)
+        self._set_state(ConnectionState.CLOSING)
+        self._adapter_disconnect_stream()
+
+    def _on_heartbeat_timeout(self, silent_seconds: float) -> None:
+        self._heartbeat = None
+        error = exceptions.AMQPHeartbeatTimeout(
+            f"no data from the broker for {silent_seconds:.1f}s "
+            f"(heartbeat interval {self._heartbeat_interval}s)"
+        )
+        LOGGER.error("%s", error)
+        self._drop_stream(error)
+
+    def _on_blocked_timeout(self) -> None:
+        self._blocked_timer = None
+        timeout = self.params.blocked_connection_timeout
+        error = exceptions.ConnectionBlockedTimeout(
+            f"connection blocked by the broker for more than {timeout}s"
+        )
+        LOGGER.error("%s", error)
+        self._drop_stream(error)
+
+    def _on_stack_timeout(self) -> None:
+        self._stack_timer = None
+        error = exceptions.StackTimeoutError(
+            f"connection to {self.params.host}:{self.params.port} not open within "
+            f"stack_timeout={self.params.stack_timeout}s (stuck in {self._state.name})"
+        )
+        self._drop_stream(error)
+
+    def _drop_stream(self, error: BaseException) -> None:
+        """Tear the stream down without an AMQP close (the peer is dead or unresponsive)."""
+        self._record_close_reason(error)
+        if self._state is not ConnectionState.CLOSING:
+            self._set_state(ConnectionState.CLOSING)
+        self._discard_input = True
+        self._adapter_disconnect_stream()
+
+    def _cancel_timer(self, attribute: str) -> None:
+        handle = getattr(self, attribute)
+        if handle is not None:
+            setattr(self, attribute, None)
+            self._adapter_remove_timeout(handle)
+
+    def _cancel_timers(self) -> None:
+        for attribute in ("_stack_timer", "_close_timer", "_blocked_timer"):
+            self._cancel_timer(attribute)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+
+    def _describe_lost_stream(self, error: BaseException) -> BaseException:
+        """Name the handshake phase in which a stream was lost (the OS cause stays chained)."""
+        if self._state in _HANDSHAKE_STATES and isinstance(error, exceptions.StreamLostError):
+            waiting_for = {
+                ConnectionState.PROTOCOL: "Connection.Start",
+                ConnectionState.START: "Connection.Tune",
+                ConnectionState.TUNE: "Connection.OpenOk",
+            }[self._state]
+            described = exceptions.StreamLostError(
+                f"stream lost during the AMQP handshake, waiting for {waiting_for}: {error}"
+            )
+            described.__cause__ = error.__cause__ or error
+            return described
+        return error
+
+    def _finish_close(self, reason: BaseException) -> None:
+        """A connection that was open is now closed: tell every channel, then the user."""
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._closing_channels.clear()
+        for channel in channels:
+            channel._on_connection_closed(reason)
+        for callback in list(self._update_secret_callbacks):
+            if callback is not None:
+                LOGGER.debug("update_secret callback dropped: connection closed (%r)", reason)
+        self._update_secret_callbacks.clear()
+        LOGGER.info("Connection closed: %r", reason)
+        for callback in list(self._on_close_callbacks):
+            invoke(callback, self, reason)
+
+    # ----------------------------------------------------------------------------------------
+    # Opening: attempts, retries, aborts
+    # ----------------------------------------------------------------------------------------
+
+    def _start_external_attempt(self) -> None:
+        """Start one open attempt on behalf of a workflow (``create_connection``)."""
+        if self._state is not ConnectionState.CLOSED or self._ever_opened:
+            raise exceptions.ConnectionWrongStateError("connection already started")
+        self._set_state(ConnectionState.INIT)
+        self._begin_attempt()
+
+    def _begin_attempt(self) -> None:
+        """Reset per-attempt state and ask the adapter for a stream (state is INIT)."""
+        self._retry_timer = None
+        self._attempts_left -= 1
+        self._decoder = frame.FrameDecoder(self.params.frame_max)
+        self._frame_max = self.params.frame_max
+        self._close_reason = None
+        self._close_sent = False
+        self._discard_input = False
+        self._client_close_args = None
+        self.server_properties = {}
+        self.server_capabilities = {}
+        stack_timeout = self.params.stack_timeout
+        if stack_timeout is not None:
+            self._stack_timer = self._adapter_call_later(stack_timeout, self._on_stack_timeout)
+        self._adapter_connect_stream()
+
+    def _on_attempt_failed(self, reason: BaseException) -> None:
+        """An open attempt ended without reaching OPEN: retry or report."""
+        LOGGER.warning("Connection attempt to %r failed: %r", self, reason)
+        self._attempt_errors.append(reason)
+        retry = (
+            self._internal_workflow
+            and self._attempts_left > 0
+            and not isinstance(reason, _DEFINITIVE_OPEN_ERRORS)
+        )
+        if retry:
+            self._set_state(ConnectionState.INIT)
+            self._retry_timer = self._adapter_call_later(
+                self.params.retry_delay, self._begin_attempt
+            )
+            return
+        for callback in list(self._on_open_error_callbacks):
+            invoke(callback, self, reason)
+
+    def _abort_open(self) -> None:
+        """``close()`` while opening: stop the attempt and report ``ConnectionOpenAborted``."""
+        self._record_close_reason(
+            exceptions.ConnectionOpenAborted("connection closed by the client while opening")
+        )
+        self._attempts_left = 0
+        if self._retry_timer is not None:  # between attempts: no stream to tear down
+            self._cancel_timer("_retry_timer")
+            self._set_state(ConnectionState.CLOSING)
+            # Report from the loop, not from inside close(), like every other outcome.
+            self._adapter_call_later(0, lambda: self._on_stream_terminated(None))
+            return
+        self._set_state(ConnectionState.CLOSING)
+        self._adapter_disconnect_stream()
+
+    def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
+        """Default open-error callback: log (pika raises from inside the loop instead)."""
+        LOGGER.error("Could not open %r: %r", connection, error)
+
+    # ----------------------------------------------------------------------------------------
+    # Helpers
+    # ----------------------------------------------------------------------------------------
+
+    def _capability(self, name: str) -> bool:
+        return bool(self.server_capabilities.get(name, False))
+
+    def _check_backpressure(self) -> None:
+        if not self._backpressure_armed or not self._frames_sent:
+            return
+        average = self._bytes_sent / self._frames_sent
+        if self._adapter_get_write_buffer_size() > self._backpressure_multiplier * average:
+            self._backpressure_armed = False
+            LOGGER.debug("Backpressure: write buffer above %dx average frame size",
+                         self._backpressure_multiplier)
+            for callback in list(self._backpressure_callbacks):
+                invoke(callback)
+
+    def _next_channel_number(self) -> int:
+        limit = self._channel_max or 65535
+        if len(self._channels) >= limit:
+            raise exceptions.NoFreeChannels(f"all {limit} channel numbers are in use")
+        for number in range(1, limit + 1):
+            if number not in self._channels:
+                return number
+        raise exceptions.NoFreeChannels(f"all {limit} channel numbers are in use")
+
+    def _validate_channel_number(self, number: Any) -> int:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"channel_number must be an int, got {type(number).__name__}")
+        limit = self._channel_max or 65535
+        if not 1 <= number <= limit:
+            raise exceptions.InvalidChannelNumber(
+                f"channel_number {number} outside 1..{limit} (channel_max)"
+            )
+        if number in self._channels:
+            raise exceptions.InvalidChannelNumber(f"channel {number} is already in use")
+        return number
