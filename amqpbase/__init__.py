@@ -1,0 +1,46 @@
+"""amqpbase: an AMQP 0-9-1 client for RabbitMQ with one protocol core and three loop adapters.
+
+The names a pika user expects are here, so porting is an import change::
+
+    from amqpbase import SelectConnection, URLParameters, BasicProperties
+
+The Tornado and Twisted adapters live in ``amqpbase.adapters.tornado`` and
+``amqpbase.adapters.twisted`` and are imported only when asked for (no loop is imported by
+``import amqpbase``).
+"""
+
+from amqpbase import exceptions, spec
+from amqpbase.channel import Channel
+from amqpbase.connection import Connection, ConnectionState
+from amqpbase.credentials import ExternalCredentials, PlainCredentials
+from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
+from amqpbase.spec import BasicProperties
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``SelectConnection`` and ``IOLoop`` load on first use (pika exports them here)."""
+    if name in ("SelectConnection", "IOLoop"):
+        from amqpbase.adapters import select
+
+        return getattr(select, name)
+    raise AttributeError(f"module 'amqpbase' has no attribute {name!r}")
+
+
+__all__ = [
+    "BasicProperties",
+    "Channel",
+    "Connection",
+    "ConnectionParameters",
+    "ConnectionState",
+    "ExternalCredentials",
+    "IOLoop",
+    "PlainCredentials",
+    "SSLOptions",
+    "SelectConnection",
+    "URLParameters",
+    "__version__",
+    "exceptions",
+    "spec",
+]
