@@ -1,0 +1,804 @@
+"""Connection parameters: ``Parameters``, ``ConnectionParameters``, ``URLParameters``,
+``SSLOptions`` and :func:`build_client_properties` (pika 1.x compatible names and defaults).
+
+Contract:
+
+* Every attribute of :class:`Parameters` is a property whose setter validates: a wrong *type*
+  raises ``TypeError`` (``bool`` is never accepted where an ``int`` or a number is expected),
+  a value of the right type but out of range raises ``ValueError``. Each message names the
+  attribute. Nothing is coerced from strings: ``port='5672'`` is a ``TypeError`` (pika
+  silently called ``int()`` on the port; this is the one place amqpbase is stricter).
+* Secrets never appear in ``repr()``/``str()`` of a parameters object nor in the text of any
+  exception raised here: wrong-typed credentials are reported by type only, the ``ssl_options``
+  query value (which may hold a key password) is never echoed, and URL errors quote only the
+  part at fault when that part cannot hold a password.
+* Objects here hold no I/O and no loop; ``ssl.SSLContext`` objects are only created (for
+  ``amqps://`` URLs) and configured, never used.
+
+Where pika 1.x was ambiguous or did something surprising, the choice made is documented on the
+attribute or on :class:`URLParameters`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import enum
+import math
+import numbers
+import platform
+import ssl
+import sys
+from typing import (
+    Any, Callable, Dict, Final, FrozenSet, Generic, Mapping, Optional, Tuple, TypeVar, Union,
+    cast, overload,
+)  # fmt: skip
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from amqpbase.credentials import VALID_TYPES, CredentialsType, PlainCredentials
+
+__all__ = [
+    "CLIENT_VERSION", "PRODUCT", "TCP_OPTION_NAMES", "ConnectionParameters", "HeartbeatType",
+    "Parameters", "SSLOptions", "URLParameters", "build_client_properties",
+]  # fmt: skip
+
+#: Client version reported to the broker when ``amqpbase.__version__`` is not available.
+CLIENT_VERSION: Final = "0.1.0"
+#: ``product`` client property.
+PRODUCT: Final = "amqpbase"
+#: ``information`` client property.
+INFORMATION: Final = "amqpbase: AMQP 0-9-1 client for RabbitMQ with a pika-compatible API"
+#: Capabilities amqpbase implements and advertises in ``Connection.StartOk``.
+CAPABILITIES: Final[Mapping[str, bool]] = {
+    "authentication_failure_close": True,
+    "basic.nack": True,
+    "connection.blocked": True,
+    "consumer_cancel_notify": True,
+    "exchange_exchange_bindings": True,
+    "publisher_confirms": True,
+}
+
+#: Keys accepted in ``tcp_options`` (pika's set; whether the running OS supports each one is
+#: the adapter's business: it skips an option the platform lacks, with a warning, as pika does).
+TCP_OPTION_NAMES: Final[FrozenSet[str]] = frozenset(
+    {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT"}
+)
+
+MAX_CHANNELS: Final = 65535  # AMQP channel numbers are a short; 0 is the connection
+FRAME_MIN_SIZE: Final = 4096  # AMQP 0-9-1 section 4.2.1
+FRAME_MAX_LIMIT: Final = 2**31 - 1
+HEARTBEAT_MAX: Final = 65535  # Connection.TuneOk heartbeat is a short
+_SHORTSTR_MAX: Final = 255
+_C_INT_MAX: Final = 2**31 - 1  # setsockopt() takes a C int
+
+#: ``heartbeat``: None (accept the broker's proposal), seconds (0 disables heartbeats), or
+#: ``callable(connection, broker_proposal) -> seconds`` called during Connection.Tune.
+HeartbeatType = Optional[Union[int, Callable[[Any, int], int]]]
+
+
+class _DefaultType(enum.Enum):
+    """Type of the "argument not given" marker of :class:`ConnectionParameters`."""
+
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_DEFAULT: Final = _DefaultType.DEFAULT
+
+
+# --------------------------------------------------------------------------------------------
+# Validators: ``validate(name, value) -> stored value``; errors name the attribute and show the
+# value only where it cannot be secret.
+# --------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+_Validator = Callable[[str, Any], T]
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, followed by its type name."""
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _require_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, but got {_shown(value)}")
+    result = int(value)
+    if not low <= result <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, but got {result!r}")
+    return result
+
+
+def _int_in(low: int, high: int) -> _Validator[int]:
+    return lambda name, value: _require_int(name, value, low, high)
+
+
+def _number(*, allow_zero: bool) -> _Validator[float]:
+    """A finite real number > 0 (or >= 0 with ``allow_zero``), stored as float."""
+
+    def validate(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be an int or float, but got {_shown(value)}")
+        result = float(value)
+        if not math.isfinite(result):
+            raise ValueError(f"{name} must be a finite number, but got {result!r}")
+        if result < 0 or (result == 0 and not allow_zero):
+            raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, but got {value!r}")
+        return result
+
+    return validate
+
+
+def _optional(validate: _Validator[T]) -> _Validator[Optional[T]]:
+    return lambda name, value: None if value is None else validate(name, value)
+
+
+def _shortstr(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, but got {_shown(value)}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not encodable as UTF-8") from None
+    if size > _SHORTSTR_MAX:
+        raise ValueError(f"{name} must encode to at most {_SHORTSTR_MAX} UTF-8 bytes, got {size}")
+    return value
+
+
+def _host(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, but got {_shown(value)}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _credentials(name: str, value: Any) -> CredentialsType:
+    if not isinstance(value, tuple(VALID_TYPES)):
+        names = ", ".join(cls.__name__ for cls in VALID_TYPES)
+        # The type only: a wrongly passed (user, password) tuple must not be echoed.
+        raise TypeError(f"{name} must be one of {names}, but got {type(value).__name__}")
+    # A deep copy like pika: erase_credentials() must not touch the caller's object.
+    return cast(CredentialsType, copy.deepcopy(value))
+
+
+def _heartbeat(name: str, value: Any) -> HeartbeatType:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return _require_int(name, value, 0, HEARTBEAT_MAX)
+    if callable(value):
+        return cast(Callable[[Any, int], int], value)
+    raise TypeError(f"{name} must be None, an int or a callable, but got {_shown(value)}")
+
+
+def _ssl_options(name: str, value: Any) -> Optional[SSLOptions]:
+    if value is not None and not isinstance(value, SSLOptions):
+        raise TypeError(f"{name} must be an SSLOptions or None, but got {type(value).__name__}")
+    return value
+
+
+def _client_properties(name: str, value: Any) -> Optional[Dict[str, Any]]:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or None, but got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be str, but got a {type(key).__name__} key")
+        _shortstr(f"{name} key", key)
+    for key, kind in (("capabilities", dict), ("connection_name", str)):
+        if key in value and not isinstance(value[key], kind):
+            raise TypeError(
+                f"{name}[{key!r}] must be a {kind.__name__}, but got {type(value[key]).__name__}"
+            )
+    return copy.deepcopy(value)
+
+
+def _tcp_options(name: str, value: Any) -> Optional[Dict[str, int]]:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or None, but got {type(value).__name__}")
+    checked: Dict[str, int] = {}
+    for key, option in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be str, but got {_shown(key)}")
+        if key not in TCP_OPTION_NAMES:
+            raise ValueError(
+                f"unknown {name} key {key!r}; expected one of {', '.join(sorted(TCP_OPTION_NAMES))}"
+            )
+        checked[key] = _require_int(f"{name}[{key!r}]", option, 0, _C_INT_MAX)
+    return checked
+
+
+class _Setting(Generic[T]):
+    """A validated attribute (what pika writes as a property with a checking setter).
+
+    Reading returns the value stored in the slot ``_<name>``; assigning stores
+    ``validate(name, value)``, which raises ``TypeError``/``ValueError`` naming the attribute.
+    """
+
+    def __init__(self, validate: _Validator[T], doc: str) -> None:
+        self._validate = validate
+        self._name = self._slot = ""
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name, self._slot = name, "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: Optional[type] = None) -> _Setting[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: Optional[type] = None) -> T: ...
+
+    def __get__(self, obj: Optional[object], owner: Optional[type] = None) -> Any:
+        return self if obj is None else getattr(obj, self._slot)
+
+    def __set__(self, obj: object, value: T) -> None:
+        setattr(obj, self._slot, self._validate(self._name, value))
+
+
+# --------------------------------------------------------------------------------------------
+# SSLOptions
+# --------------------------------------------------------------------------------------------
+
+
+class SSLOptions:
+    """TLS settings: the ``ssl.SSLContext`` to wrap the socket with, and the SNI host name.
+
+    :param context: a configured ``ssl.SSLContext`` (``TypeError`` otherwise). It is kept by
+        reference: changes made to it later are seen by connections opened later.
+    :param server_hostname: host name for SNI and certificate matching; ``None`` lets the
+        adapter use ``parameters.host``.
+
+    Two ``SSLOptions`` are equal when they hold the *same* context object and host name.
+    """
+
+    __slots__ = ("context", "server_hostname")
+
+    def __init__(self, context: ssl.SSLContext, server_hostname: Optional[str] = None) -> None:
+        if not isinstance(context, ssl.SSLContext):
+            raise TypeError(f"context must be an ssl.SSLContext, but got {_shown(context)}")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            raise TypeError(
+                f"server_hostname must be a str or None, but got {_shown(server_hostname)}"
+            )
+        self.context: ssl.SSLContext = context
+        self.server_hostname: Optional[str] = server_hostname
+
+    def __repr__(self) -> str:
+        return f"<SSLOptions server_hostname={self.server_hostname!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SSLOptions):
+            return self.context is other.context and self.server_hostname == other.server_hostname
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((id(self.context), self.server_hostname))
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+class Parameters:
+    """Base of the parameter classes: every attribute at its default, each one validated.
+
+    Subclasses (and users) may override the ``DEFAULT_*`` class attributes; ``__init__`` reads
+    them through ``self``. ``__slots__`` makes a misspelt attribute an ``AttributeError``.
+
+    Equality: two parameter objects are equal when every attribute is equal (credentials by
+    value, ``ssl_options`` by context identity, a heartbeat callable by identity). pika 1.x
+    compared host and port only; comparing everything is what equality should mean.
+    """
+
+    __slots__ = (
+        "_blocked_connection_timeout", "_channel_max", "_client_properties",
+        "_connection_attempts", "_credentials", "_frame_max", "_heartbeat", "_host", "_locale",
+        "_port", "_retry_delay", "_socket_timeout", "_stack_timeout", "_ssl_options",
+        "_virtual_host", "_tcp_options",
+    )  # fmt: skip
+
+    DEFAULT_USERNAME: str = "guest"
+    DEFAULT_PASSWORD: str = "guest"
+
+    DEFAULT_BLOCKED_CONNECTION_TIMEOUT: Optional[float] = None
+    DEFAULT_CHANNEL_MAX: int = MAX_CHANNELS
+    DEFAULT_CLIENT_PROPERTIES: Optional[Dict[str, Any]] = None
+    DEFAULT_CREDENTIALS: CredentialsType = PlainCredentials(DEFAULT_USERNAME, DEFAULT_PASSWORD)
+    DEFAULT_CONNECTION_ATTEMPTS: int = 1
+    DEFAULT_FRAME_MAX: int = 131072
+    DEFAULT_HEARTBEAT_TIMEOUT: HeartbeatType = None  # None accepts the broker's proposal
+    DEFAULT_HOST: str = "localhost"
+    DEFAULT_LOCALE: str = "en_US"
+    DEFAULT_PORT: int = 5672
+    DEFAULT_RETRY_DELAY: float = 2.0
+    DEFAULT_SOCKET_TIMEOUT: Optional[float] = 10.0
+    DEFAULT_STACK_TIMEOUT: Optional[float] = 15.0
+    DEFAULT_SSL: bool = False
+    DEFAULT_SSL_OPTIONS: Optional[SSLOptions] = None
+    DEFAULT_SSL_PORT: int = 5671
+    DEFAULT_VIRTUAL_HOST: str = "/"
+    DEFAULT_TCP_OPTIONS: Optional[Dict[str, int]] = None
+
+    blocked_connection_timeout = _Setting(
+        _optional(_number(allow_zero=True)),
+        """Seconds the broker may keep the connection blocked (Connection.Blocked) before it is
+        torn down with ``ConnectionBlockedTimeout``: ``None`` (wait forever, the default) or a
+        finite number >= 0 (pika accepts 0: give up as soon as blocked), stored as float.""",
+    )
+    channel_max = _Setting(
+        _int_in(1, MAX_CHANNELS),
+        """Highest channel number to ask for, an int in 1..65535 (default 65535); the lower of
+        this and the broker's value is used.""",
+    )
+    client_properties = _Setting(
+        _client_properties,
+        """``None`` or a dict merged over the default client properties of Connection.StartOk
+        (see :func:`build_client_properties`); ``connection_name`` names the connection in the
+        management UI. Stored as a deep copy. Keys must be str of at most 255 UTF-8 bytes;
+        ``capabilities`` must be a dict and ``connection_name`` a str.""",
+    )
+    connection_attempts = _Setting(
+        _int_in(1, sys.maxsize),
+        """How many times to try to open the connection, an int >= 1 (default 1); see
+        ``retry_delay``.""",
+    )
+    credentials = _Setting(
+        _credentials,
+        """An instance of a class in ``amqpbase.credentials.VALID_TYPES`` (or a subclass),
+        stored as a deep copy like pika. Default ``PlainCredentials('guest', 'guest')``.""",
+    )
+    frame_max = _Setting(
+        _int_in(FRAME_MIN_SIZE, FRAME_MAX_LIMIT),
+        """Largest frame to accept, an int in 4096..2**31-1 (default 131072); the lower of this
+        and the broker's value is used.""",
+    )
+    heartbeat = _Setting(
+        _heartbeat,
+        """Heartbeat timeout negotiation: ``None`` accepts the broker's proposal (default); an
+        int in 0..65535 overrides it (0 disables heartbeats); a callable is called as
+        ``callable(connection, broker_proposal)`` during tuning and returns the int to use.""",
+    )
+    host = _Setting(_host, """Broker host name or IP address, a non-empty str.""")
+    locale = _Setting(_shortstr, """Locale sent in Connection.StartOk, a shortstr.""")
+    port = _Setting(
+        _int_in(1, 65535),
+        """Broker TCP port, an int in 1..65535 (a str is a ``TypeError``: pika called
+        ``int()`` on it). Default 5672, or 5671 when the constructor got ``ssl_options`` and no
+        port; assigning ``ssl_options`` later leaves the port alone.""",
+    )
+    retry_delay = _Setting(
+        _number(allow_zero=True),
+        """Seconds between connection attempts, a finite number >= 0 (default 2.0), stored as
+        float.""",
+    )
+    socket_timeout = _Setting(
+        _optional(_number(allow_zero=False)),
+        """TCP (and TLS) connect timeout in seconds: ``None`` (none) or a finite number > 0
+        (default 10.0), stored as float.""",
+    )
+    ssl_options = _Setting(
+        _ssl_options, """``None`` for plain TCP (default) or an :class:`SSLOptions` for TLS."""
+    )
+    stack_timeout = _Setting(
+        _optional(_number(allow_zero=False)),
+        """Timeout in seconds for the whole open (TCP + TLS + AMQP handshake): ``None`` or a
+        finite number > 0 (default 15.0), stored as float; keep it above ``socket_timeout``.""",
+    )
+    tcp_options = _Setting(
+        _tcp_options,
+        """``None`` or a dict of socket options for the adapter: keys from
+        :data:`TCP_OPTION_NAMES` (any other is a ``ValueError``), values ints in 0..2**31-1.
+        Stored as a copy.""",
+    )
+    virtual_host = _Setting(_shortstr, """RabbitMQ virtual host, a shortstr (default '/').""")
+
+    def __init__(self) -> None:
+        self.blocked_connection_timeout = self.DEFAULT_BLOCKED_CONNECTION_TIMEOUT
+        self.channel_max = self.DEFAULT_CHANNEL_MAX
+        self.client_properties = self.DEFAULT_CLIENT_PROPERTIES
+        self.connection_attempts = self.DEFAULT_CONNECTION_ATTEMPTS
+        self.credentials = self.DEFAULT_CREDENTIALS
+        self.frame_max = self.DEFAULT_FRAME_MAX
+        self.heartbeat = self.DEFAULT_HEARTBEAT_TIMEOUT
+        self.host = self.DEFAULT_HOST
+        self.locale = self.DEFAULT_LOCALE
+        self.port = self.DEFAULT_PORT
+        self.retry_delay = self.DEFAULT_RETRY_DELAY
+        self.socket_timeout = self.DEFAULT_SOCKET_TIMEOUT
+        self.stack_timeout = self.DEFAULT_STACK_TIMEOUT
+        self.ssl_options = self.DEFAULT_SSL_OPTIONS
+        self.virtual_host = self.DEFAULT_VIRTUAL_HOST
+        self.tcp_options = self.DEFAULT_TCP_OPTIONS
+
+    def __repr__(self) -> str:
+        """pika's format; credentials (and so the password) are deliberately left out."""
+        return (
+            f"<{self.__class__.__name__} host={self.host} port={self.port} "
+            f"virtual_host={self.virtual_host} ssl={self.ssl_options is not None}>"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Parameters):
+            return all(getattr(self, n) == getattr(other, n) for n in Parameters.__slots__)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+# --------------------------------------------------------------------------------------------
+# ConnectionParameters
+# --------------------------------------------------------------------------------------------
+
+
+class ConnectionParameters(Parameters):
+    """Parameters given one by one; an omitted argument keeps its ``DEFAULT_*`` value.
+
+    Arguments are applied through the validating setters (see :class:`Parameters` for each
+    one's rules). ``port`` defaults to ``DEFAULT_SSL_PORT`` (5671) when ``ssl_options`` is
+    given and ``port`` is not. Unknown keyword arguments raise ``TypeError`` naming them
+    (their values are not echoed).
+    """
+
+    __slots__ = ()
+
+    #: pika exposes its "not given" marker here; kept for code that refers to it.
+    _DEFAULT = _DEFAULT
+
+    def __init__(
+        self,
+        host: Union[str, _DefaultType] = _DEFAULT,
+        port: Union[int, _DefaultType] = _DEFAULT,
+        virtual_host: Union[str, _DefaultType] = _DEFAULT,
+        credentials: Union[CredentialsType, _DefaultType] = _DEFAULT,
+        channel_max: Union[int, _DefaultType] = _DEFAULT,
+        frame_max: Union[int, _DefaultType] = _DEFAULT,
+        heartbeat: Union[HeartbeatType, _DefaultType] = _DEFAULT,
+        ssl_options: Union[SSLOptions, None, _DefaultType] = _DEFAULT,
+        connection_attempts: Union[int, _DefaultType] = _DEFAULT,
+        retry_delay: Union[float, _DefaultType] = _DEFAULT,
+        socket_timeout: Union[float, None, _DefaultType] = _DEFAULT,
+        stack_timeout: Union[float, None, _DefaultType] = _DEFAULT,
+        locale: Union[str, _DefaultType] = _DEFAULT,
+        blocked_connection_timeout: Union[float, None, _DefaultType] = _DEFAULT,
+        client_properties: Union[Dict[str, Any], None, _DefaultType] = _DEFAULT,
+        tcp_options: Union[Dict[str, int], None, _DefaultType] = _DEFAULT,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise TypeError(
+                "ConnectionParameters() got unexpected keyword argument(s): "
+                + ", ".join(sorted(kwargs))
+            )
+        super().__init__()
+        given: Tuple[Tuple[str, Any], ...] = (
+            ("blocked_connection_timeout", blocked_connection_timeout),
+            ("channel_max", channel_max), ("client_properties", client_properties),
+            ("connection_attempts", connection_attempts), ("credentials", credentials),
+            ("frame_max", frame_max), ("heartbeat", heartbeat), ("host", host), ("locale", locale),
+            ("retry_delay", retry_delay), ("socket_timeout", socket_timeout),
+            ("stack_timeout", stack_timeout), ("ssl_options", ssl_options),
+            ("virtual_host", virtual_host), ("tcp_options", tcp_options),
+        )  # fmt: skip
+        for name, value in given:
+            if value is not _DEFAULT:
+                setattr(self, name, value)  # validated by the attribute's setter
+        # The port default depends on whether TLS is on, so it comes after ssl_options.
+        if port is not _DEFAULT:
+            self.port = port
+        else:
+            self.port = self.DEFAULT_SSL_PORT if self.ssl_options else self.DEFAULT_PORT
+
+
+# --------------------------------------------------------------------------------------------
+# URLParameters
+# --------------------------------------------------------------------------------------------
+
+_URL_FORM: Final = "amqp[s]://[user[:password]@]host[:port][/virtual_host][?key=value&...]"
+
+#: Query keys that pika 0.x accepted and pika 1.x rejects; amqpbase rejects them with a hint.
+_REMOVED_QUERY_KEYS: Final[Mapping[str, str]] = {
+    "backpressure_detection": "it was removed in pika 1.0; use "
+    "Connection.add_backpressure_callback() instead",
+    "heartbeat_interval": "it was renamed 'heartbeat' in pika 1.0",
+    "ssl": "use an amqps:// URL (or the ssl_options query parameter)",
+}
+
+_SSL_ALIASES: Final[Mapping[str, str]] = {
+    "ca_certs": "cafile", "ca_path": "capath", "ca_data": "cadata",
+}  # fmt: skip
+#: ssl_options query keys and the types of their values.
+_SSL_KEYS: Final[Mapping[str, Any]] = {
+    "cafile": str, "capath": str, "cadata": (str, bytes), "certfile": str, "keyfile": str,
+    "password": (str, bytes), "ciphers": str, "server_hostname": str, "verify": bool,
+    "cert_reqs": (str, int), "check_hostname": bool,
+}  # fmt: skip
+_CERT_REQS: Final[Mapping[object, ssl.VerifyMode]] = {
+    **{mode.name: mode for mode in ssl.VerifyMode},
+    **{int(mode): mode for mode in ssl.VerifyMode},
+}
+
+
+def _name_shown(name: str) -> str:
+    """Quote a name taken from a URL only when it cannot be a mis-parsed piece of a password."""
+    return repr(name) if name.isidentifier() and name.isascii() else "(name not shown)"
+
+
+def _unquote(text: str, what: str) -> str:
+    """Percent-decode one URL component as strict UTF-8; the error never echoes the text."""
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"the URL {what} is not valid percent-encoded UTF-8") from None
+
+
+def _query_int(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"URL query parameter {key}={value[:40]!r} is not an integer") from None
+
+
+def _query_float(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"URL query parameter {key}={value[:40]!r} is not a number") from None
+
+
+def _query_literal(key: str, value: str) -> Any:
+    """``ast.literal_eval`` of a query value (pika's format for dict-valued parameters)."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        # ssl_options may hold a key password: its value is never echoed.
+        shown = "" if key == "ssl_options" else f"={value[:60]!r}"
+        raise ValueError(
+            f"URL query parameter {key}{shown} is not a Python literal (e.g. {{'key': 1}})"
+        ) from None
+
+
+#: Query key -> parser of its text; the parsed value then goes through the attribute setter.
+_QUERY_PARSERS: Final[Mapping[str, Callable[[str, str], Any]]] = {
+    "blocked_connection_timeout": _query_float, "channel_max": _query_int,
+    "client_properties": _query_literal, "connection_attempts": _query_int,
+    "frame_max": _query_int, "heartbeat": _query_int, "locale": lambda _key, text: text,
+    "retry_delay": _query_float, "socket_timeout": _query_float, "ssl_options": _query_literal,
+    "stack_timeout": _query_float, "tcp_options": _query_literal,
+}  # fmt: skip
+
+
+def _ssl_options_from_dict(raw: Mapping[Any, Any], default_server_hostname: str) -> SSLOptions:
+    """Build :class:`SSLOptions` from the ``ssl_options`` URL query dict (see URLParameters).
+
+    Errors name the offending key and the type of its value, never the value itself.
+    """
+    opts: Dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise TypeError(f"ssl_options keys must be str, but got a {type(key).__name__} key")
+        canonical = _SSL_ALIASES.get(key, key)
+        if canonical not in _SSL_KEYS:
+            known = ", ".join(sorted([*_SSL_KEYS, *_SSL_ALIASES]))
+            raise ValueError(f"unknown ssl_options key {_name_shown(key)}; expected one of {known}")
+        if canonical in opts:
+            raise ValueError(f"ssl_options key {canonical!r} is given twice (maybe via an alias)")
+        kinds = _SSL_KEYS[canonical]
+        bool_misused = kinds is not bool and isinstance(value, bool)
+        if value is not None and (bool_misused or not isinstance(value, kinds)):
+            raise TypeError(f"ssl_options[{key!r}] has the wrong type {type(value).__name__}")
+        opts[canonical] = value
+    if "verify" in opts and "cert_reqs" in opts:
+        raise ValueError("ssl_options: give either 'verify' or 'cert_reqs', not both")
+    if opts.get("certfile") is None and (opts.get("keyfile") or opts.get("password")):
+        raise ValueError("ssl_options: 'keyfile' and 'password' need 'certfile'")
+
+    verify_mode = ssl.CERT_REQUIRED
+    if opts.get("verify") is False:
+        verify_mode = ssl.CERT_NONE
+    if opts.get("cert_reqs") is not None:
+        if opts["cert_reqs"] not in _CERT_REQS:
+            raise ValueError(
+                "ssl_options['cert_reqs'] must be 'CERT_NONE', 'CERT_OPTIONAL', 'CERT_REQUIRED' "
+                f"or 0, 1, 2, but got {opts['cert_reqs']!r}"
+            )
+        verify_mode = _CERT_REQS[opts["cert_reqs"]]
+    check_hostname = verify_mode != ssl.CERT_NONE
+    if opts.get("check_hostname") is not None:
+        check_hostname = opts["check_hostname"]
+        if check_hostname and verify_mode == ssl.CERT_NONE:
+            raise ValueError("ssl_options: check_hostname=True needs certificate verification")
+
+    try:
+        context = ssl.create_default_context(
+            cafile=opts.get("cafile"), capath=opts.get("capath"), cadata=opts.get("cadata")
+        )
+        if opts.get("certfile") is not None:
+            context.load_cert_chain(opts["certfile"], opts.get("keyfile"), opts.get("password"))
+        if opts.get("ciphers") is not None:
+            context.set_ciphers(opts["ciphers"])
+    except (OSError, ssl.SSLError) as exc:
+        # These messages hold file names and OpenSSL reasons, never the key password.
+        raise ValueError(f"ssl_options: cannot set up the TLS context: {exc}") from exc
+    context.check_hostname = check_hostname  # before verify_mode: CERT_NONE needs it False
+    context.verify_mode = verify_mode
+    return SSLOptions(context, server_hostname=opts.get("server_hostname", default_server_hostname))
+
+
+class URLParameters(Parameters):
+    """Parameters from an AMQP URI: ``amqp[s]://[user[:password]@]host[:port][/vhost][?query]``.
+
+    Components (percent-decoded as strict UTF-8; ``+`` is literal outside the query):
+
+    * scheme ``amqp`` (plain TCP) or ``amqps`` (TLS with ``ssl.create_default_context()`` and
+      ``server_hostname`` = the host); anything else, or no ``//``, is a ``ValueError``.
+    * user and password make ``PlainCredentials``. A user without ``:password`` keeps the
+      default password (RabbitMQ URI spec; pika crashed here). No userinfo keeps the default
+      credentials.
+    * host: a name, IPv4, or bracketed IPv6 literal (``[::1]`` gives ``'::1'``); lower-cased like
+      pika; empty keeps ``'localhost'``.
+    * port: 1..65535; absent gives 5671 when TLS ended up on (``amqps`` or an ``ssl_options``
+      query), else 5672.
+    * virtual host: the one path segment. As in pika, an empty path or ``/`` alone keeps the
+      default ``'/'`` (the RabbitMQ URI spec would make ``amqp://host/`` the empty vhost); the
+      default vhost is spelt ``%2F``. A second unencoded ``/`` is a ``ValueError`` (pika silently
+      dropped everything after it).
+    * a ``#fragment`` is a ``ValueError`` (almost always an unencoded ``#`` in a password).
+
+    Query parameters (each at most once; unknown or repeated keys are a ``ValueError`` naming the
+    key; a bad value a ``ValueError``/``TypeError`` naming key and value) -- pika 1.x's set:
+    ``blocked_connection_timeout``, ``retry_delay``, ``socket_timeout``, ``stack_timeout``
+    (numbers), ``channel_max``, ``connection_attempts``, ``frame_max``, ``heartbeat`` (ints),
+    ``locale`` (str), ``client_properties`` and ``tcp_options`` (Python dict literals, as
+    pika), and ``ssl_options``: ``None`` (plain; contradicts ``amqps``) or a dict literal with
+    the keys ``cafile``/``ca_certs``, ``capath``/``ca_path``, ``cadata``/``ca_data``,
+    ``certfile``, ``keyfile``, ``password``, ``ciphers``, ``server_hostname`` (default: the
+    host), ``verify`` (bool), ``cert_reqs`` (``'CERT_NONE'``/``'CERT_OPTIONAL'``/
+    ``'CERT_REQUIRED'`` or 0/1/2) and ``check_hostname`` (bool). The context starts from
+    ``ssl.create_default_context()`` (system CAs when no CA is given, unlike pika which failed)
+    and verifies the certificate and host name unless told otherwise. pika's ``protocol`` key
+    is not supported. ``ssl_options`` is never echoed in errors (it may hold a key password).
+    ``backpressure_detection`` and ``heartbeat_interval`` (pika 0.x) are rejected with a hint.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, but got {type(url).__name__}")
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ValueError(f"malformed URL (bad IPv6 literal?); expected {_URL_FORM}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("amqp", "amqps"):
+            raise ValueError(
+                f"unsupported URL scheme {_name_shown(scheme) if scheme else '(none)'}; "
+                "expected 'amqp' or 'amqps'"
+            )
+        if not url[len(scheme) + 1 :].startswith("//"):
+            raise ValueError(f"malformed URL: expected {_URL_FORM}")
+        if parts.fragment or url.endswith("#"):
+            raise ValueError(
+                "the URL has a '#' fragment; percent-encode '#' as %23 in names and passwords"
+            )
+
+        if scheme == "amqps":
+            self.ssl_options = SSLOptions(ssl.create_default_context())
+
+        if parts.hostname:
+            self.host = _unquote(parts.hostname, "host")
+        if self.ssl_options is not None:
+            self.ssl_options.server_hostname = self.host
+
+        try:
+            port = parts.port
+        except ValueError:
+            # Not echoed: an unencoded '/' or '#' in a password can land here.
+            raise ValueError("the URL port must be an integer in 1..65535") from None
+
+        if parts.username is not None:
+            username = _unquote(parts.username, "user name")
+            password = (
+                self.DEFAULT_PASSWORD
+                if parts.password is None
+                else _unquote(parts.password, "password")
+            )
+            self.credentials = PlainCredentials(username, password)
+
+        if len(parts.path) > 1:
+            segment = parts.path[1:]
+            if "/" in segment:
+                raise ValueError(
+                    "the URL path must be one segment (the virtual host); "
+                    "percent-encode '/' in a virtual host name as %2F"
+                )
+            self.virtual_host = _unquote(segment, "virtual host")
+
+        self._apply_query(parts.query)
+
+        if port is not None:
+            self.port = port
+        else:
+            self.port = self.DEFAULT_SSL_PORT if self.ssl_options else self.DEFAULT_PORT
+
+    def _apply_query(self, query: str) -> None:
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise ValueError("the URL query string is not valid percent-encoded UTF-8") from None
+        seen = set()
+        for key, text in pairs:
+            parser = _QUERY_PARSERS.get(key)
+            if parser is None:
+                if key in _REMOVED_QUERY_KEYS:
+                    hint = _REMOVED_QUERY_KEYS[key]
+                    raise ValueError(f"unsupported URL query parameter {key!r}: {hint}")
+                raise ValueError(
+                    f"unknown URL query parameter {_name_shown(key)}; expected one of "
+                    + ", ".join(sorted(_QUERY_PARSERS))
+                )
+            if key in seen:
+                raise ValueError(f"URL query parameter {key!r} is given more than once")
+            seen.add(key)
+            value = parser(key, text)
+            if key == "ssl_options":
+                self._apply_ssl_options(value)
+            else:
+                setattr(self, key, value)  # the attribute's validator names the key
+
+    def _apply_ssl_options(self, opts: Any) -> None:
+        if opts is None:
+            if self.ssl_options is not None:
+                raise ValueError("URL query parameter ssl_options=None contradicts amqps://")
+        elif isinstance(opts, dict):
+            self.ssl_options = _ssl_options_from_dict(opts, default_server_hostname=self.host)
+        else:
+            raise TypeError(
+                f"URL query parameter ssl_options must be a dict or None, not {type(opts).__name__}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Client properties (Connection.StartOk)
+# --------------------------------------------------------------------------------------------
+
+
+def _client_version() -> str:
+    version = getattr(sys.modules.get("amqpbase"), "__version__", None)
+    return version if isinstance(version, str) else CLIENT_VERSION
+
+
+def build_client_properties(params: Parameters) -> Dict[str, Any]:
+    """The client-properties table for Connection.StartOk.
+
+    Defaults: ``product`` ``'amqpbase'``, ``platform`` ``'Python x.y.z'``, ``version``
+    (``amqpbase.__version__`` or :data:`CLIENT_VERSION`), ``information`` and ``capabilities``
+    (:data:`CAPABILITIES`). ``params.client_properties`` is merged over them key by key, except
+    that a user ``capabilities`` dict is merged *into* the default capabilities rather than
+    replacing them. Returns a new dict (deep-copied; the caller may mutate it).
+    """
+    properties: Dict[str, Any] = {
+        "product": PRODUCT,
+        "platform": f"Python {platform.python_version()}",
+        "version": _client_version(),
+        "information": INFORMATION,
+        "capabilities": dict(CAPABILITIES),
+    }
+    for key, value in (params.client_properties or {}).items():
+        if key == "capabilities" and isinstance(value, dict):
+            properties["capabilities"].update(copy.deepcopy(value))
+        else:
+            properties[key] = copy.deepcopy(value)
+    return properties
