@@ -1,0 +1,509 @@
+"""AMQP 0-9-1 frames: frame objects, frame encoding (the publish hot path) and FrameDecoder.
+
+Wire format (AMQP 0-9-1, 2.3.5 and 4.2.3)::
+
+    type:octet  channel:short  size:long  payload:size octets  frame-end:octet (0xCE)
+
+``size`` counts the payload only, so a frame occupies ``size + 8`` bytes; ``frame_max`` (from
+Connection.Tune) bounds that total.
+
+Encoding (DESIGN.md rule 5): one publish is handed to the transport as ONE ``bytes`` (method,
+content header and body frames) when the body fits one frame; a larger body is a list of a
+``bytes`` head, ``memoryview`` slices of the body (never copied) and small ``bytes`` glue
+between them.
+
+Decoding: :class:`FrameDecoder` keeps one ``bytearray``, parses every complete frame by
+offset, and trims the consumed prefix once per :meth:`FrameDecoder.feed` call.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, ClassVar, Iterator, List, Optional, Tuple, Union
+
+from amqpbase import amqp_object, spec
+from amqpbase.exceptions import (
+    InvalidFrameError,
+    InvalidMaximumFrameSize,
+    InvalidMinimumFrameSize,
+    MethodNotImplemented,
+    ProtocolSyntaxError,
+)
+
+PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+"""What the client sends first: ``AMQP`` + protocol id 0 + version 0-9-1 (AMQP 0-9-1, 4.2.2)."""
+
+HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+"""A heartbeat: type 8 on channel 0 with an empty payload (AMQP 0-9-1, 4.2.7)."""
+
+FRAME_END = b"\xce"
+_FRAME_END = 0xCE
+_FRAME_TYPES = frozenset((spec.FRAME_METHOD, spec.FRAME_HEADER, spec.FRAME_BODY, spec.FRAME_HEARTBEAT))
+
+_S_FRAME_HEADER = struct.Struct("!BHI")  # type, channel, payload size
+# The previous frame's end octet + the next frame's header, in one pack: the glue between
+# body slices, and the body frame header after a content header.
+_S_END_AND_HEADER = struct.Struct("!BBHI")
+# Content header frame after a method frame: end octet of the method frame, frame header,
+# class id, weight (always 0), body size (AMQP 0-9-1, 4.2.6). Its property flags follow.
+_S_END_AND_CONTENT_HEADER = struct.Struct("!BBHIHHQ")
+_S_CONTENT_HEADER_PAYLOAD = struct.Struct("!HHQ")
+_S_METHOD_INDEX = struct.Struct("!I")  # class id << 16 | method id == Method.INDEX
+
+_CONTENT_HEADER_FIXED = 12  # class id, weight, body size (before the property flags)
+_MAX_FRAME = 0xFFFFFFFF  # frame_max is a long; 0 means "no limit" (AMQP 0-9-1, connection.tune)
+
+
+# --------------------------------------------------------------------------------------------
+# Frame objects (pika's attribute names)
+# --------------------------------------------------------------------------------------------
+
+
+class _Frame:
+    """Value semantics over ``__slots__`` for the frame classes."""
+
+    __slots__: ClassVar[Tuple[str, ...]] = ()
+    frame_type: ClassVar[int]
+
+    def _fields(self) -> Iterator[Tuple[str, Any]]:
+        for name in self.__slots__:
+            yield name, getattr(self, name)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{name}={value!r}" for name, value in self._fields())
+        return f"<{type(self).__name__}({items})>"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable value objects
+
+
+class Method(_Frame):
+    """A method frame. ``method`` is typed ``Any`` on purpose: receivers dispatch on its type
+    and then read that method's own fields (as pika code does)."""
+
+    __slots__ = ("channel_number", "method")
+    frame_type = spec.FRAME_METHOD
+
+    def __init__(self, channel_number: int, method: Any) -> None:
+        self.channel_number = channel_number
+        self.method = method
+
+    def marshal(self) -> bytes:
+        return encode_method_frame(self.channel_number, self.method)
+
+
+class Header(_Frame):
+    """A content header frame: ``body_size`` and the properties (``spec.BasicProperties``)."""
+
+    __slots__ = ("channel_number", "body_size", "properties")
+    frame_type = spec.FRAME_HEADER
+
+    def __init__(self, channel_number: int, body_size: int, properties: Any) -> None:
+        self.channel_number = channel_number
+        self.body_size = body_size
+        self.properties = properties
+
+    def marshal(self) -> bytes:
+        props = self.properties.encode()
+        return b"".join((
+            _S_FRAME_HEADER.pack(spec.FRAME_HEADER, self.channel_number, 12 + len(props)),
+            _S_CONTENT_HEADER_PAYLOAD.pack(self.properties.INDEX, 0, self.body_size),
+            props,
+            FRAME_END,
+        ))
+
+
+class Body(_Frame):
+    """A content body frame; ``fragment`` is ``bytes`` (a copy: the decoder's buffer moves on)."""
+
+    __slots__ = ("channel_number", "fragment")
+    frame_type = spec.FRAME_BODY
+
+    def __init__(self, channel_number: int, fragment: bytes) -> None:
+        self.channel_number = channel_number
+        self.fragment = fragment
+
+    def marshal(self) -> bytes:
+        return b"".join((
+            _S_FRAME_HEADER.pack(spec.FRAME_BODY, self.channel_number, len(self.fragment)),
+            self.fragment,
+            FRAME_END,
+        ))
+
+
+class Heartbeat(_Frame):
+    """A heartbeat frame (always channel 0)."""
+
+    __slots__ = ()
+    frame_type = spec.FRAME_HEARTBEAT
+    channel_number: ClassVar[int] = 0
+
+    def marshal(self) -> bytes:
+        return HEARTBEAT_FRAME
+
+
+class ProtocolHeader(_Frame):
+    """``AMQP`` + 4 octets. From the server it means "I do not speak your version": it sends
+    the version it does speak and closes (AMQP 0-9-1, 4.2.2). ``frame_type`` is -1 (pika)."""
+
+    __slots__ = ("major", "minor", "revision")
+    frame_type = -1
+
+    def __init__(
+        self,
+        major: int = spec.PROTOCOL_VERSION[0],
+        minor: int = spec.PROTOCOL_VERSION[1],
+        revision: int = spec.PROTOCOL_VERSION[2],
+    ) -> None:
+        self.major = major
+        self.minor = minor
+        self.revision = revision
+
+    def marshal(self) -> bytes:
+        return b"AMQP" + bytes((0, self.major, self.minor, self.revision))
+
+
+Frame = Union[Method, Header, Body, Heartbeat, ProtocolHeader]
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+
+def encode_method_frame(channel_number: int, method: amqp_object.Method) -> bytes:
+    """The complete method frame for ``method`` on ``channel_number``."""
+    payload = method.encode()
+    header = _S_FRAME_HEADER.pack(spec.FRAME_METHOD, channel_number, len(payload))
+    return b"".join((header, payload, FRAME_END))
+
+
+def _body_payload_limit(frame_max: int) -> int:
+    if frame_max == 0:
+        return _MAX_FRAME - 8
+    if frame_max < spec.FRAME_MIN_SIZE:
+        raise InvalidMinimumFrameSize(
+            f"frame_max={frame_max} is below the AMQP minimum of {spec.FRAME_MIN_SIZE}"
+        )
+    if frame_max > _MAX_FRAME:
+        raise InvalidMaximumFrameSize(f"frame_max={frame_max} does not fit a long (2**32 - 1)")
+    return frame_max - 8
+
+
+def encode_content_frames(
+    channel_number: int,
+    method: amqp_object.Method,
+    properties: Optional[spec.BasicProperties],
+    body: Union[bytes, bytearray, memoryview, str],
+    frame_max: int,
+) -> List[Union[bytes, memoryview]]:
+    """Encode one content-carrying method (Basic.Publish): method + header + body frames.
+
+    ``frame_max`` is the negotiated total frame size (payload + 8 bytes of overhead), any
+    int >= 4096 (``InvalidMinimumFrameSize`` below that, ``InvalidMaximumFrameSize`` above
+    2**32 - 1); 0 means "no limit" as in Connection.Tune. Body frames carry at most
+    ``frame_max - 8`` bytes.
+
+    ``body`` may be ``bytes``, ``bytearray``, ``memoryview`` (any contiguous buffer) or
+    ``str`` (encoded UTF-8, as pika does). ``properties`` None sends no properties.
+
+    Returns ONE ``bytes`` holding all frames when the body fits one frame (or is empty, which
+    sends no body frame: AMQP 0-9-1, 4.2.6). A larger body gives ``[head, view, glue, view,
+    ..., glue, view, frame_end]``: ``head`` is the method frame, the header frame and the
+    first body frame's header; each ``view`` is a ``memoryview`` slice of the caller's body
+    (not copied, so the caller must not mutate a bytearray body until it has been written);
+    each ``glue`` is the previous body frame's end octet plus the next body frame's header.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif not isinstance(body, (bytes, bytearray)):
+        body = memoryview(body)
+        if body.format != "B" or body.ndim != 1:
+            body = body.cast("B")
+    method_payload = method.encode()
+    props = properties.encode() if properties is not None else b"\x00\x00"
+    body_size = len(body)
+    limit = _body_payload_limit(frame_max)
+    head = _S_FRAME_HEADER.pack(spec.FRAME_METHOD, channel_number, len(method_payload))
+    content_header = _S_END_AND_CONTENT_HEADER.pack(
+        _FRAME_END,
+        spec.FRAME_HEADER,
+        channel_number,
+        _CONTENT_HEADER_FIXED + len(props),
+        method.INDEX >> 16,  # the content class is the method's class
+        0,
+        body_size,
+    )
+    if body_size == 0:
+        return [b"".join((head, method_payload, content_header, props, FRAME_END))]
+    if body_size <= limit:
+        return [
+            b"".join((
+                head,
+                method_payload,
+                content_header,
+                props,
+                _S_END_AND_HEADER.pack(_FRAME_END, spec.FRAME_BODY, channel_number, body_size),
+                body,
+                FRAME_END,
+            ))
+        ]
+    full_glue = _S_END_AND_HEADER.pack(_FRAME_END, spec.FRAME_BODY, channel_number, limit)
+    view = memoryview(body)
+    out: List[Union[bytes, memoryview]] = [
+        b"".join((head, method_payload, content_header, props, full_glue)),
+        view[:limit],
+    ]
+    append = out.append
+    pos = limit
+    while pos < body_size:
+        chunk = body_size - pos
+        if chunk >= limit:
+            chunk = limit
+            append(full_glue)
+        else:
+            append(_S_END_AND_HEADER.pack(_FRAME_END, spec.FRAME_BODY, channel_number, chunk))
+        append(view[pos : pos + chunk])
+        pos += chunk
+    append(FRAME_END)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _show(data: Union[bytes, bytearray], start: int, count: int = 16) -> str:
+    chunk = bytes(data[start : start + count])
+    more = "..." if len(data) > start + count else ""
+    return chunk.hex(" ") + more
+
+
+class FrameDecoder:
+    """Incremental frame parser over one ``bytearray`` (DESIGN.md rule 5).
+
+    :meth:`feed` appends the input, parses every complete frame by offset and trims the
+    consumed prefix once per call. Incomplete input is kept for the next call.
+
+    ``max_frame_size`` bounds a whole frame (payload + 8 bytes, as ``frame_max`` does); 0
+    means no limit. It may be changed at any time (the connection lowers it after
+    Connection.Tune). An oversized frame is refused as soon as its 7-byte header is in.
+
+    Errors (each a :class:`ProtocolSyntaxError` subclass with ``reply_code``, except
+    :class:`MethodNotImplemented`, 540):
+
+    - bad frame-end octet, unknown frame type, oversized frame, heartbeat that is not empty
+      on channel 0, garbage where the stream should start: :class:`InvalidFrameError` (501);
+    - method or content header whose fields do not decode, overrun the frame or leave bytes
+      unread, or a content header for a class without content: :class:`ProtocolSyntaxError`
+      (502, or the field-table subclass);
+    - unknown class/method id: :class:`MethodNotImplemented` (540).
+
+    After an error the decoder is dead: every later :meth:`feed` raises the same exception
+    class again. The frames completed earlier in the failing call are kept in
+    :attr:`frames_before_error` (they were valid; a caller may still act on them).
+    """
+
+    __slots__ = ("max_frame_size", "frames_before_error", "_buffer", "_at_start", "_error")
+
+    def __init__(self, max_frame_size: int) -> None:
+        self.max_frame_size = max_frame_size
+        self.frames_before_error: List[Frame] = []
+        self._buffer = bytearray()
+        self._at_start = True
+        self._error: Optional[BaseException] = None
+
+    def feed(self, data: Union[bytes, bytearray, memoryview]) -> List[Frame]:
+        """Add ``data``; return the frames now complete, in order (maybe ``[]``)."""
+        if self._error is not None:
+            raise type(self._error)(f"frame decoder stopped by an earlier error: {self._error}")
+        buf = self._buffer
+        buf += data
+        frames: List[Frame] = []
+        try:
+            consumed = self._parse(buf, frames)
+        except (ProtocolSyntaxError, MethodNotImplemented) as exc:
+            self._error = exc
+            self.frames_before_error = frames
+            self._buffer = bytearray()
+            raise
+        if consumed:
+            del buf[:consumed]
+        return frames
+
+    def _start_of_stream(self, buf: bytearray, frames: List[Frame]) -> int:
+        """Handle the first bytes: a protocol header or a frame. Returns bytes consumed, or -1
+        when more bytes are needed to tell."""
+        first = buf[0]
+        if first in _FRAME_TYPES:
+            self._at_start = False
+            return 0
+        have = bytes(buf[:4])
+        if not b"AMQP".startswith(have):
+            raise InvalidFrameError(
+                f"stream starts with {_show(buf, 0)}: neither a frame type nor b'AMQP'"
+            )
+        if len(buf) < 8:
+            return -1
+        self._at_start = False
+        frames.append(ProtocolHeader(buf[5], buf[6], buf[7]))
+        return 8
+
+    def _parse(self, buf: bytearray, frames: List[Frame]) -> int:
+        pos = 0
+        end = len(buf)
+        if self._at_start and end:
+            pos = self._start_of_stream(buf, frames)
+            if pos < 0:
+                return 0
+        max_size = self.max_frame_size
+        methods = spec.METHODS
+        append = frames.append
+        view: Optional[memoryview] = None
+        try:
+            while end - pos >= 7:
+                frame_type, channel, size = _S_FRAME_HEADER.unpack_from(buf, pos)
+                if frame_type not in _FRAME_TYPES:
+                    raise InvalidFrameError(
+                        f"unknown frame type {frame_type} (channel {channel}, size {size}); "
+                        f"bytes: {_show(buf, pos)}"
+                    )
+                if max_size and size + 8 > max_size:
+                    raise InvalidFrameError(
+                        f"frame of {size + 8} bytes (type {frame_type}, channel {channel}) "
+                        f"exceeds frame_max {max_size}"
+                    )
+                start = pos + 7
+                frame_end = start + size  # index of the frame-end octet
+                if frame_end >= end:
+                    break  # incomplete
+                if buf[frame_end] != _FRAME_END:
+                    raise InvalidFrameError(
+                        f"frame end octet is 0x{buf[frame_end]:02x}, not 0xce (type "
+                        f"{frame_type}, channel {channel}, size {size})"
+                    )
+                if frame_type == 1:  # FRAME_METHOD
+                    if size < 4:
+                        raise ProtocolSyntaxError(
+                            f"method frame on channel {channel} has a {size}-byte payload, "
+                            "too short for its class and method ids"
+                        )
+                    index = _S_METHOD_INDEX.unpack_from(buf, start)[0]
+                    method_class = methods.get(index)
+                    if method_class is None:
+                        raise MethodNotImplemented(
+                            f"unknown method class {index >> 16} method {index & 0xFFFF} "
+                            f"on channel {channel}"
+                        )
+                    try:
+                        method, after = method_class.decode(buf, start + 4)
+                    except ProtocolSyntaxError as exc:
+                        after = -1
+                        cause: Optional[BaseException] = exc
+                    else:
+                        cause = None
+                    if after != frame_end:
+                        raise _payload_error(
+                            "method", method_class, channel, buf, start + 4, frame_end, cause
+                        )
+                    append(Method(channel, method))
+                elif frame_type == 3:  # FRAME_BODY
+                    if view is None:
+                        view = memoryview(buf)
+                    append(Body(channel, bytes(view[start:frame_end])))
+                elif frame_type == 2:  # FRAME_HEADER
+                    append(self._header(buf, channel, start, frame_end, size))
+                else:  # FRAME_HEARTBEAT
+                    if channel != 0 or size != 0:
+                        raise InvalidFrameError(
+                            f"heartbeat frame on channel {channel} with {size} payload bytes "
+                            "(must be channel 0, empty)"
+                        )
+                    append(Heartbeat())
+                pos = frame_end + 1
+        finally:
+            if view is not None:
+                view.release()
+        if pos < end and buf[pos] not in _FRAME_TYPES:  # refuse garbage without waiting
+            raise InvalidFrameError(f"unknown frame type {buf[pos]}; bytes: {_show(buf, pos)}")
+        return pos
+
+    @staticmethod
+    def _header(buf: bytearray, channel: int, start: int, frame_end: int, size: int) -> Header:
+        if size < _CONTENT_HEADER_FIXED + 2:
+            raise ProtocolSyntaxError(
+                f"content header frame on channel {channel} has a {size}-byte payload; "
+                f"class id, weight, body size and property flags need 14"
+            )
+        class_id, _weight, body_size = _S_CONTENT_HEADER_PAYLOAD.unpack_from(buf, start)
+        # Typed Any: amqp_object.Properties does not declare decode (the generated class does).
+        properties_class: Any = spec.PROPERTIES.get(class_id)
+        if properties_class is None:
+            # Only content classes (Basic) have content headers; the property list of any
+            # other class id is unknown, so the payload cannot be parsed: a syntax error.
+            raise ProtocolSyntaxError(
+                f"content header on channel {channel} names class {class_id}, which has no "
+                "content"
+            )
+        try:
+            properties, after = properties_class.decode(buf, start + _CONTENT_HEADER_FIXED)
+        except ProtocolSyntaxError as exc:
+            after = -1
+            cause: Optional[BaseException] = exc
+        else:
+            cause = None
+        if after != frame_end:
+            raise _payload_error(
+                "content header",
+                properties_class,
+                channel,
+                buf,
+                start + _CONTENT_HEADER_FIXED,
+                frame_end,
+                cause,
+            )
+        return Header(channel, body_size, properties)
+
+
+def _payload_error(
+    kind: str,
+    decoder: Any,
+    channel: int,
+    buf: bytearray,
+    start: int,
+    frame_end: int,
+    cause: Optional[BaseException],
+) -> ProtocolSyntaxError:
+    """Describe a payload that did not decode to exactly its frame's end.
+
+    The fast path reads the decoder's whole buffer, so a bad length may have run on into the
+    next frame. The error is found again on a copy of this frame's payload alone (this is
+    the error path, the copy costs nothing that matters), so the message describes this
+    frame only.
+    """
+    payload = bytes(buf[start:frame_end])
+    shown = f"payload {_show(payload, 0, 24)} ({len(payload)} bytes)"
+    name = decoder.NAME
+    try:
+        _, after = decoder.decode(payload, 0)
+    except ProtocolSyntaxError as exc:
+        cause = exc
+    else:
+        if after == len(payload):  # pragma: no cover - only if the fast path disagreed
+            cause = cause or ProtocolSyntaxError("decoded differently from the frame buffer")
+        else:
+            cause = None
+    if cause is not None:
+        error = type(cause) if isinstance(cause, ProtocolSyntaxError) else ProtocolSyntaxError
+        result = error(f"{kind} {name} on channel {channel}: {cause}; {shown}")
+        result.__cause__ = cause
+        return result
+    return ProtocolSyntaxError(
+        f"{kind} {name} on channel {channel} leaves {len(payload) - after} byte(s) of its "
+        f"frame unread; {shown}"
+    )
