@@ -1,0 +1,110 @@
+"""Session-wide test fixtures: the real RabbitMQ node (DESIGN.md, "The real broker").
+
+``broker`` (session scope) gives tests the node's AMQP URL and a ``ctl(*args)`` that runs
+``rabbitmqctl`` against it. The node is the one ``scripts/broker`` manages: the fixture uses
+``AMQPBASE_TEST_URL`` when set (``scripts/dev test`` exports it), otherwise it runs
+``scripts/broker start`` (idempotent: a running node is reused). Tests that do not request the
+fixture never start a broker. Every test that uses it is marked ``broker`` automatically, so
+``pytest -m "not broker"`` runs without RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+
+
+def broker_state_dir() -> Path:
+    return Path(os.environ.get("AMQPBASE_BROKER_DIR") or REPO / ".build" / "broker")
+
+
+def _read_env_file(path: Path) -> Dict[str, str]:
+    """Parse the ``KEY='value'`` lines ``scripts/broker`` saves for the node."""
+    env: Dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        parts = shlex.split(value)
+        env[key.strip()] = parts[0] if parts else ""
+    return env
+
+
+class Broker:
+    """The test node: ``url``, ``host``, ``port``, ``nodename`` and :meth:`ctl`."""
+
+    def __init__(self, url: str, node_env: Optional[Dict[str, str]]) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 5672
+        self._node_env = node_env
+        self.nodename = (node_env or {}).get("RABBITMQ_NODENAME")
+
+    def __repr__(self) -> str:
+        return f"<Broker {self.url} node={self.nodename}>"
+
+    def ctl(self, *args: str, timeout: float = 120.0) -> str:
+        """Run ``rabbitmqctl -n <node> ARGS`` with the node's environment; return stdout.
+
+        Raises ``RuntimeError`` (with the command's output) when it fails, and when the node's
+        environment is unknown (``AMQPBASE_TEST_URL`` points at a broker that
+        ``scripts/broker`` did not start: set ``AMQPBASE_BROKER_DIR`` to its state folder).
+        """
+        if self._node_env is None or not self.nodename:
+            raise RuntimeError(
+                f"no broker env in {broker_state_dir()}: rabbitmqctl cannot reach {self.url}"
+            )
+        env = dict(os.environ)
+        env.update(self._node_env)
+        command: List[str] = [RABBITMQCTL, "-n", self.nodename, *args]
+        proc = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{shlex.join(command)} failed with {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+            )
+        return proc.stdout
+
+
+def _start_broker() -> str:
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "broker"), "start"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripts/broker start failed:\n{proc.stdout}{proc.stderr}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("amqp://")]
+    if not lines:
+        raise RuntimeError(f"scripts/broker start printed no URL:\n{proc.stdout}{proc.stderr}")
+    return lines[-1]
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    url = os.environ.get("AMQPBASE_TEST_URL") or _start_broker()
+    env_file = broker_state_dir() / "broker.env"
+    node_env = _read_env_file(env_file) if env_file.exists() else None
+    if node_env is not None and urlsplit(url).port != int(node_env.get("RABBITMQ_NODE_PORT", "0")):
+        node_env = None  # the saved env belongs to another node than the URL's
+    yield Broker(url, node_env)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
