@@ -3,20 +3,22 @@
 
 Contract:
 
-* Every attribute of :class:`Parameters` is a property whose setter validates: a wrong *type*
-  raises ``TypeError`` (``bool`` is never accepted where an ``int`` or a number is expected),
-  a value of the right type but out of range raises ``ValueError``. Each message names the
-  attribute. Nothing is coerced from strings: ``port='5672'`` is a ``TypeError`` (pika
-  silently called ``int()`` on the port; this is the one place amqpbase is stricter).
-* Secrets never appear in ``repr()``/``str()`` of a parameters object nor in the text of any
-  exception raised here: wrong-typed credentials are reported by type only, the ``ssl_options``
-  query value (which may hold a key password) is never echoed, and URL errors quote only the
-  part at fault when that part cannot hold a password.
-* Objects here hold no I/O and no loop; ``ssl.SSLContext`` objects are only created (for
-  ``amqps://`` URLs) and configured, never used.
+* Every attribute of :class:`Parameters` validates on assignment (constructors included): a
+  wrong *type* raises ``TypeError`` (``bool`` is never accepted as an int or a number, and
+  nothing is parsed from strings), a right type out of range raises ``ValueError``; each
+  message names the attribute. A rejected assignment changes nothing.
+* Secrets never appear in ``repr()``/``str()`` nor in the text (or chained causes) of any
+  exception raised here: credentials are reported by type only, the ``ssl_options`` query value
+  is never echoed, and URL errors never quote a part that can hold a misparsed password.
+* No I/O and no loop: ``ssl.SSLContext`` objects are created and configured, never used.
 
-Where pika 1.x was ambiguous or did something surprising, the choice made is documented on the
-attribute or on :class:`URLParameters`.
+Stricter than pika 1.x (each would otherwise fail later, or silently do the wrong thing):
+``port`` must be an int in 1..65535 (pika called ``int()`` on anything); ``host`` non-empty;
+``retry_delay`` >= 0; ``heartbeat`` <= 65535 (a short on the wire); ``virtual_host``,
+``locale`` and client-property keys at most 255 UTF-8 bytes (shortstr); timeouts finite;
+``tcp_options`` keys from :data:`TCP_OPTION_NAMES` with int values (pika warned at connect
+time); ``frame_max`` up to 2**31-1 (pika capped it at 131072). Equality compares every
+attribute (pika: host and port only). URL differences are listed on :class:`URLParameters`.
 """
 
 from __future__ import annotations
@@ -542,18 +544,28 @@ def _unquote(text: str, what: str) -> str:
         raise ValueError(f"the URL {what} is not valid percent-encoded UTF-8") from None
 
 
+def _query_value_shown(key: str, value: str) -> str:
+    """``key=value`` for an error message. Hidden: ssl_options (may hold a key password) and a
+    value with an ``@`` (likely the tail of a password whose unencoded ``?`` split the URL)."""
+    if key == "ssl_options" or "@" in value:
+        return f"{key} (value not shown)"
+    return f"{key}={value[:60]!r}"
+
+
 def _query_int(key: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"URL query parameter {key}={value[:40]!r} is not an integer") from None
+        shown = _query_value_shown(key, value)
+        raise ValueError(f"URL query parameter {shown} is not an integer") from None
 
 
 def _query_float(key: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"URL query parameter {key}={value[:40]!r} is not a number") from None
+        shown = _query_value_shown(key, value)
+        raise ValueError(f"URL query parameter {shown} is not a number") from None
 
 
 def _query_literal(key: str, value: str) -> Any:
@@ -561,10 +573,9 @@ def _query_literal(key: str, value: str) -> Any:
     try:
         return ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        # ssl_options may hold a key password: its value is never echoed.
-        shown = "" if key == "ssl_options" else f"={value[:60]!r}"
+        shown = _query_value_shown(key, value)
         raise ValueError(
-            f"URL query parameter {key}{shown} is not a Python literal (e.g. {{'key': 1}})"
+            f"URL query parameter {shown} is not a Python literal (e.g. {{'key': 1}})"
         ) from None
 
 
@@ -653,7 +664,8 @@ class URLParameters(Parameters):
       default ``'/'`` (the RabbitMQ URI spec would make ``amqp://host/`` the empty vhost); the
       default vhost is spelt ``%2F``. A second unencoded ``/`` is a ``ValueError`` (pika silently
       dropped everything after it).
-    * a ``#fragment`` is a ``ValueError`` (almost always an unencoded ``#`` in a password).
+    * a ``#fragment`` is a ``ValueError`` (almost always an unencoded ``#`` in a password);
+      surrounding whitespace is ignored.
 
     Query parameters (each at most once; unknown or repeated keys are a ``ValueError`` naming the
     key; a bad value a ``ValueError``/``TypeError`` naming key and value) -- pika 1.x's set:
@@ -677,6 +689,7 @@ class URLParameters(Parameters):
         super().__init__()
         if not isinstance(url, str):
             raise TypeError(f"url must be a str, but got {type(url).__name__}")
+        url = url.strip()  # e.g. a newline read from a file or an environment variable
         try:
             parts = urlsplit(url)
         except ValueError:
