@@ -90,10 +90,7 @@ class _DefaultType(enum.Enum):
 _DEFAULT: Final = _DefaultType.DEFAULT
 
 
-# --------------------------------------------------------------------------------------------
-# Validators: ``validate(name, value) -> stored value``; errors name the attribute and show the
-# value only where it cannot be secret.
-# --------------------------------------------------------------------------------------------
+# -- Validators: validate(name, value) -> stored value; errors name the attribute ---------------
 
 T = TypeVar("T")
 _Validator = Callable[[str, Any], T]
@@ -247,9 +244,7 @@ class _Setting(Generic[T]):
         setattr(obj, self._slot, self._validate(self._name, value))
 
 
-# --------------------------------------------------------------------------------------------
-# SSLOptions
-# --------------------------------------------------------------------------------------------
+# -- SSLOptions --------------------------------------------------------------------------------
 
 
 class SSLOptions:
@@ -287,9 +282,7 @@ class SSLOptions:
         return hash((id(self.context), self.server_hostname))
 
 
-# --------------------------------------------------------------------------------------------
-# Parameters
-# --------------------------------------------------------------------------------------------
+# -- Parameters --------------------------------------------------------------------------------
 
 
 class Parameters:
@@ -438,9 +431,7 @@ class Parameters:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
 
-# --------------------------------------------------------------------------------------------
-# ConnectionParameters
-# --------------------------------------------------------------------------------------------
+# -- ConnectionParameters ----------------------------------------------------------------------
 
 
 class ConnectionParameters(Parameters):
@@ -502,9 +493,7 @@ class ConnectionParameters(Parameters):
             self.port = self.DEFAULT_SSL_PORT if self.ssl_options else self.DEFAULT_PORT
 
 
-# --------------------------------------------------------------------------------------------
-# URLParameters
-# --------------------------------------------------------------------------------------------
+# -- URLParameters -----------------------------------------------------------------------------
 
 _URL_FORM: Final = "amqp[s]://[user[:password]@]host[:port][/virtual_host][?key=value&...]"
 
@@ -783,9 +772,7 @@ class URLParameters(Parameters):
             )
 
 
-# --------------------------------------------------------------------------------------------
-# Client properties (Connection.StartOk)
-# --------------------------------------------------------------------------------------------
+# -- Client properties (Connection.StartOk) ----------------------------------------------------
 
 
 def _client_version() -> str:
