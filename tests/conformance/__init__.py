@@ -1,0 +1,1 @@
+"""Conformance suite: the documented API against a real RabbitMQ, once per event loop."""

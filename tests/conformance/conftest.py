@@ -1,0 +1,295 @@
+"""Fixtures of the conformance suite: one suite, parametrized over event-loop drivers.
+
+- ``driver``: a fresh :class:`~.drivers.Driver` per test, one test per id in :data:`DRIVERS`.
+- ``session``: helpers bound to the driver and the real broker (``broker`` fixture from
+  ``tests/conftest.py``): parameters with short timeouts and a unique ``connection_name``,
+  opening connections and channels, running RPCs to completion, uniquely named queues and
+  exchanges that are deleted after the test.
+- ``memory_alarm``: raises RabbitMQ's memory alarm on demand and ALWAYS restores the
+  watermark afterwards (else every later publish in the run would block).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from amqpbase.channel import Channel
+from amqpbase.connection import Connection
+from amqpbase.credentials import PlainCredentials
+from amqpbase.parameters import ConnectionParameters
+
+from .drivers import DEFAULT_TIMEOUT, DRIVER_CLASSES, Driver
+
+#: Loops the suite runs on (pytest ids). Later issues append "tornado" and "twisted".
+DRIVERS: List[str] = ["select"]
+
+#: Every name this suite creates on the broker starts with this (easy to spot and purge).
+NAME_PREFIX = "amqpbase-conformance"
+
+#: Memory watermark restored after a memory-alarm test (RabbitMQ's default).
+DEFAULT_WATERMARK = "0.4"
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
+    """A fresh loop driver; every connection it made is closed after the test."""
+    instance = DRIVER_CLASSES[request.param]()
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+class Events:
+    """Records what a connection's callbacks reported, in order."""
+
+    def __init__(self) -> None:
+        self.opened: List[Connection] = []
+        self.open_errors: List[BaseException] = []
+        self.closed: List[BaseException] = []
+        self.order: List[str] = []
+
+    def on_open(self, connection: Connection) -> None:
+        self.opened.append(connection)
+        self.order.append("open")
+
+    def on_open_error(self, connection: Connection, error: BaseException) -> None:
+        self.open_errors.append(error)
+        self.order.append("open_error")
+
+    def on_close(self, connection: Connection, reason: BaseException) -> None:
+        self.closed.append(reason)
+        self.order.append("close")
+
+    @property
+    def settled(self) -> bool:
+        """The open attempt ended one way or the other."""
+        return bool(self.opened or self.open_errors)
+
+
+class ChannelEvents:
+    """Records a channel's close callbacks."""
+
+    def __init__(self) -> None:
+        self.closed: List[BaseException] = []
+
+    def on_close(self, channel: Channel, reason: BaseException) -> None:
+        self.closed.append(reason)
+
+
+class Session:
+    """Helpers binding one test to its driver and the broker."""
+
+    def __init__(self, driver: Driver, broker: Any) -> None:
+        self.driver = driver
+        self.broker = broker
+        self.token = uuid.uuid4().hex[:12]
+        self._queues: List[str] = []
+        self._exchanges: List[str] = []
+        self._counter = 0
+
+    # ------------------------------------------------------------------ names
+
+    def name(self, kind: str = "q") -> str:
+        """A name unique to this test (and this run): ``amqpbase-conformance-<kind>-<uuid>``."""
+        self._counter += 1
+        return f"{NAME_PREFIX}-{kind}-{self.token}-{self._counter}"
+
+    # ------------------------------------------------------------------ parameters
+
+    def params(self, **overrides: Any) -> ConnectionParameters:
+        """Parameters for the test broker with short timeouts and a unique connection_name
+        (``overrides`` win; ``connection_name=...`` sets the client property)."""
+        connection_name = overrides.pop("connection_name", None) or self.name("conn")
+        values: Dict[str, Any] = dict(
+            host=self.broker.host,
+            port=int(self.broker.port),
+            credentials=PlainCredentials("guest", "guest"),
+            socket_timeout=2.0,
+            stack_timeout=5.0,
+            retry_delay=0.2,
+            client_properties={"connection_name": connection_name},
+        )
+        values.update(overrides)
+        return ConnectionParameters(**values)
+
+    # ------------------------------------------------------------------ connections
+
+    def connect(self, params: Optional[ConnectionParameters] = None) -> Tuple[Connection, Events]:
+        """Start opening a connection (not yet run); returns it with its event recorder."""
+        events = Events()
+        connection = self.driver.connect(
+            params if params is not None else self.params(),
+            on_open_callback=events.on_open,
+            on_open_error_callback=events.on_open_error,
+            on_close_callback=events.on_close,
+        )
+        return connection, events
+
+    def open_connection(self, params: Optional[ConnectionParameters] = None,
+                        timeout: float = DEFAULT_TIMEOUT) -> Tuple[Connection, Events]:
+        """Open a connection and run the loop until it is open (fails on an open error)."""
+        connection, events = self.connect(params)
+        self.driver.run_until(lambda: events.settled, timeout, what="the connection to open")
+        assert not events.open_errors, f"could not open: {events.open_errors!r}"
+        assert connection.is_open
+        return connection, events
+
+    def open_channel(self, connection: Connection, channel_number: Optional[int] = None,
+                     timeout: float = DEFAULT_TIMEOUT) -> Channel:
+        """Open a channel and run the loop until its on_open callback ran."""
+        opened: List[Channel] = []
+        channel = connection.channel(channel_number=channel_number, on_open_callback=opened.append)
+        self.driver.run_until(lambda: opened, timeout, what=f"channel {channel_number} to open")
+        assert opened == [channel] and channel.is_open
+        return channel
+
+    def connection_pid(self, connection_name: str) -> str:
+        """The broker's pid of the connection whose client property ``connection_name`` is
+        ``connection_name`` (from ``rabbitmqctl list_connections pid client_properties``)."""
+        out = self.broker.ctl("list_connections", "-q", "--no-table-headers", "pid",
+                              "client_properties")
+        for line in out.splitlines():
+            if f'{{"connection_name","{connection_name}"}}' in line:
+                return line.split("\t", 1)[0].strip()
+        raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
+
+    def connection_info(self, connection_name: str, *keys: str) -> List[str]:
+        """Values of ``keys`` (rabbitmqctl list_connections columns) for that connection."""
+        out = self.broker.ctl("list_connections", "-q", "--no-table-headers",
+                              "client_properties", *keys)
+        for line in out.splitlines():
+            if f'{{"connection_name","{connection_name}"}}' in line:
+                # client_properties is one column without tabs; the rest follow it.
+                return line.split("\t")[-len(keys):]
+        raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
+
+    # ------------------------------------------------------------------ RPCs
+
+    def rpc(self, method: Callable[..., Any], *args: Any, timeout: float = DEFAULT_TIMEOUT,
+            **kwargs: Any) -> Any:
+        """Call a channel method with ``callback=`` and run until the callback ran; returns
+        what it got (the reply's method frame for most RPCs)."""
+        replies: List[Any] = []
+        method(*args, callback=lambda *got: replies.append(got[0] if len(got) == 1 else got),
+               **kwargs)
+        name = getattr(method, "__name__", repr(method))
+        self.driver.run_until(lambda: replies, timeout, what=f"the reply to {name}")
+        return replies[0]
+
+    def declare_queue(self, channel: Channel, name: Optional[str] = None, **kwargs: Any) -> str:
+        """Declare a queue (unique name unless given) that is deleted after the test; returns
+        the name the broker confirmed."""
+        queue = self.name("q") if name is None else name
+        ok = self.rpc(channel.queue_declare, queue, **kwargs)
+        confirmed = ok.method.queue
+        self._queues.append(confirmed)
+        return str(confirmed)
+
+    def declare_exchange(self, channel: Channel, exchange_type: str = "direct",
+                         **kwargs: Any) -> str:
+        """Declare a uniquely named exchange that is deleted after the test."""
+        exchange = self.name("x")
+        self.rpc(channel.exchange_declare, exchange, exchange_type, **kwargs)
+        self._exchanges.append(exchange)
+        return exchange
+
+    def track_queue(self, name: str) -> None:
+        self._queues.append(name)
+
+    def track_exchange(self, name: str) -> None:
+        self._exchanges.append(name)
+
+    # ------------------------------------------------------------------ cleanup
+
+    def cleanup(self) -> None:
+        """Delete every queue and exchange the test made, over a connection of its own."""
+        if not (self._queues or self._exchanges):
+            return
+        connection, events = self.connect(self.params(connection_name=self.name("cleanup")))
+        self.driver.run_until(lambda: events.settled, DEFAULT_TIMEOUT, what="cleanup connection")
+        if not connection.is_open:
+            return
+        for kind, names in (("queue", self._queues), ("exchange", self._exchanges)):
+            for name in names:
+                channel_closed: List[BaseException] = []
+                done: List[Any] = []
+                opened: List[Channel] = []
+                channel = connection.channel(on_open_callback=opened.append)
+                channel.add_on_close_callback(lambda _ch, reason: channel_closed.append(reason))
+                self.driver.run_until(lambda: opened or channel_closed, DEFAULT_TIMEOUT,
+                                      what="cleanup channel")
+                if not opened:
+                    continue
+                if kind == "queue":
+                    channel.queue_delete(name, callback=done.append)
+                else:
+                    channel.exchange_delete(name, callback=done.append)
+                self.driver.run_until(lambda: done or channel_closed, DEFAULT_TIMEOUT,
+                                      what=f"deletion of {kind} {name}")
+                if channel.is_open:
+                    channel.close()
+        connection.close()
+        self.driver.run_until(lambda: connection.is_closed, DEFAULT_TIMEOUT,
+                              what="cleanup connection to close")
+
+
+@pytest.fixture
+def session(driver: Driver, broker: Any) -> Iterator[Session]:
+    """Test helpers; queues and exchanges made through it are deleted afterwards."""
+    helper = Session(driver, broker)
+    try:
+        yield helper
+    finally:
+        helper.cleanup()
+
+
+@pytest.fixture
+def connection(session: Session) -> Tuple[Connection, Events]:
+    """An open connection (with its event recorder) on the test's driver."""
+    return session.open_connection()
+
+
+@pytest.fixture
+def channel(session: Session, connection: Tuple[Connection, Events]) -> Channel:
+    """An open channel on :func:`connection`."""
+    return session.open_channel(connection[0])
+
+
+class MemoryAlarm:
+    """Raise RabbitMQ's memory alarm (``set_vm_memory_high_watermark absolute 1``: every
+    publishing connection gets blocked) and lower it again."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self.raised = False
+
+    def raise_alarm(self) -> None:
+        self.raised = True
+        self.broker.ctl("set_vm_memory_high_watermark", "absolute", "1")
+
+    def clear(self) -> None:
+        self.broker.ctl("set_vm_memory_high_watermark", DEFAULT_WATERMARK)
+        self.raised = False
+
+
+@pytest.fixture
+def memory_alarm(session: Session, broker: Any) -> Iterator[MemoryAlarm]:
+    """A :class:`MemoryAlarm`; the watermark is restored after the test whatever happened
+    (this fixture depends on ``session`` so it is torn down first, before cleanup needs an
+    unblocked broker)."""
+    alarm = MemoryAlarm(broker)
+    try:
+        yield alarm
+    finally:
+        if alarm.raised:
+            alarm.clear()
+
+
+def broker_text(pattern: str) -> "re.Pattern[str]":
+    """Compile a regex used to check a broker reply text."""
+    return re.compile(pattern)

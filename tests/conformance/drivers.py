@@ -1,0 +1,239 @@
+"""One small driver per event loop: the three verbs the conformance suite needs.
+
+The conformance tests are written once, against :class:`Driver`, and run once per loop
+(DESIGN.md, "One suite, three loops"). A driver knows how to
+
+- make a connection with the pika-style callback API (:meth:`Driver.connect`,
+  :meth:`Driver.create_connection`),
+- run (or wait on) its loop until a condition set by callbacks holds, or fail the test with a
+  clear message naming what was awaited (:meth:`Driver.run_until`, :meth:`Driver.run_for`),
+- schedule calls on the loop (:meth:`Driver.call_later`, :meth:`Driver.call_threadsafe`),
+- and tear everything down (:meth:`Driver.close`).
+
+Only the select driver exists today. Adding a loop means one subclass here and one entry in
+``conftest.DRIVERS``:
+
+- Tornado: ``connect`` builds ``TornadoConnection(..., custom_ioloop=<the loop>)``;
+  ``run_until`` runs the asyncio/Tornado loop (``run_sync``/``run_until_complete``) on a
+  future resolved by a periodic check; under ``--reactor=asyncio`` it must use the loop the
+  Twisted reactor runs on.
+- Twisted (pytest-twisted runs the reactor in a greenlet): ``run_until`` builds a Deferred
+  fired by a periodic check (``task.LoopingCall``) or by a deadline, and waits with
+  ``pytest_twisted.blockon(deferred)``. It never calls ``reactor.run()``/``stop()``.
+
+Tests never sleep: they wait for state that their callbacks set. A predicate is checked every
+:data:`CHECK_INTERVAL` seconds from inside the loop (cheap: it reads Python objects only).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from amqpbase.connection import Connection
+from amqpbase.parameters import Parameters
+
+#: Seconds between two predicate checks inside the loop.
+CHECK_INTERVAL = 0.005
+
+#: Default deadline of :meth:`Driver.run_until` (keep the suite fast: every wait is short).
+DEFAULT_TIMEOUT = 5.0
+
+Callback = Callable[..., Any]
+Predicate = Callable[[], Any]
+
+
+class Driver(abc.ABC):
+    """What every loop driver offers the conformance tests.
+
+    A driver instance belongs to one test: it owns a fresh loop (or a handle on the shared
+    one), remembers every connection it made, and :meth:`close` leaves nothing running.
+    """
+
+    #: Short name used as the pytest parameter id ("select", "tornado", "twisted").
+    name: str = "?"
+
+    def __init__(self) -> None:
+        self.connections: List[Connection] = []
+        #: ``threading.get_ident()`` of the thread that runs the loop (set while it runs).
+        self.loop_thread_ident: Optional[int] = None
+
+    # ------------------------------------------------------------------ connections
+
+    @abc.abstractmethod
+    def connect(
+        self,
+        params: Optional[Parameters],
+        on_open_callback: Optional[Callback] = None,
+        on_open_error_callback: Optional[Callback] = None,
+        on_close_callback: Optional[Callback] = None,
+    ) -> Connection:
+        """Make a connection on this driver's loop with the callback API. It starts opening
+        from the loop (``internal_connection_workflow=True``); nothing happens until the
+        loop runs (:meth:`run_until`)."""
+
+    @abc.abstractmethod
+    def create_connection(
+        self, configs: Sequence[Parameters], on_done: Callback
+    ) -> Any:
+        """``<AdapterConnection>.create_connection(configs, on_done, <this loop>)``; returns
+        the workflow. Connections it opens are tracked for :meth:`close`."""
+
+    # ------------------------------------------------------------------ running the loop
+
+    @abc.abstractmethod
+    def run_until(
+        self,
+        predicate: Predicate,
+        timeout: float = DEFAULT_TIMEOUT,
+        what: Optional[str] = None,
+        check_interval: float = CHECK_INTERVAL,
+    ) -> None:
+        """Run (or wait on) the loop until ``predicate()`` is true.
+
+        Returns as soon as it holds (it is checked first, then from inside the loop every
+        ``check_interval`` seconds). After ``timeout`` seconds raises ``AssertionError``
+        naming ``what`` was awaited (default: the predicate's repr). A long
+        ``check_interval`` lets a test prove that something else woke the loop."""
+
+    def run_for(self, seconds: float) -> None:
+        """Run the loop for ``seconds`` (for tests that prove something *keeps* holding,
+        e.g. a connection staying open across idle heartbeat intervals)."""
+        done: List[bool] = []
+        self.call_later(seconds, lambda: done.append(True))
+        self.run_until(lambda: done, timeout=seconds + DEFAULT_TIMEOUT,
+                       what=f"{seconds}s of loop time")
+
+    @abc.abstractmethod
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        """Run ``callback()`` on the loop after ``delay`` seconds (a handle is returned)."""
+
+    @abc.abstractmethod
+    def call_threadsafe(self, callback: Callable[[], Any]) -> None:
+        """From any thread: run ``callback()`` on the loop soon."""
+
+    # ------------------------------------------------------------------ teardown
+
+    def close(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Close every connection still open or opening, wait until all are closed, then
+        release the loop. Safe to call after a failed test."""
+        for connection in self.connections:
+            if not (connection.is_closing or connection.is_closed):
+                try:
+                    connection.close()
+                except Exception:  # noqa: BLE001 - teardown must go on
+                    pass
+        pending = [c for c in self.connections if not c.is_closed]
+        if pending:
+            try:
+                self.run_until(lambda: all(c.is_closed for c in pending), timeout,
+                               what="every connection of the test to close")
+            finally:
+                self._release()
+        else:
+            self._release()
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Free the loop's resources (after every connection closed, or gave up)."""
+
+
+def describe(predicate: Predicate, what: Optional[str]) -> str:
+    """The text a timeout reports: ``what`` or the predicate's own name."""
+    if what:
+        return what
+    name = getattr(predicate, "__name__", "")
+    return name if name and name != "<lambda>" else repr(predicate)
+
+
+class SelectDriver(Driver):
+    """Driver for ``amqpbase.adapters.select``: one fresh ``IOLoop`` per test, run inside the
+    test on the test's thread until the awaited condition holds."""
+
+    name = "select"
+
+    def __init__(self) -> None:
+        super().__init__()
+        from amqpbase.adapters.select import IOLoop, SelectConnection
+
+        self.connection_class = SelectConnection
+        self.ioloop = IOLoop()
+
+    def connect(
+        self,
+        params: Optional[Parameters],
+        on_open_callback: Optional[Callback] = None,
+        on_open_error_callback: Optional[Callback] = None,
+        on_close_callback: Optional[Callback] = None,
+    ) -> Connection:
+        connection = self.connection_class(
+            parameters=params,
+            on_open_callback=on_open_callback,
+            on_open_error_callback=on_open_error_callback,
+            on_close_callback=on_close_callback,
+            custom_ioloop=self.ioloop,
+        )
+        self.connections.append(connection)
+        return connection
+
+    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
+        def done(result: Any) -> None:
+            if isinstance(result, Connection):
+                self.connections.append(result)
+            on_done(result)
+
+        return self.connection_class.create_connection(
+            list(configs), done, custom_ioloop=self.ioloop
+        )
+
+    def run_until(
+        self,
+        predicate: Predicate,
+        timeout: float = DEFAULT_TIMEOUT,
+        what: Optional[str] = None,
+        check_interval: float = CHECK_INTERVAL,
+    ) -> None:
+        if predicate():
+            return
+        loop = self.ioloop
+        held: List[bool] = []
+        timers: List[Any] = []
+
+        def check() -> None:
+            self.loop_thread_ident = threading.get_ident()
+            if predicate():
+                held.append(True)
+                loop.stop()
+            else:
+                timers.append(loop.call_later(check_interval, check))
+
+        def give_up() -> None:
+            loop.stop()
+
+        timers.append(loop.call_later(0, check))
+        timers.append(loop.call_later(timeout, give_up))
+        try:
+            loop.start()
+        finally:
+            for handle in timers:
+                loop.remove_timeout(handle)
+        if not held and not predicate():
+            raise AssertionError(
+                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
+                f"{describe(predicate, what)}"
+            )
+
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.ioloop.call_later(delay, callback)
+
+    def call_threadsafe(self, callback: Callable[[], Any]) -> None:
+        self.ioloop.add_callback_threadsafe(callback)
+
+    def _release(self) -> None:
+        self.ioloop.close()
+
+
+#: Driver classes by pytest id; ``conftest.DRIVERS`` lists which ones run.
+DRIVER_CLASSES = {"select": SelectDriver}

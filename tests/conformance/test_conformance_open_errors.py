@@ -1,0 +1,251 @@
+"""Why a connection could not be opened: each failure gives one precise exception class
+(with the broker's own reply where there is one), reported once to the open-error callback,
+never to on_close; retries and ``create_connection`` over several parameter sets."""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import threading
+import time
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+
+from amqpbase import exceptions
+from amqpbase.connection import Connection
+from amqpbase.credentials import PlainCredentials
+
+from .conftest import Events, Session
+
+pytestmark = pytest.mark.broker
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A loopback TCP listener that completes TCP handshakes (kernel backlog) but never
+    accepts and never speaks AMQP. Yields its port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def full_backlog_listener() -> Iterator[int]:
+    """A loopback listener whose accept queue is full, so a new TCP connect to it hangs in
+    SYN-SENT (Linux drops the SYN): a connect timeout without leaving loopback."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = int(server.getsockname()[1])
+    fillers: List[socket.socket] = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            filler.connect_ex(("127.0.0.1", port))
+            _, writable, _ = select.select([], [filler], [], 0.2)
+            if not writable:
+                break  # this connect hangs: the accept queue is full
+        else:
+            pytest.skip("this kernel completes every loopback connect; no connect timeout")
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()
+
+
+class CountingListener:
+    """A loopback listener that accepts each TCP connection and closes it at once (a broker
+    dying during the handshake), counting the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def open_and_fail(session: Session, timeout: float = 5.0, **overrides: Any
+                  ) -> Tuple[Connection, Events, BaseException, float]:
+    """Start a connection with ``overrides`` and run until the open fails; returns the
+    connection, its events, the single error and the seconds it took."""
+    connection, events = session.connect(session.params(**overrides))
+    start = time.monotonic()
+    session.driver.run_until(lambda: events.settled, timeout, what="the open to fail")
+    elapsed = time.monotonic() - start
+    assert events.opened == [], "the connection opened, but it should have failed"
+    session.driver.run_for(0.05)  # nothing else is reported afterwards
+    assert len(events.open_errors) == 1, events.open_errors
+    assert events.closed == [], "on_close must not run for a connection that never opened"
+    assert connection.is_closed
+    return connection, events, events.open_errors[0], elapsed
+
+
+def test_wrong_password_is_probable_authentication_error(session: Session) -> None:
+    """Wrong password: ``ProbableAuthenticationError`` carrying the broker's own
+    Connection.Close: reply_code 403 and RabbitMQ's ACCESS_REFUSED text."""
+    _, _, error, _ = open_and_fail(session, credentials=PlainCredentials("guest", "wrong"))
+    assert type(error) is exceptions.ProbableAuthenticationError
+    assert error.reply_code == 403
+    assert error.reply_text.startswith("ACCESS_REFUSED"), error.reply_text
+    assert "PLAIN" in error.reply_text
+
+
+def test_authentication_failure_is_not_retried(session: Session) -> None:
+    """connection_attempts=3: a refused login is definitive, so it is reported once, at once,
+    without waiting ``retry_delay`` between useless attempts."""
+    _, _, error, elapsed = open_and_fail(
+        session, credentials=PlainCredentials("guest", "wrong"), connection_attempts=3,
+        retry_delay=1.0)
+    assert type(error) is exceptions.ProbableAuthenticationError
+    assert elapsed < 1.0, elapsed
+
+
+def test_unknown_vhost_is_probable_access_denied_error(session: Session) -> None:
+    """Unknown virtual host: ``ProbableAccessDeniedError`` with the broker's 530 NOT_ALLOWED
+    reply naming the vhost."""
+    vhost = session.name("vhost")
+    _, _, error, _ = open_and_fail(session, virtual_host=vhost)
+    assert type(error) is exceptions.ProbableAccessDeniedError
+    assert error.reply_code == 530
+    assert error.reply_text.startswith("NOT_ALLOWED"), error.reply_text
+    assert vhost in error.reply_text
+
+
+def test_refused_port_is_tcp_connection_refused(session: Session) -> None:
+    """Nobody listening: ``TCPConnectionRefusedError`` with the OS error (ECONNREFUSED)
+    chained as ``__cause__``."""
+    _, _, error, _ = open_and_fail(session, port=free_port())
+    assert type(error) is exceptions.TCPConnectionRefusedError
+    assert isinstance(error.__cause__, OSError)
+    assert error.__cause__.errno == errno.ECONNREFUSED
+
+
+def test_silent_peer_is_stack_timeout(session: Session, silent_listener: int) -> None:
+    """A peer that accepts TCP but never answers the protocol header: the open gives up after
+    ``stack_timeout`` (0.5 s here) with ``StackTimeoutError``."""
+    _, _, error, elapsed = open_and_fail(session, port=silent_listener, stack_timeout=0.5,
+                                         socket_timeout=0.3)
+    assert type(error) is exceptions.StackTimeoutError
+    assert 0.45 <= elapsed < 3.0, elapsed
+
+
+def test_tcp_connect_timeout_is_socket_timeout(session: Session,
+                                               full_backlog_listener: int) -> None:
+    """A TCP connect that never completes: after ``socket_timeout`` (0.3 s) the open fails
+    with ``SocketTimeoutError`` (before the 5 s stack timeout)."""
+    _, _, error, elapsed = open_and_fail(session, port=full_backlog_listener,
+                                         socket_timeout=0.3, stack_timeout=5.0)
+    assert type(error) is exceptions.SocketTimeoutError
+    assert 0.25 <= elapsed < 3.0, elapsed
+
+
+def test_unresolvable_host_is_name_resolution_error(session: Session) -> None:
+    """Host 'nonexistent.invalid' (RFC 2606, never resolves): ``NameResolutionError`` with
+    the resolver's ``socket.gaierror`` chained."""
+    _, _, error, _ = open_and_fail(session, host="nonexistent.invalid")
+    assert type(error) is exceptions.NameResolutionError
+    assert isinstance(error.__cause__, socket.gaierror)
+
+
+def test_connection_attempts_retry_with_delay(session: Session) -> None:
+    """connection_attempts=3, retry_delay=0.2 against a refused port: three attempts (two
+    delays, so at least 0.4 s), then ONE open error of the precise class."""
+    _, _, error, elapsed = open_and_fail(session, port=free_port(), connection_attempts=3,
+                                         retry_delay=0.2)
+    assert type(error) is exceptions.TCPConnectionRefusedError
+    assert 0.38 <= elapsed < 3.0, elapsed
+
+
+def test_connection_attempts_counted_by_the_peer(session: Session) -> None:
+    """connection_attempts=3 against a peer that drops every connection during the handshake:
+    the peer sees exactly three TCP connections and the single error is ``StreamLostError``."""
+    listener = CountingListener()
+    try:
+        _, _, error, _ = open_and_fail(session, port=listener.port, connection_attempts=3,
+                                       retry_delay=0.1)
+    finally:
+        listener.close()
+    assert type(error) is exceptions.StreamLostError
+    assert listener.accepted == 3
+
+
+def test_create_connection_falls_back_to_the_next_parameters(session: Session) -> None:
+    """create_connection([refused, good]): on_done gets the connection opened with the second
+    parameter set, open and usable."""
+    bad = session.params(port=free_port())
+    good = session.params()
+    results: List[Any] = []
+    session.driver.create_connection([bad, good], results.append)
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    connection = results[0]
+    assert isinstance(connection, Connection), results
+    assert connection.is_open
+    assert connection.params.port == int(session.broker.port)
+    ch = session.open_channel(connection)
+    assert ch.is_open
+
+
+def test_create_connection_all_failed_lists_each_cause(session: Session) -> None:
+    """create_connection with only failing parameter sets: on_done gets
+    ``AMQPConnectionWorkflowFailed`` whose ``exceptions`` hold each attempt's precise cause,
+    in order."""
+    configs = [session.params(port=free_port()), session.params(port=free_port())]
+    results: List[Any] = []
+    session.driver.create_connection(configs, results.append)
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    failure = results[0]
+    assert type(failure) is exceptions.AMQPConnectionWorkflowFailed, failure
+    assert len(failure.exceptions) == 2
+    assert all(type(e) is exceptions.TCPConnectionRefusedError for e in failure.exceptions)
+    assert str(configs[0].port) in str(failure.exceptions[0])
+    assert str(configs[1].port) in str(failure.exceptions[1])
+
+
+def test_create_connection_stops_at_a_refused_login(session: Session) -> None:
+    """create_connection([wrong password, good]): as amqpbase's workflow documents, a refused
+    login ends the workflow at once (pika 1.x would go on to the next set); on_done gets
+    ``AMQPConnectionWorkflowFailed`` holding just the ``ProbableAuthenticationError``."""
+    configs = [session.params(credentials=PlainCredentials("guest", "wrong")), session.params()]
+    results: List[Any] = []
+    session.driver.create_connection(configs, results.append)
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    failure = results[0]
+    assert type(failure) is exceptions.AMQPConnectionWorkflowFailed, failure
+    assert [type(e) for e in failure.exceptions] == [exceptions.ProbableAuthenticationError]
