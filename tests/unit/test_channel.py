@@ -1031,3 +1031,97 @@ def test_bad_input_sends_nothing(env: Env, call: Callable[[Channel], Any], error
     env.send(spec.Tx.SelectOk())
     env.channel.basic_publish("", "q", b"still fine")
     assert len(env.broker.received()) == 3
+
+
+def test_on_open_callback_exception_is_isolated() -> None:
+    connection, broker = open_connection()
+    opened = Recorder(raises=RuntimeError("open bug"))
+    channel = connection.channel(1, opened)
+    broker.methods()
+    broker.send(1, spec.Channel.OpenOk())
+    assert opened.count == 1 and channel.is_open and connection.is_open
+    channel.basic_qos(prefetch_count=1)
+    assert broker.methods() == [spec.Basic.Qos(0, 1, False)]
+
+
+def test_exchange_type_may_be_an_enum_and_names_may_be_str_subclasses(env: Env) -> None:
+    import enum
+
+    class Kind(enum.Enum):
+        fanout = "fanout"
+
+    class Name(str):
+        pass
+
+    env.channel.exchange_declare(Name("ex"), Kind.fanout)
+    (declare,) = env.methods()
+    assert declare.type == "fanout" and declare.exchange == "ex"
+    env.channel.basic_publish(Name("ex"), Name("rk"), b"x")
+    assert env.broker.received()[0].method.routing_key == "rk"
+
+
+def test_return_without_callback_is_logged(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="amqpbase.channel"):
+        env.broker.send_content(
+            1, spec.Basic.Return(312, "NO_ROUTE", "ex", "rk"), spec.BasicProperties(), b""
+        )
+    assert "NO_ROUTE" in caplog.text and env.connection.is_open
+
+
+def test_ack_nack_reject_wire_encoding(env: Env) -> None:
+    env.channel.basic_ack(5)
+    env.channel.basic_ack(9, multiple=True)
+    env.channel.basic_nack(10, multiple=True, requeue=False)
+    env.channel.basic_reject(11, requeue=False)
+    env.channel.basic_reject(2**64 - 1)
+    assert env.methods() == [
+        spec.Basic.Ack(5, False),
+        spec.Basic.Ack(9, True),
+        spec.Basic.Nack(10, True, False),
+        spec.Basic.Reject(11, False),
+        spec.Basic.Reject(2**64 - 1, True),
+    ]
+
+
+def test_cancel_twice_sends_one_cancel(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    consume(env, "t")
+    env.channel.basic_cancel("t", Recorder())
+    with caplog.at_level(logging.WARNING):
+        env.channel.basic_cancel("t", Recorder())
+    assert env.methods() == [spec.Basic.Cancel("t", False)]
+    assert "already being cancelled" in caplog.text
+
+
+def test_open_channel_on_closing_connection_refuses_work(env: Env) -> None:
+    # A protocol error on another channel makes the connection CLOSING while channel 1 is
+    # still OPEN (it closes when the stream ends): new work is refused, nothing is sent.
+    env.connection.channel(2)
+    env.broker.send(2, spec.Channel.OpenOk())
+    env.methods()
+    env.broker.send_raw(content_frames(deliver_method(), b"abc", number=2)[1])  # stray header
+    assert env.connection.is_closing and env.channel.is_open
+    env.methods()
+    with pytest.raises(exceptions.ConnectionWrongStateError):
+        env.channel.basic_publish("", "q", b"x")
+    with pytest.raises(exceptions.ConnectionWrongStateError):
+        env.channel.queue_declare("q")
+    assert env.methods() == []
+
+
+def test_ack_beyond_last_publish_is_logged(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    acks = Recorder()
+    env.channel.confirm_delivery(acks)
+    env.channel.basic_publish("", "q", b"1")
+    with caplog.at_level(logging.WARNING, logger="amqpbase.channel"):
+        env.send(spec.Basic.Ack(5, False))
+    assert "only 1 were published" in caplog.text
+    assert env.channel._unconfirmed_delivery_tags() == [1]
+    assert acks.count == 1  # the broker's frame is still reported as it was sent
+
+
+def test_frames_for_a_closed_channel_or_of_other_kinds_raise(env: Env) -> None:
+    with pytest.raises(exceptions.UnexpectedFrameError):
+        env.channel._handle_frame(frame.Heartbeat())
+    env.send(spec.Channel.Close(406, "PRECONDITION_FAILED", 0, 0))
+    with pytest.raises(exceptions.ChannelNotOpenError):
+        env.channel._handle_frame(frame.Method(1, spec.Basic.QosOk()))
