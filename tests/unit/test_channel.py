@@ -121,7 +121,7 @@ def assert_connection_closed_with(env: Env, code: int, kind: type) -> None:
     env.connection.clock.advance(env.connection.close_timeout + 1)
     assert env.connection.is_closed
     reason: Any = env.connection_closed.calls[-1][1]
-    assert isinstance(reason, kind) and reason.reply_code == code
+    assert reason.reply_code == code and isinstance(reason, kind)
     # the channel learnt the connection's reason
     assert env.channel.is_closed
     assert env.channel_closed.calls == [(env.channel, reason)]
