@@ -403,6 +403,9 @@ class _SocketTransport:
     def consume(self, sent: int) -> None:
         self.wbuf_size -= sent
         wbuf = self.wbuf
+        if not self.wbuf_size:
+            wbuf.clear()  # the usual case: the kernel took everything
+            return
         while sent:
             head = wbuf[0]
             size = len(head)
