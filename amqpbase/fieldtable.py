@@ -138,7 +138,9 @@ def decode_short_string(data: Buffer, offset: int) -> Tuple[str, int]:
     return str(data[offset + 1 : end], "utf-8", "surrogateescape"), end
 
 
-def encode_long_string(value: Union[str, bytes, bytearray, memoryview], what: str = "longstr") -> bytes:
+def encode_long_string(
+    value: Union[str, bytes, bytearray, memoryview], what: str = "longstr"
+) -> bytes:
     """uint32 length + bytes; a ``str`` is encoded UTF-8."""
     raw = _utf8(value, what)
     if len(raw) > 0xFFFFFFFF:  # pragma: no cover - 4 GiB
@@ -254,6 +256,12 @@ def _encode_value(value: Any, pieces: List[bytes], depth: int) -> None:
         )
 
 
+def _at(exc: Exception, where: str) -> Exception:
+    """The same error with the key/index path prefixed: ``['headers'][2]: cannot encode...``."""
+    message = str(exc)
+    return type(exc)(f"[{where}]{'' if message.startswith('[') else ': '}{message}")
+
+
 def _check_depth(depth: int) -> None:
     if depth > MAX_NESTING:
         raise UnsupportedAMQPFieldException(
@@ -276,7 +284,10 @@ def _encode_table(table: Mapping[Any, Any], depth: int) -> bytes:
             pieces.append(raw)
         else:
             pieces.append(encode_short_string(key, "field table key"))
-        _encode_value(value, pieces, depth)
+        try:
+            _encode_value(value, pieces, depth)
+        except (UnsupportedAMQPFieldException, ShortStringTooLong) as exc:
+            raise _at(exc, repr(key)) from None
     body = b"".join(pieces)
     return _S_UINT32.pack(len(body)) + body
 
@@ -284,8 +295,11 @@ def _encode_table(table: Mapping[Any, Any], depth: int) -> bytes:
 def _encode_array(values: Sequence[Any], depth: int) -> bytes:
     _check_depth(depth)
     pieces: List[bytes] = []
-    for value in values:
-        _encode_value(value, pieces, depth)
+    for index, value in enumerate(values):
+        try:
+            _encode_value(value, pieces, depth)
+        except (UnsupportedAMQPFieldException, ShortStringTooLong) as exc:
+            raise _at(exc, str(index)) from None
     body = b"".join(pieces)
     return _S_UINT32.pack(len(body)) + body
 
@@ -461,7 +475,9 @@ def decode_field_value(data: Buffer, offset: int) -> Tuple[Any, int]:
 # --------------------------------------------------------------------------------------------
 
 #: Argument/property domain types of AMQP 0-9-1 (the JSON's ``type`` values).
-DOMAIN_TYPES = ("bit", "octet", "short", "long", "longlong", "timestamp", "shortstr", "longstr", "table")
+DOMAIN_TYPES = (
+    "bit", "octet", "short", "long", "longlong", "timestamp", "shortstr", "longstr", "table"
+)
 
 _INT_TYPES = {
     "octet": (_S_UINT8, 0xFF),
@@ -490,10 +506,15 @@ def encode_domain_value(domain_type: str, value: Any, what: str) -> bytes:
     if domain_type == "table":
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"{what} must be a dict or None, got {type(value).__name__}")
-        return encode_table(value)
+        try:
+            return encode_table(value)
+        except (UnsupportedAMQPFieldException, ShortStringTooLong) as exc:
+            raise type(exc)(f"{what}{exc}") from None
     packer, maximum = _INT_TYPES[domain_type]
     if not isinstance(value, int):
-        raise TypeError(f"{what} must be an int ({domain_type}), got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{what} must be an int ({domain_type}), got {type(value).__name__} {value!r}"
+        )
     if not 0 <= value <= maximum:
         raise ValueError(f"{what} = {value} is out of range for {domain_type} (0..{maximum})")
     return packer.pack(value)

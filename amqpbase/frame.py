@@ -19,7 +19,7 @@ offset, and trims the consumed prefix once per :meth:`FrameDecoder.feed` call.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar, Iterator, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from amqpbase import amqp_object, spec
 from amqpbase.exceptions import (
@@ -38,7 +38,9 @@ HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
 FRAME_END = b"\xce"
 _FRAME_END = 0xCE
-_FRAME_TYPES = frozenset((spec.FRAME_METHOD, spec.FRAME_HEADER, spec.FRAME_BODY, spec.FRAME_HEARTBEAT))
+_FRAME_TYPES = frozenset(
+    (spec.FRAME_METHOD, spec.FRAME_HEADER, spec.FRAME_BODY, spec.FRAME_HEARTBEAT)
+)
 
 _S_FRAME_HEADER = struct.Struct("!BHI")  # type, channel, payload size
 # The previous frame's end octet + the next frame's header, in one pack: the glue between
@@ -333,7 +335,7 @@ class FrameDecoder:
             self._buffer = bytearray()
             raise
         if consumed:
-            del buf[:consumed]
+            del buf[:consumed]  # the one trim per call
         return frames
 
     def _start_of_stream(self, buf: bytearray, frames: List[Frame]) -> int:
@@ -354,7 +356,17 @@ class FrameDecoder:
         frames.append(ProtocolHeader(buf[5], buf[6], buf[7]))
         return 8
 
-    def _parse(self, buf: bytearray, frames: List[Frame]) -> int:
+    def _parse(
+        self,
+        buf: bytearray,
+        frames: List[Frame],
+        # Bound once at definition time: the loop below runs per frame (rule 5).
+        unpack_header: Any = _S_FRAME_HEADER.unpack_from,
+        unpack_index: Any = _S_METHOD_INDEX.unpack_from,
+        frame_types: FrozenSet[int] = _FRAME_TYPES,
+        methods: Dict[int, Any] = spec.METHODS,
+    ) -> int:
+        """Parse the complete frames of ``buf`` into ``frames``; return the bytes consumed."""
         pos = 0
         end = len(buf)
         if self._at_start and end:
@@ -362,13 +374,12 @@ class FrameDecoder:
             if pos < 0:
                 return 0
         max_size = self.max_frame_size
-        methods = spec.METHODS
         append = frames.append
         view: Optional[memoryview] = None
         try:
             while end - pos >= 7:
-                frame_type, channel, size = _S_FRAME_HEADER.unpack_from(buf, pos)
-                if frame_type not in _FRAME_TYPES:
+                frame_type, channel, size = unpack_header(buf, pos)
+                if frame_type not in frame_types:
                     raise InvalidFrameError(
                         f"unknown frame type {frame_type} (channel {channel}, size {size}); "
                         f"bytes: {_show(buf, pos)}"
@@ -379,13 +390,14 @@ class FrameDecoder:
                         f"exceeds frame_max {max_size}"
                     )
                 start = pos + 7
-                frame_end = start + size  # index of the frame-end octet
-                if frame_end >= end:
-                    break  # incomplete
-                if buf[frame_end] != _FRAME_END:
+                pos = start + size  # the frame-end octet
+                if pos >= end:
+                    pos = start - 7
+                    break  # incomplete: wait for more
+                if buf[pos] != 0xCE:  # FRAME_END
                     raise InvalidFrameError(
-                        f"frame end octet is 0x{buf[frame_end]:02x}, not 0xce (type "
-                        f"{frame_type}, channel {channel}, size {size})"
+                        f"frame end octet is 0x{buf[pos]:02x}, not 0xce (type {frame_type}, "
+                        f"channel {channel}, size {size})"
                     )
                 if frame_type == 1:  # FRAME_METHOD
                     if size < 4:
@@ -393,7 +405,7 @@ class FrameDecoder:
                             f"method frame on channel {channel} has a {size}-byte payload, "
                             "too short for its class and method ids"
                         )
-                    index = _S_METHOD_INDEX.unpack_from(buf, start)[0]
+                    index = unpack_index(buf, start)[0]
                     method_class = methods.get(index)
                     if method_class is None:
                         raise MethodNotImplemented(
@@ -403,71 +415,64 @@ class FrameDecoder:
                     try:
                         method, after = method_class.decode(buf, start + 4)
                     except ProtocolSyntaxError as exc:
-                        after = -1
-                        cause: Optional[BaseException] = exc
-                    else:
-                        cause = None
-                    if after != frame_end:
                         raise _payload_error(
-                            "method", method_class, channel, buf, start + 4, frame_end, cause
+                            "method", method_class, channel, buf, start + 4, pos, exc
+                        )
+                    if after != pos:
+                        raise _payload_error(
+                            "method", method_class, channel, buf, start + 4, pos, None
                         )
                     append(Method(channel, method))
-                elif frame_type == 3:  # FRAME_BODY
+                elif frame_type == 3:  # FRAME_BODY: copy out, the buffer will be trimmed
                     if view is None:
                         view = memoryview(buf)
-                    append(Body(channel, bytes(view[start:frame_end])))
+                    append(Body(channel, bytes(view[start:pos])))
                 elif frame_type == 2:  # FRAME_HEADER
-                    append(self._header(buf, channel, start, frame_end, size))
+                    append(_decode_header(buf, channel, start, pos, size))
                 else:  # FRAME_HEARTBEAT
-                    if channel != 0 or size != 0:
+                    if channel or size:
                         raise InvalidFrameError(
                             f"heartbeat frame on channel {channel} with {size} payload bytes "
                             "(must be channel 0, empty)"
                         )
                     append(Heartbeat())
-                pos = frame_end + 1
+                pos += 1
         finally:
             if view is not None:
-                view.release()
-        if pos < end and buf[pos] not in _FRAME_TYPES:  # refuse garbage without waiting
+                view.release()  # before feed() resizes the bytearray
+        if pos < end and buf[pos] not in frame_types:  # refuse garbage without waiting
             raise InvalidFrameError(f"unknown frame type {buf[pos]}; bytes: {_show(buf, pos)}")
         return pos
 
-    @staticmethod
-    def _header(buf: bytearray, channel: int, start: int, frame_end: int, size: int) -> Header:
-        if size < _CONTENT_HEADER_FIXED + 2:
-            raise ProtocolSyntaxError(
-                f"content header frame on channel {channel} has a {size}-byte payload; "
-                f"class id, weight, body size and property flags need 14"
-            )
-        class_id, _weight, body_size = _S_CONTENT_HEADER_PAYLOAD.unpack_from(buf, start)
-        # Typed Any: amqp_object.Properties does not declare decode (the generated class does).
-        properties_class: Any = spec.PROPERTIES.get(class_id)
-        if properties_class is None:
-            # Only content classes (Basic) have content headers; the property list of any
-            # other class id is unknown, so the payload cannot be parsed: a syntax error.
-            raise ProtocolSyntaxError(
-                f"content header on channel {channel} names class {class_id}, which has no "
-                "content"
-            )
-        try:
-            properties, after = properties_class.decode(buf, start + _CONTENT_HEADER_FIXED)
-        except ProtocolSyntaxError as exc:
-            after = -1
-            cause: Optional[BaseException] = exc
-        else:
-            cause = None
-        if after != frame_end:
-            raise _payload_error(
-                "content header",
-                properties_class,
-                channel,
-                buf,
-                start + _CONTENT_HEADER_FIXED,
-                frame_end,
-                cause,
-            )
-        return Header(channel, body_size, properties)
+
+def _decode_header(buf: bytearray, channel: int, start: int, frame_end: int, size: int) -> Header:
+    """Decode a content header frame payload (AMQP 0-9-1, 4.2.6)."""
+    if size < _CONTENT_HEADER_FIXED + 2:
+        raise ProtocolSyntaxError(
+            f"content header frame on channel {channel} has a {size}-byte payload; "
+            f"class id, weight, body size and property flags need 14"
+        )
+    class_id, _weight, body_size = _S_CONTENT_HEADER_PAYLOAD.unpack_from(buf, start)
+    # Typed Any: amqp_object.Properties does not declare decode (the generated class does).
+    properties_class: Any = spec.PROPERTIES.get(class_id)
+    if properties_class is None:
+        # Only content classes (Basic) have content headers; the property list of any
+        # other class id is unknown, so the payload cannot be parsed: a syntax error.
+        raise ProtocolSyntaxError(
+            f"content header on channel {channel} names class {class_id}, which has no content"
+        )
+    start += _CONTENT_HEADER_FIXED
+    try:
+        properties, after = properties_class.decode(buf, start)
+    except ProtocolSyntaxError as exc:
+        raise _payload_error(
+            "content header", properties_class, channel, buf, start, frame_end, exc
+        )
+    if after != frame_end:
+        raise _payload_error(
+            "content header", properties_class, channel, buf, start, frame_end, None
+        )
+    return Header(channel, body_size, properties)
 
 
 def _payload_error(
