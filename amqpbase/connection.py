@@ -14,13 +14,14 @@ by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` 
 from __future__ import annotations
 
 import logging
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke
+from amqpbase import _handshake
+from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
-from amqpbase.parameters import ConnectionParameters, Parameters, build_client_properties
+from amqpbase.parameters import ConnectionParameters, Parameters
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
@@ -33,34 +34,10 @@ ErrorCallback = Callable[["Connection", BaseException], Any]
 FrameCallback = Callable[["Connection", frame.Method], Any]
 
 
-class ConnectionState(Enum):
-    """Where the connection is in its life (pika's numbering)."""
-
-    CLOSED = 0  # no stream; initial and final state
-    INIT = 1  # connecting the stream (or waiting to retry)
-    PROTOCOL = 2  # stream up, protocol header sent, awaiting Connection.Start
-    START = 3  # StartOk sent, awaiting Connection.Tune
-    TUNE = 4  # TuneOk + Open sent, awaiting Connection.OpenOk
-    OPEN = 5
-    CLOSING = 6  # closing channels / Close sent / stream being torn down
-
-
-_S = ConnectionState
-
-#: The one transition table: state -> states it may move to. Anything else raises.
-TRANSITIONS: Dict[ConnectionState, FrozenSet[ConnectionState]] = {
-    _S.CLOSED: frozenset({_S.INIT}),
-    _S.INIT: frozenset({_S.PROTOCOL, _S.CLOSING, _S.CLOSED}),
-    _S.PROTOCOL: frozenset({_S.START, _S.CLOSING, _S.CLOSED}),
-    _S.START: frozenset({_S.TUNE, _S.CLOSING, _S.CLOSED}),
-    _S.TUNE: frozenset({_S.OPEN, _S.CLOSING, _S.CLOSED}),
-    _S.OPEN: frozenset({_S.CLOSING, _S.CLOSED}),
-    _S.CLOSING: frozenset({_S.CLOSED}),
-}
-
-_HANDSHAKE_STATES = frozenset({_S.PROTOCOL, _S.START, _S.TUNE})
 #: States in which the peer has seen Connection.Start, so a Connection.Close may be sent.
-_CAN_SEND_CLOSE = frozenset({_S.START, _S.TUNE, _S.OPEN, _S.CLOSING})
+_CAN_SEND_CLOSE = frozenset(
+    {ConnectionState.START, ConnectionState.TUNE, ConnectionState.OPEN, ConnectionState.CLOSING}
+)
 
 #: Failures that end the connect workflow at once: retrying cannot change the broker's answer.
 _DEFINITIVE_OPEN_ERRORS = (
@@ -72,13 +49,6 @@ _DEFINITIVE_OPEN_ERRORS = (
     exceptions.ProtocolSyntaxError,
     exceptions.MethodNotImplemented,
 )
-
-
-def _negotiate(client: int, server: int) -> int:
-    """AMQP 0-9-1 Connection.Tune: 0 means "no limit"; otherwise the smaller value wins."""
-    if client == 0 or server == 0:
-        return max(client, server)
-    return min(client, server)
 
 
 def _short_text(text: str) -> str:
@@ -526,7 +496,7 @@ class Connection:
         if reason is None:
             if error is None:
                 error = exceptions.StreamLostError("stream closed without an AMQP close")
-            reason = self._describe_lost_stream(error)
+            reason = _handshake.describe_lost_stream(self, error)
         was_open = self._ever_opened
         self._set_state(ConnectionState.CLOSED)
         if was_open:
@@ -625,122 +595,6 @@ class Connection:
             raise exceptions.CommandInvalidError(f"unexpected {method.NAME} on channel 0")
         handler(self, inbound)
 
-    def _expect_state(self, method: Any, *states: ConnectionState) -> None:
-        if self._state not in states:
-            raise exceptions.CommandInvalidError(
-                f"{method.NAME} received in state {self._state.name}"
-            )
-
-    def _on_connection_start(self, inbound: frame.Method) -> None:
-        method = inbound.method
-        self._expect_state(method, ConnectionState.PROTOCOL)
-        if (method.version_major, method.version_minor) != (0, 9):
-            self._fail_handshake(
-                exceptions.IncompatibleProtocolError(
-                    f"broker offered AMQP {method.version_major}-{method.version_minor}"
-                )
-            )
-            return
-        self.server_properties = dict(method.server_properties or {})
-        capabilities = self.server_properties.get("capabilities")
-        self.server_capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
-        offered = method.mechanisms
-        if isinstance(offered, (bytes, bytearray)):
-            offered = offered.decode("utf-8", errors="replace")
-        mechanisms = str(offered).split()
-        credentials = self.params.credentials
-        mechanism, response = credentials.response_for(method)
-        if mechanism is None or mechanism not in mechanisms:
-            self._fail_handshake(
-                exceptions.AuthenticationError(
-                    getattr(credentials, "TYPE", type(credentials).__name__),
-                    f"broker offers {mechanisms}",
-                )
-            )
-            return
-        self._set_state(ConnectionState.START)
-        self._send_method(
-            0,
-            spec.Connection.StartOk(
-                client_properties=build_client_properties(self.params),
-                mechanism=mechanism,
-                response=response,
-                locale=self.params.locale,
-            ),
-        )
-
-    def _on_connection_secure(self, inbound: frame.Method) -> None:
-        self._expect_state(inbound.method, ConnectionState.START)
-        # PLAIN and EXTERNAL complete in StartOk; a challenge means the broker wants a
-        # mechanism we did not offer.
-        self._fail_handshake(
-            exceptions.AuthenticationError(
-                getattr(self.params.credentials, "TYPE", "?"),
-                "broker sent Connection.Secure; challenge-response is not supported",
-            )
-        )
-
-    def _on_connection_tune(self, inbound: frame.Method) -> None:
-        method = inbound.method
-        self._expect_state(method, ConnectionState.START)
-        params = self.params
-        self._channel_max = _negotiate(params.channel_max, method.channel_max) or 65535
-        self._channel_max = min(self._channel_max, 65535)
-        frame_max = _negotiate(params.frame_max, method.frame_max)
-        if frame_max and frame_max < spec.FRAME_MIN_SIZE:
-            self._fail_handshake(
-                exceptions.InvalidMinimumFrameSize(f"broker proposes frame_max={frame_max}")
-            )
-            return
-        self._frame_max = frame_max or 2**31 - 1
-        self._decoder.max_frame_size = self._frame_max
-        self._heartbeat_interval = self._negotiate_heartbeat(method.heartbeat)
-        self._set_state(ConnectionState.TUNE)
-        self._send_method(
-            0,
-            spec.Connection.TuneOk(
-                channel_max=self._channel_max,
-                frame_max=frame_max,
-                heartbeat=self._heartbeat_interval,
-            ),
-        )
-        self._send_method(0, spec.Connection.Open(virtual_host=params.virtual_host))
-        if self._heartbeat_interval:
-            # Start ticking now: the broker starts expecting heartbeats after TuneOk.
-            self._heartbeat = HeartbeatChecker(self, self._heartbeat_interval)
-            self._heartbeat.start()
-
-    def _negotiate_heartbeat(self, server_value: int) -> int:
-        """``heartbeat=None`` accepts the broker's; a callable decides from the broker's
-        value; an int proposes a value where the smaller non-zero wins, and an explicit 0
-        disables heartbeats (RabbitMQ honours a 0 in TuneOk)."""
-        wanted = self.params.heartbeat
-        if wanted is None:
-            return int(server_value)
-        if callable(wanted):
-            value = wanted(self, server_value)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise exceptions.AMQPConnectionError(
-                    f"heartbeat callable returned {value!r}; expected an int >= 0"
-                )
-            return value
-        if wanted == 0:
-            return 0
-        return _negotiate(int(wanted), int(server_value))
-
-    def _on_connection_open_ok(self, inbound: frame.Method) -> None:
-        self._expect_state(inbound.method, ConnectionState.TUNE)
-        self.known_hosts = inbound.method.known_hosts
-        self._cancel_timer("_stack_timer")
-        self._ever_opened = True
-        self._set_state(ConnectionState.OPEN)
-        credentials = self.params.credentials
-        if getattr(credentials, "erase_on_connect", False):
-            credentials.erase_credentials()
-        LOGGER.info("Connection open: %r", self)
-        for callback in list(self._on_open_callbacks):
-            invoke(callback, self)
-
     def _on_connection_close(self, inbound: frame.Method) -> None:
         method = inbound.method
         code, text = method.reply_code, method.reply_text
@@ -769,7 +623,7 @@ class Connection:
         self._adapter_disconnect_stream()
 
     def _on_connection_close_ok(self, inbound: frame.Method) -> None:
-        self._expect_state(inbound.method, ConnectionState.CLOSING)
+        _handshake.expect_state(self, inbound.method, ConnectionState.CLOSING)
         self._adapter_disconnect_stream()
 
     def _on_connection_blocked(self, inbound: frame.Method) -> None:
@@ -794,10 +648,10 @@ class Connection:
             invoke(callback, inbound)
 
     _METHOD_HANDLERS: Dict[type, Callable[["Connection", frame.Method], None]] = {
-        spec.Connection.Start: _on_connection_start,
-        spec.Connection.Secure: _on_connection_secure,
-        spec.Connection.Tune: _on_connection_tune,
-        spec.Connection.OpenOk: _on_connection_open_ok,
+        spec.Connection.Start: _handshake.on_start,
+        spec.Connection.Secure: _handshake.on_secure,
+        spec.Connection.Tune: _handshake.on_tune,
+        spec.Connection.OpenOk: _handshake.on_open_ok,
         spec.Connection.Close: _on_connection_close,
         spec.Connection.CloseOk: _on_connection_close_ok,
         spec.Connection.Blocked: _on_connection_blocked,
@@ -823,7 +677,7 @@ class Connection:
 
     def _send_connection_close(self) -> None:
         code, text = self._client_close_args or (200, "Normal shutdown")
-        self._send_method(0, spec.Connection.Close(reply_code=code, reply_text=text))
+        self._send_method(0, spec.Connection.Close(reply_code=code, reply_text=text, class_id=0, method_id=0))
         self._close_sent = True
 
     def _start_close_timer(self) -> None:
@@ -911,21 +765,6 @@ class Connection:
             self._heartbeat.stop()
             self._heartbeat = None
 
-    def _describe_lost_stream(self, error: BaseException) -> BaseException:
-        """Name the handshake phase in which a stream was lost (the OS cause stays chained)."""
-        if self._state in _HANDSHAKE_STATES and isinstance(error, exceptions.StreamLostError):
-            waiting_for = {
-                ConnectionState.PROTOCOL: "Connection.Start",
-                ConnectionState.START: "Connection.Tune",
-                ConnectionState.TUNE: "Connection.OpenOk",
-            }[self._state]
-            described = exceptions.StreamLostError(
-                f"stream lost during the AMQP handshake, waiting for {waiting_for}: {error}"
-            )
-            described.__cause__ = error.__cause__ or error
-            return described
-        return error
-
     def _finish_close(self, reason: BaseException) -> None:
         """A connection that was open is now closed: tell every channel, then the user."""
         channels = list(self._channels.values())
@@ -933,9 +772,8 @@ class Connection:
         self._closing_channels.clear()
         for channel in channels:
             channel._on_connection_closed(reason)
-        for callback in list(self._update_secret_callbacks):
-            if callback is not None:
-                LOGGER.debug("update_secret callback dropped: connection closed (%r)", reason)
+        if self._update_secret_callbacks:
+            LOGGER.debug("Connection closed with an UpdateSecret unanswered (%r)", reason)
         self._update_secret_callbacks.clear()
         LOGGER.info("Connection closed: %r", reason)
         for callback in list(self._on_close_callbacks):

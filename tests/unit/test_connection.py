@@ -176,7 +176,7 @@ def test_wrong_password_gives_broker_reply_code_and_text() -> None:
     broker.start()
     broker.received()
     text = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN."
-    broker.send(0, spec.Connection.Close(reply_code=403, reply_text=text))
+    broker.send(0, spec.Connection.Close(reply_code=403, reply_text=text, class_id=0, method_id=0))
     assert isinstance(broker.methods()[-1], spec.Connection.CloseOk)
     connection.clock.advance(0)
     (_, error), = open_error.calls
@@ -192,7 +192,7 @@ def test_unknown_vhost_gives_access_denied_with_broker_text() -> None:
     broker.start()
     broker.tune()
     text = "NOT_ALLOWED - vhost nope not found"
-    broker.send(0, spec.Connection.Close(reply_code=530, reply_text=text))
+    broker.send(0, spec.Connection.Close(reply_code=530, reply_text=text, class_id=0, method_id=0))
     connection.clock.advance(0)
     (_, error), = open_error.calls
     assert type(error) is exceptions.ProbableAccessDeniedError
@@ -304,7 +304,7 @@ def test_authentication_failure_is_not_retried() -> None:
     connection, broker, _, open_error, _ = new_connection(connection_attempts=5, retry_delay=0.1)
     broker.connect()
     broker.start()
-    broker.send(0, spec.Connection.Close(reply_code=403, reply_text="ACCESS_REFUSED"))
+    broker.send(0, spec.Connection.Close(reply_code=403, reply_text="ACCESS_REFUSED", class_id=0, method_id=0))
     connection.clock.advance(10)
     assert connection.connect_calls == 1 and open_error.count == 1
 
@@ -407,7 +407,7 @@ def test_broker_close_replies_close_ok_and_reports_to_channels() -> None:
     connection.add_on_close_callback(closed)
     channel = broker.open_channel(1)
     channel.add_on_close_callback(channel_closed)
-    broker.send(0, spec.Connection.Close(reply_code=320, reply_text="CONNECTION_FORCED - bye"))
+    broker.send(0, spec.Connection.Close(reply_code=320, reply_text="CONNECTION_FORCED - bye", class_id=0, method_id=0))
     assert isinstance(broker.methods()[-1], spec.Connection.CloseOk)
     connection.clock.advance(0)
     reason = closed.last[1]
