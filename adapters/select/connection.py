@@ -354,6 +354,8 @@ class _SocketTransport:
             self.flush()
 
     def flush(self) -> None:
+        if not self.wbuf:
+            return  # nothing queued: no syscall, and no drain notification
         try:
             self.write_some()
         except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
