@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-import re
+import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -198,6 +198,26 @@ class Session:
         self._exchanges.append(exchange)
         return exchange
 
+    def message_count(self, channel: Channel, queue: str) -> int:
+        """Ready messages in ``queue`` (passive Queue.Declare)."""
+        ok = self.rpc(channel.queue_declare, queue, passive=True)
+        return int(ok.method.message_count)
+
+    def wait_for_count(self, channel: Channel, queue: str, expected: int,
+                       timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Poll the ready-message count of ``queue`` until it is ``expected`` (the broker
+        routes publishes asynchronously)."""
+        seen: List[int] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            seen.append(self.message_count(channel, queue))
+            if seen[-1] == expected:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"queue {queue} holds {seen[-1]} ready message(s), expected {expected}")
+            self.driver.run_for(0.01)
+
     def track_queue(self, name: str) -> None:
         self._queues.append(name)
 
@@ -288,8 +308,3 @@ def memory_alarm(session: Session, broker: Any) -> Iterator[MemoryAlarm]:
     finally:
         if alarm.raised:
             alarm.clear()
-
-
-def broker_text(pattern: str) -> "re.Pattern[str]":
-    """Compile a regex used to check a broker reply text."""
-    return re.compile(pattern)

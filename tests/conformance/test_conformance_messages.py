@@ -1,0 +1,414 @@
+"""Messages against the real broker: publish/consume with every property, get (GetOk and
+GetEmpty), ack/nack/reject/recover with their effect checked, publisher confirms (acks and a
+broker nack), mandatory returns, consumer-cancel notifications, large bodies and frame
+splitting, and isolation of exceptions raised by user callbacks."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any, Dict, List, Set, Tuple
+
+import pytest
+
+from amqpbase import exceptions, spec
+from amqpbase.channel import Channel
+from amqpbase.connection import Connection
+
+from .conftest import ChannelEvents, Events, Session
+
+pytestmark = pytest.mark.broker
+
+Delivery = Tuple[Any, Any, bytes]  # (method, properties, body)
+
+
+class Consumer:
+    """Collects deliveries; ``ack=True`` acks each one."""
+
+    def __init__(self, ack: bool = False) -> None:
+        self.ack = ack
+        self.deliveries: List[Delivery] = []
+
+    def __call__(self, channel: Channel, method: Any, properties: Any, body: Any) -> None:
+        self.deliveries.append((method, properties, bytes(body)))
+        if self.ack:
+            channel.basic_ack(method.delivery_tag)
+
+    @property
+    def bodies(self) -> List[bytes]:
+        return [body for _, _, body in self.deliveries]
+
+
+def get_one(session: Session, channel: Channel, queue: str, auto_ack: bool = False
+            ) -> Tuple[Any, Any, bytes]:
+    """basic_get that must return a message: (GetOk method, properties, body)."""
+    got: List[Tuple[Any, Any, bytes]] = []
+    channel.basic_get(queue, lambda ch, method, props, body: got.append(
+        (method, props, bytes(body))), auto_ack=auto_ack)
+    session.driver.run_until(lambda: got, what=f"Basic.GetOk from {queue}")
+    return got[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Publish / consume / get
+# ---------------------------------------------------------------------------------------------
+
+
+def test_publish_consume_round_trip_with_every_property(session: Session,
+                                                        channel: Channel) -> None:
+    """Every BasicProperties field and a header table of every common type survive a trip
+    through the broker; the consumer gets Basic.Deliver with its tag, delivery tag 1, not
+    redelivered, the exchange and routing key; basic_consume's callback gets ConsumeOk with
+    the tag it returned."""
+    queue = session.declare_queue(channel)
+    headers: Dict[str, Any] = {
+        "str": "text é", "int": 42, "big": 2**40, "neg": -7, "bool": True, "float": 1.5,
+        "bytes": b"\x00\xffraw", "list": [1, "two", False], "table": {"nested": "yes"},
+        "none": None,
+    }
+    properties = spec.BasicProperties(
+        content_type="application/json", content_encoding="utf-8", headers=headers,
+        delivery_mode=2, priority=5, correlation_id="corr-1", reply_to="reply-queue",
+        expiration="60000", message_id="msg-1", timestamp=1_700_000_000, type="kind",
+        user_id="guest", app_id="conformance", cluster_id="",
+    )
+    channel.basic_publish("", queue, b'{"hello": "world"}', properties)
+    consumer = Consumer()
+    ok = session.rpc(channel.basic_consume, queue, consumer, consumer_tag="conf-tag")
+    assert isinstance(ok.method, spec.Basic.ConsumeOk)
+    assert ok.method.consumer_tag == "conf-tag"
+    assert channel.consumer_tags == ["conf-tag"]
+    session.driver.run_until(lambda: consumer.deliveries, what="the delivery")
+
+    method, props, body = consumer.deliveries[0]
+    assert isinstance(method, spec.Basic.Deliver)
+    assert (method.consumer_tag, method.delivery_tag, method.redelivered) == ("conf-tag", 1,
+                                                                              False)
+    assert (method.exchange, method.routing_key) == ("", queue)
+    assert body == b'{"hello": "world"}'
+    for name in ("content_type", "content_encoding", "delivery_mode", "priority",
+                 "correlation_id", "reply_to", "expiration", "message_id", "type", "user_id",
+                 "app_id"):
+        assert getattr(props, name) == getattr(properties, name), name
+    assert props.timestamp == 1_700_000_000  # a property timestamp is an int (pika)
+    assert props.headers == headers
+
+
+def test_basic_consume_generates_a_tag_and_cancel_stops_deliveries(
+    session: Session, channel: Channel
+) -> None:
+    """basic_consume without a tag returns a generated one (also in ConsumeOk);
+    basic_cancel(tag, callback) gets CancelOk for that tag, the consumer is gone, and later
+    messages stay in the queue."""
+    queue = session.declare_queue(channel)
+    consumer = Consumer(ack=True)
+    replies: List[Any] = []
+    tag = channel.basic_consume(queue, consumer, callback=replies.append)
+    assert isinstance(tag, str) and tag
+    session.driver.run_until(lambda: replies)
+    assert replies[0].method.consumer_tag == tag
+    channel.basic_publish("", queue, b"before cancel")
+    session.driver.run_until(lambda: consumer.deliveries)
+
+    ok = session.rpc(channel.basic_cancel, tag)
+    assert isinstance(ok.method, spec.Basic.CancelOk)
+    assert ok.method.consumer_tag == tag
+    assert channel.consumer_tags == []
+    channel.basic_publish("", queue, b"after cancel")
+    session.wait_for_count(channel, queue, 1)
+    assert consumer.bodies == [b"before cancel"]
+
+
+def test_basic_get_ok_and_get_empty(session: Session, channel: Channel) -> None:
+    """basic_get on a queue with two messages: the callback gets (channel, GetOk, properties,
+    body) with message_count 1 left; on an empty queue the broker answers GetEmpty, which
+    reaches a callback registered for Basic.GetEmpty while the get callback is not called
+    (pika 1.x); a second basic_get while one is pending raises DuplicateGetOkCallback."""
+    queue = session.declare_queue(channel)
+    channel.basic_publish("", queue, b"first", spec.BasicProperties(message_id="m1"))
+    channel.basic_publish("", queue, b"second")
+    session.wait_for_count(channel, queue, 2)
+
+    method, props, body = get_one(session, channel, queue, auto_ack=True)
+    assert isinstance(method, spec.Basic.GetOk)
+    assert (body, props.message_id, method.message_count, method.redelivered) == (
+        b"first", "m1", 1, False)
+    get_one(session, channel, queue, auto_ack=True)
+
+    empties: List[Any] = []
+    got: List[Any] = []
+    channel.add_callback(empties.append, [spec.Basic.GetEmpty])
+    channel.basic_get(queue, lambda *args: got.append(args))
+    with pytest.raises(exceptions.DuplicateGetOkCallback):
+        channel.basic_get(queue, lambda *args: got.append(args))
+    session.driver.run_until(lambda: empties, what="Basic.GetEmpty")
+    assert isinstance(empties[0].method, spec.Basic.GetEmpty)
+    session.driver.run_for(0.05)
+    assert got == []
+    # The channel accepts a new get after GetEmpty:
+    channel.basic_publish("", queue, b"third")
+    session.wait_for_count(channel, queue, 1)
+    assert get_one(session, channel, queue, auto_ack=True)[2] == b"third"
+
+
+def test_basic_ack_settles_for_good(session: Session, connection: Tuple[Connection, Events]
+                                    ) -> None:
+    """An acked message is gone for good: after the channel closes nothing is requeued,
+    whereas an unacked one is requeued by the broker when its channel closes."""
+    conn = connection[0]
+    admin = session.open_channel(conn)
+    queue = session.declare_queue(admin)
+    admin.basic_publish("", queue, b"acked")
+    admin.basic_publish("", queue, b"not acked")
+    session.wait_for_count(admin, queue, 2)
+
+    ch = session.open_channel(conn)
+    method, _, body = get_one(session, ch, queue)
+    assert body == b"acked"
+    ch.basic_ack(method.delivery_tag)
+    assert get_one(session, ch, queue)[2] == b"not acked"
+    events = ChannelEvents()
+    ch.add_on_close_callback(events.on_close)
+    ch.close()
+    session.driver.run_until(lambda: events.closed)
+    session.wait_for_count(admin, queue, 1)
+    assert get_one(session, admin, queue, auto_ack=True)[2] == b"not acked"
+
+
+def test_basic_nack_and_reject(session: Session, channel: Channel) -> None:
+    """basic_nack(requeue=True) puts a message back (next get: redelivered); basic_nack
+    with multiple=True settles every earlier delivery too; basic_reject(requeue=False) drops
+    the message."""
+    queue = session.declare_queue(channel)
+    for body in (b"a", b"b", b"c"):
+        channel.basic_publish("", queue, body)
+    session.wait_for_count(channel, queue, 3)
+
+    first = get_one(session, channel, queue)
+    channel.basic_nack(first[0].delivery_tag, requeue=True)
+    again = get_one(session, channel, queue)
+    assert again[2] == b"a" and again[0].redelivered is True
+
+    second = get_one(session, channel, queue)
+    assert second[2] == b"b"
+    channel.basic_nack(second[0].delivery_tag, multiple=True, requeue=True)  # a and b back
+    session.wait_for_count(channel, queue, 3)
+
+    bodies = []
+    for _ in range(3):
+        method, _, body = get_one(session, channel, queue)
+        bodies.append(body)
+        channel.basic_reject(method.delivery_tag, requeue=False)
+    assert sorted(bodies) == [b"a", b"b", b"c"]
+    session.wait_for_count(channel, queue, 0)
+    session.driver.run_for(0.05)
+    assert session.message_count(channel, queue) == 0
+    assert channel.is_open
+
+
+def test_basic_recover_redelivers_unacked(session: Session, channel: Channel) -> None:
+    """basic_recover(requeue=True) gets RecoverOk and the broker redelivers the unacked
+    message to the consumer, flagged redelivered."""
+    queue = session.declare_queue(channel)
+    consumer = Consumer()
+    session.rpc(channel.basic_consume, queue, consumer)
+    channel.basic_publish("", queue, b"recover me")
+    session.driver.run_until(lambda: consumer.deliveries)
+    assert consumer.deliveries[0][0].redelivered is False
+    ok = session.rpc(channel.basic_recover, requeue=True)
+    assert isinstance(ok.method, spec.Basic.RecoverOk)
+    session.driver.run_until(lambda: len(consumer.deliveries) == 2, what="the redelivery")
+    method, _, body = consumer.deliveries[1]
+    assert body == b"recover me" and method.redelivered is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Confirms, returns, cancel notifications
+# ---------------------------------------------------------------------------------------------
+
+
+def settled_tags(frames: List[Any], kind: type) -> Set[int]:
+    """Delivery tags covered by the Basic.Ack/Nack frames of ``kind`` (``multiple`` covers
+    every tag up to it)."""
+    tags: Set[int] = set()
+    for frame_value in frames:
+        method = frame_value.method
+        if isinstance(method, kind):
+            if method.multiple:
+                tags.update(range(1, method.delivery_tag + 1))
+            else:
+                tags.add(method.delivery_tag)
+    return tags
+
+
+def test_confirm_delivery_acks_every_publish(session: Session, channel: Channel) -> None:
+    """confirm_delivery(cb, callback) gets Confirm.SelectOk; every publish is then acked by the
+    broker (delivery tags 1..5, possibly with multiple=True), nothing is nacked, and the
+    messages are in the queue."""
+    queue = session.declare_queue(channel)
+    confirms: List[Any] = []
+    ok = session.rpc(channel.confirm_delivery, confirms.append)
+    assert isinstance(ok.method, spec.Confirm.SelectOk)
+    for n in range(5):
+        channel.basic_publish("", queue, b"%d" % n)
+    session.driver.run_until(lambda: settled_tags(confirms, spec.Basic.Ack) >= {1, 2, 3, 4, 5},
+                             what="acks for tags 1..5")
+    assert settled_tags(confirms, spec.Basic.Ack) == {1, 2, 3, 4, 5}
+    assert settled_tags(confirms, spec.Basic.Nack) == set()
+    assert session.message_count(channel, queue) == 5
+
+
+def test_confirm_delivery_reports_a_broker_nack(session: Session, channel: Channel) -> None:
+    """A queue with x-max-length=1 and x-overflow=reject-publish: with confirms on, the first
+    publish is acked and the second is nacked by the broker (Basic.Nack for tag 2)."""
+    queue = session.declare_queue(channel, arguments={"x-max-length": 1,
+                                                      "x-overflow": "reject-publish"})
+    confirms: List[Any] = []
+    session.rpc(channel.confirm_delivery, confirms.append)
+    channel.basic_publish("", queue, b"fits")
+    channel.basic_publish("", queue, b"rejected")
+    session.driver.run_until(lambda: len(settled_tags(confirms, spec.Basic.Ack)
+                                         | settled_tags(confirms, spec.Basic.Nack)) == 2,
+                             what="an ack or nack for both publishes")
+    assert settled_tags(confirms, spec.Basic.Ack) == {1}
+    assert settled_tags(confirms, spec.Basic.Nack) == {2}
+    assert session.message_count(channel, queue) == 1
+
+
+def test_mandatory_publish_to_no_route_is_returned(session: Session, channel: Channel) -> None:
+    """A mandatory publish that no queue receives comes back: the return callback gets
+    (channel, Basic.Return 312 'NO_ROUTE' with exchange and routing key, properties, body)."""
+    returned: List[Tuple[Channel, Any, Any, bytes]] = []
+    channel.add_on_return_callback(
+        lambda ch, method, props, body: returned.append((ch, method, props, bytes(body))))
+    key = session.name("no-route")
+    channel.basic_publish("", key, b"boomerang", spec.BasicProperties(message_id="r1"),
+                          mandatory=True)
+    session.driver.run_until(lambda: returned, what="Basic.Return")
+    ch, method, props, body = returned[0]
+    assert ch is channel
+    assert isinstance(method, spec.Basic.Return)
+    assert (method.reply_code, method.reply_text) == (312, "NO_ROUTE")
+    assert (method.exchange, method.routing_key) == ("", key)
+    assert props.message_id == "r1" and body == b"boomerang"
+    assert channel.is_open
+
+
+def test_consumer_cancel_notification_on_queue_delete(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """Deleting the queue under a consumer: RabbitMQ sends Basic.Cancel (consumer_cancel_notify
+    is announced), the on_cancel callback gets it with the consumer's tag, the consumer is
+    forgotten and the channel stays open."""
+    conn = connection[0]
+    assert conn.consumer_cancel_notify is True
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    cancels: List[Any] = []
+    ch.add_on_cancel_callback(cancels.append)
+    tag = session.rpc(ch.basic_consume, queue, Consumer()).method.consumer_tag
+
+    other = session.open_channel(conn)
+    session.rpc(other.queue_delete, queue)
+    session.driver.run_until(lambda: cancels, what="Basic.Cancel from the broker")
+    assert isinstance(cancels[0].method, spec.Basic.Cancel)
+    assert cancels[0].method.consumer_tag == tag
+    assert ch.consumer_tags == []
+    assert ch.is_open
+    session.declare_queue(ch)  # still usable
+
+
+# ---------------------------------------------------------------------------------------------
+# Large messages and frame splitting
+# ---------------------------------------------------------------------------------------------
+
+
+def test_16_mib_message_round_trip(session: Session, channel: Channel) -> None:
+    """A 16 MiB body (split into many body frames both ways) is consumed byte-identical."""
+    queue = session.declare_queue(channel)
+    body = os.urandom(16 * 1024 * 1024)
+    digest = hashlib.sha256(body).hexdigest()
+    channel.basic_publish("", queue, body)
+    consumer = Consumer(ack=True)
+    session.rpc(channel.basic_consume, queue, consumer)
+    session.driver.run_until(lambda: consumer.deliveries, timeout=20.0,
+                             what="the 16 MiB delivery")
+    received = consumer.deliveries[0][2]
+    assert len(received) == len(body)
+    assert hashlib.sha256(received).hexdigest() == digest
+
+
+def test_frame_max_4096_splits_a_100_kib_body(session: Session) -> None:
+    """frame_max=4096: the broker records 4096 for the connection (it would close the
+    connection with 501 FRAME_ERROR on any bigger frame), and a 100 KiB body (26 body frames
+    each way) round-trips intact with the connection still open."""
+    name = session.name("conn")
+    conn, events = session.open_connection(session.params(frame_max=4096,
+                                                          connection_name=name))
+    assert session.connection_info(name, "frame_max") == ["4096"]
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    body = os.urandom(100 * 1024)
+    ch.basic_publish("", queue, body, spec.BasicProperties(headers={"h": "x" * 1000}))
+    consumer = Consumer(ack=True)
+    session.rpc(ch.basic_consume, queue, consumer)
+    session.driver.run_until(lambda: consumer.deliveries, what="the 100 KiB delivery")
+    assert consumer.deliveries[0][2] == body
+    assert consumer.deliveries[0][1].headers == {"h": "x" * 1000}
+    session.driver.run_for(0.05)
+    assert conn.is_open and events.closed == []
+
+
+# ---------------------------------------------------------------------------------------------
+# User callback isolation
+# ---------------------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    """Raised on purpose by a user callback."""
+
+
+def test_on_message_exception_is_logged_and_delivery_goes_on(
+    session: Session, channel: Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A consumer callback that raises: the exception is logged at ERROR with its traceback,
+    the channel and connection stay open, and the following messages are still delivered."""
+    queue = session.declare_queue(channel)
+    seen: List[bytes] = []
+
+    def on_message(ch: Channel, method: Any, props: Any, body: bytes) -> None:
+        seen.append(bytes(body))
+        ch.basic_ack(method.delivery_tag)
+        if body == b"1":
+            raise Boom("user code failed on message 1")
+
+    caplog.set_level(logging.ERROR)
+    session.rpc(channel.basic_consume, queue, on_message)
+    for n in range(1, 4):
+        channel.basic_publish("", queue, b"%d" % n)
+    session.driver.run_until(lambda: len(seen) == 3, what="three deliveries")
+    assert seen == [b"1", b"2", b"3"]
+    records = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], Boom)]
+    assert len(records) == 1, caplog.records
+    assert records[0].levelno >= logging.ERROR
+    assert channel.is_open and channel.connection.is_open
+
+
+def test_on_open_exception_does_not_stop_the_other_callbacks(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An on_open callback that raises is logged with its traceback; the next on_open
+    callback still runs and the connection is open."""
+    caplog.set_level(logging.ERROR)
+
+    def failing(conn: Connection) -> None:
+        raise Boom("open callback failed")
+
+    later: List[Connection] = []
+    conn = session.driver.connect(session.params(), on_open_callback=failing)
+    conn.add_on_open_callback(later.append)
+    session.driver.run_until(lambda: later, what="the second open callback")
+    assert conn.is_open
+    assert any(r.exc_info and isinstance(r.exc_info[1], Boom) for r in caplog.records)
+    assert session.open_channel(conn).is_open
