@@ -101,6 +101,20 @@ def test_explicit_channel_numbers(session: Session) -> None:
     session.declare_queue(seven)  # the broker still talks to us on channel 7
 
 
+def test_channel_max_negotiated_down_to_the_brokers(session: Session) -> None:
+    """Default channel_max (65535) against RabbitMQ's 2047: the lower value wins, as the
+    broker reports for the connection, and channel(2048) is refused client-side while
+    channel(2047) opens."""
+    name = session.name("conn")
+    conn, _ = session.open_connection(session.params(connection_name=name))
+    (broker_max,) = session.connection_info(name, "channel_max")
+    limit = int(broker_max)
+    assert 0 < limit < 65535
+    with pytest.raises(exceptions.InvalidChannelNumber):
+        conn.channel(channel_number=limit + 1)
+    assert session.open_channel(conn, limit).channel_number == limit
+
+
 def test_channel_number_reused_after_close(session: Session,
                                            connection: Tuple[Connection, Events]) -> None:
     """Once channel 1 has closed, its number is free again and the broker accepts a new
@@ -207,6 +221,55 @@ def test_queue_bind_purge_unbind_delete(session: Session, channel: Channel) -> N
     channel.queue_declare(queue, passive=True, callback=lambda f: None)
     session.driver.run_until(lambda: events.closed, what="404 for the deleted queue")
     assert events.closed[0].reply_code == 404
+
+
+def test_nowait_rpcs_without_callbacks_take_effect(session: Session, channel: Channel) -> None:
+    """pika 1.x sends ``nowait`` when no callback is given (exchange_declare/delete,
+    queue_declare/bind/purge/delete): the broker sends no reply (an unexpected one would make
+    the client close the connection), yet every operation takes effect, in order."""
+    exchange = session.name("x")
+    queue = session.name("q")
+    session.track_exchange(exchange)
+    session.track_queue(queue)
+    channel.exchange_declare(exchange, "direct")
+    channel.queue_declare(queue)
+    channel.queue_bind(queue, exchange, routing_key="k")
+    channel.basic_publish(exchange, "k", b"routed through nowait declarations")
+    session.wait_for_count(channel, queue, 1)
+    channel.queue_purge(queue)
+    assert session.message_count(channel, queue) == 0
+    channel.queue_delete(queue)
+    channel.exchange_delete(exchange)
+    assert channel.is_open and channel.connection.is_open
+    probe = session.open_channel(channel.connection)
+    events = ChannelEvents()
+    probe.add_on_close_callback(events.on_close)
+    probe.queue_declare(queue, passive=True, callback=lambda f: None)
+    session.driver.run_until(lambda: events.closed, what="404 for the nowait-deleted queue")
+    assert events.closed[0].reply_code == 404
+    session.driver.run_for(0.05)
+    assert channel.is_open and channel.connection.is_open
+
+
+def test_channel_closing_when_connection_closes(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """channel.close() immediately followed by connection.close(): the connection waits for
+    the channel's close to complete; the channel reports its own ChannelClosedByClient, the
+    connection ConnectionClosedByClient, each once."""
+    conn, events = connection
+    ch = session.open_channel(conn)
+    channel_events = ChannelEvents()
+    ch.add_on_close_callback(channel_events.on_close)
+    ch.close(200, "channel first")
+    conn.close()
+    session.driver.run_until(lambda: events.closed)
+    session.driver.run_for(0.02)
+    assert len(channel_events.closed) == 1
+    assert type(channel_events.closed[0]) is exceptions.ChannelClosedByClient
+    assert channel_events.closed[0].reply_text == "channel first"
+    assert len(events.closed) == 1
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
 
 
 def test_rpcs_complete_in_call_order(session: Session, channel: Channel) -> None:

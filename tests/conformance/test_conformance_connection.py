@@ -41,6 +41,8 @@ def test_open_callbacks_states_and_capabilities(session: Session) -> None:
     assert states(connection) == (False, False, False)
     for name in CAPABILITIES:
         assert getattr(connection, name) is False, name
+    with pytest.raises(exceptions.ConnectionWrongStateError):
+        connection.channel()  # not open yet
 
     session.driver.run_until(lambda: events.settled, what="the connection to open")
 
@@ -300,6 +302,30 @@ def test_adapter_remove_timeout_cancels_and_repeats_are_noops(
     assert conn.is_open
 
 
+def test_adapter_disconnect_stream_terminates_once_later(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """``_adapter_disconnect_stream()``: the stream's end is reported later from the loop,
+    never from inside the call, and exactly once; a repeat, and a call after the stream
+    ended, are no-ops. A stream that ends without an AMQP close reports
+    ``StreamLostError``."""
+    conn, events = connection
+    channel_events = ChannelEvents()
+    session.open_channel(conn).add_on_close_callback(channel_events.on_close)
+    conn._adapter_disconnect_stream()
+    assert events.closed == []  # not from inside the call
+    conn._adapter_disconnect_stream()  # repeat: no-op
+    session.driver.run_until(lambda: events.closed, what="the stream's termination")
+    session.driver.run_for(0.05)
+    assert len(events.closed) == 1
+    assert isinstance(events.closed[0], exceptions.StreamLostError)
+    assert conn.is_closed
+    assert len(channel_events.closed) == 1
+    conn._adapter_disconnect_stream()  # after the stream ended: no-op
+    session.driver.run_for(0.02)
+    assert len(events.closed) == 1
+
+
 def test_add_callback_threadsafe_runs_on_the_loop_thread(
     session: Session, connection: Tuple[Connection, Events]
 ) -> None:
@@ -321,6 +347,29 @@ def test_add_callback_threadsafe_runs_on_the_loop_thread(
     assert len(ran) == 1
     assert ran[0] == session.driver.loop_thread_ident
     assert ran[0] != caller[0]
+
+
+def test_publish_from_another_thread_through_add_callback_threadsafe(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """pika's pattern for threads: a worker thread hands 200 publishes to the loop with
+    add_callback_threadsafe; every message arrives, in the order the thread queued them."""
+    conn = connection[0]
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    received: List[bytes] = []
+
+    def worker() -> None:
+        for n in range(200):
+            conn.add_callback_threadsafe(lambda n=n: ch.basic_publish("", queue, b"%d" % n))
+
+    session.rpc(ch.basic_consume, queue,
+                lambda c, m, p, body: received.append(bytes(body)), auto_ack=True)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    session.driver.run_until(lambda: len(received) == 200, what="200 messages from a thread")
+    thread.join(5)
+    assert received == [b"%d" % n for n in range(200)]
 
 
 def test_add_callback_threadsafe_wakes_an_idle_loop(

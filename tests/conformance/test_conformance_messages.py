@@ -229,17 +229,15 @@ def test_basic_recover_redelivers_unacked(session: Session, channel: Channel) ->
 
 
 def settled_tags(frames: List[Any], kind: type) -> Set[int]:
-    """Delivery tags covered by the Basic.Ack/Nack frames of ``kind`` (``multiple`` covers
-    every tag up to it)."""
-    tags: Set[int] = set()
+    """Delivery tags settled by the Basic.Ack/Nack frames of ``kind``, replaying the frames in
+    order: ``multiple=True`` settles every tag up to its own that was not settled before."""
+    settled: Dict[int, type] = {}
     for frame_value in frames:
         method = frame_value.method
-        if isinstance(method, kind):
-            if method.multiple:
-                tags.update(range(1, method.delivery_tag + 1))
-            else:
-                tags.add(method.delivery_tag)
-    return tags
+        first = 1 if method.multiple else method.delivery_tag
+        for tag in range(first, method.delivery_tag + 1):
+            settled.setdefault(tag, type(method))
+    return {tag for tag, settled_by in settled.items() if settled_by is kind}
 
 
 def test_confirm_delivery_acks_every_publish(session: Session, channel: Channel) -> None:
@@ -257,6 +255,21 @@ def test_confirm_delivery_acks_every_publish(session: Session, channel: Channel)
     assert settled_tags(confirms, spec.Basic.Ack) == {1, 2, 3, 4, 5}
     assert settled_tags(confirms, spec.Basic.Nack) == set()
     assert session.message_count(channel, queue) == 5
+
+
+def test_confirm_delivery_without_callback_is_nowait(session: Session,
+                                                     channel: Channel) -> None:
+    """confirm_delivery(cb) without ``callback`` sends Confirm.Select nowait (pika): no
+    SelectOk is expected, yet the channel is in confirm mode and publishes get acked."""
+    queue = session.declare_queue(channel)
+    confirms: List[Any] = []
+    channel.confirm_delivery(confirms.append)
+    channel.basic_publish("", queue, "a str body is sent as UTF-8: é")
+    session.driver.run_until(lambda: settled_tags(confirms, spec.Basic.Ack) == {1},
+                             what="the ack of tag 1")
+    assert get_one(session, channel, queue, auto_ack=True)[2] == (
+        "a str body is sent as UTF-8: é".encode("utf-8"))
+    assert channel.is_open
 
 
 def test_confirm_delivery_reports_a_broker_nack(session: Session, channel: Channel) -> None:
@@ -357,6 +370,41 @@ def test_frame_max_4096_splits_a_100_kib_body(session: Session) -> None:
     assert consumer.deliveries[0][2] == body
     assert consumer.deliveries[0][1].headers == {"h": "x" * 1000}
     session.driver.run_for(0.05)
+    assert conn.is_open and events.closed == []
+
+
+def test_delivered_bodies_are_bytes_that_stay_intact(session: Session,
+                                                     channel: Channel) -> None:
+    """Bodies handed to on_message are ``bytes`` (pika) that the client owns: kept without
+    copying while hundreds of later deliveries (small, multi-frame and empty bodies) arrive
+    through the adapter's reused receive buffer, every one still equals what was published."""
+    queue = session.declare_queue(channel)
+    sizes = (0, 1, 100, 4_000, 131_072, 300_000, 60)  # empty, one frame, several frames
+    expected = [bytes([n % 251]) * sizes[n % len(sizes)] + b"#%d" % n for n in range(280)]
+    expected[0] = b""
+    for body in expected:
+        channel.basic_publish("", queue, body)
+    kept: List[Any] = []
+    session.rpc(channel.basic_consume, queue,
+                lambda ch, method, props, body: kept.append(body), auto_ack=True)
+    session.driver.run_until(lambda: len(kept) == len(expected), what="every delivery")
+    assert all(type(body) is bytes for body in kept), {type(b) for b in kept}
+    assert kept == expected
+
+
+def test_frame_max_negotiated_down_to_the_brokers(session: Session) -> None:
+    """frame_max=1 MiB against RabbitMQ's 128 KiB: the lower value wins (the broker reports
+    131072 for the connection) and a 500 KiB body, which must then be split into 128 KiB
+    frames (the broker rejects bigger ones with 501), round-trips intact."""
+    name = session.name("conn")
+    conn, events = session.open_connection(session.params(frame_max=1024 * 1024,
+                                                          connection_name=name))
+    assert session.connection_info(name, "frame_max") == ["131072"]
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    body = os.urandom(500 * 1024)
+    ch.basic_publish("", queue, body)
+    assert get_one(session, ch, queue, auto_ack=True)[2] == body
     assert conn.is_open and events.closed == []
 
 
