@@ -5,6 +5,11 @@ hook contract"). The socket work lives in :class:`_SocketTransport`, a separate 
 names can never collide with the base's private ones. Writes are coalesced: ``emit`` queues
 buffers by reference and asks the loop for one before-poll flush, which hands every queued
 buffer to the kernel with one ``sendmsg`` (at most ``_IOV_MAX`` buffers per call).
+
+``_adapter_disconnect_stream()`` makes one last non-blocking write of the bytes already queued
+(so a Connection.CloseOk emitted just before it reaches the broker when the socket has room),
+never waits for it, then closes the socket and reports ``_on_stream_terminated(None)`` from a
+loop callback.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from amqpbase import exceptions
 from amqpbase.connection import Connection
+from amqpbase.parameters import Parameters
 
 from .ioloop import IOLoop, _Timeout
 
@@ -66,7 +72,7 @@ class SelectConnection(Connection):
 
     def __init__(
         self,
-        parameters: Any = None,
+        parameters: Optional[Parameters] = None,
         on_open_callback: Optional[Callable[..., Any]] = None,
         on_open_error_callback: Optional[Callable[..., Any]] = None,
         on_close_callback: Optional[Callable[..., Any]] = None,

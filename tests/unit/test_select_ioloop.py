@@ -653,8 +653,11 @@ def test_more_buffers_than_iov_max_take_one_sendmsg_per_1024(loop: IOLoop) -> No
     server = Server(lambda sock: server.read_all(sock, len(expected)))
 
     def on_connected(conn: Probe) -> None:
-        for chunk in payload:
-            conn._adapter_emit_data(memoryview(chunk))
+        views = [memoryview(chunk) for chunk in payload]
+        for view in views:
+            conn._adapter_emit_data(view)
+        queued = list(conn._io.wbuf)
+        assert all(a is b for a, b in zip(queued[1:], views))  # kept by reference, not copied
         loop.call_later(0.3, loop.stop)
 
     conn = Probe(params(server.port), custom_ioloop=loop)
