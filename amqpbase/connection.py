@@ -301,8 +301,8 @@ class Connection:
         # Ask channels to close while the connection is still OPEN (channels refuse new work
         # once it is not), then move to CLOSING and wait for them.
         for number, channel in list(self._channels.items()):
-            if channel.is_open:
-                channel.close()
+            if channel.is_open or channel.is_opening:
+                channel.close(reply_code, reply_text)  # pika passes the connection's reply on
             if channel.is_closing:
                 self._closing_channels.add(number)
         self._set_state(ConnectionState.CLOSING)

@@ -302,8 +302,9 @@ class ReentrancyError(Exception):
     """A call was made re-entrantly where that is not allowed."""
 
 
-class ShortStringTooLong(AMQPError):
-    """A shortstr argument encodes to more than 255 bytes."""
+class ShortStringTooLong(AMQPError, ValueError):
+    """A shortstr argument encodes to more than 255 bytes (also a ``ValueError``: it is a bad
+    argument, refused before anything is sent)."""
 
 
 class DuplicateGetOkCallback(ChannelError):

@@ -154,6 +154,8 @@ class ProtocolHeader(_Frame):
 
     __slots__ = ("major", "minor", "revision")
     frame_type = -1
+    #: Not a real frame, but it belongs to the connection (channel 0), which handles it.
+    channel_number = 0
 
     def __init__(
         self,

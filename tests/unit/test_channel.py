@@ -939,7 +939,7 @@ def test_connection_close_closes_channel_first(env: Env) -> None:
     env.connection.close()
     assert env.methods() == [spec.Basic.Cancel("t", False)]
     env.send(spec.Basic.CancelOk("t"))
-    assert env.methods() == [spec.Channel.Close(0, "Normal shutdown", 0, 0)]
+    assert env.methods() == [spec.Channel.Close(200, "Normal shutdown", 0, 0)]
     env.send(spec.Channel.CloseOk())
     assert isinstance(env.channel_closed.calls[0][1], exceptions.ChannelClosedByClient)
     assert [type(m) for m in env.methods()] == [spec.Connection.Close]
