@@ -69,6 +69,25 @@ def test_channel_open_and_client_close(session: Session,
     assert len(events.closed) == 1
 
 
+def test_channel_closed_while_opening(session: Session,
+                                      connection: Tuple[Connection, Events]) -> None:
+    """close() right after channel(), before Channel.OpenOk: on_open never runs, on_close gets
+    ``ChannelClosedByClient`` once the broker confirmed, and the connection is unaffected."""
+    conn, conn_events = connection
+    opened: List[Channel] = []
+    ch = conn.channel(on_open_callback=opened.append)
+    events = ChannelEvents()
+    ch.add_on_close_callback(events.on_close)
+    ch.close()
+    session.driver.run_until(lambda: events.closed, what="the channel to close")
+    session.driver.run_for(0.02)
+    assert opened == []
+    assert type(events.closed[0]) is exceptions.ChannelClosedByClient
+    assert ch.is_closed
+    assert conn.is_open and conn_events.closed == []
+    assert session.open_channel(conn).is_open
+
+
 def test_channel_close_with_reply(session: Session,
                                   connection: Tuple[Connection, Events]) -> None:
     """close(reply_code, reply_text) reports exactly that code and text."""

@@ -5,6 +5,7 @@ splitting, and isolation of exceptions raised by user callbacks."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
@@ -118,6 +119,32 @@ def test_basic_consume_generates_a_tag_and_cancel_stops_deliveries(
     channel.basic_publish("", queue, b"after cancel")
     session.wait_for_count(channel, queue, 1)
     assert consumer.bodies == [b"before cancel"]
+
+
+def test_cancel_mid_stream_hands_undispatched_deliveries_back(
+    session: Session, channel: Channel
+) -> None:
+    """Cancelling a consumer (no auto-ack) from its first delivery: deliveries the broker had
+    already sent are not dispatched to the cancelled consumer; the client rejects them with
+    requeue (pika 1.x), so everything but the one delivered message is ready again while the
+    channel stays open."""
+    queue = session.declare_queue(channel)
+    for n in range(50):
+        channel.basic_publish("", queue, b"%d" % n)
+    session.wait_for_count(channel, queue, 50)
+    delivered: List[bytes] = []
+    cancelled: List[Any] = []
+
+    def on_message(ch: Channel, method: Any, props: Any, body: bytes) -> None:
+        delivered.append(bytes(body))
+        if len(delivered) == 1:
+            ch.basic_cancel(method.consumer_tag, callback=cancelled.append)
+
+    session.rpc(channel.basic_consume, queue, on_message)
+    session.driver.run_until(lambda: cancelled, what="Basic.CancelOk")
+    session.wait_for_count(channel, queue, 49)
+    assert delivered == [b"0"]
+    assert channel.is_open
 
 
 def test_basic_get_ok_and_get_empty(session: Session, channel: Channel) -> None:
@@ -289,6 +316,20 @@ def test_confirm_delivery_reports_a_broker_nack(session: Session, channel: Chann
     assert session.message_count(channel, queue) == 1
 
 
+def test_return_comes_before_the_ack_of_an_unroutable_confirmed_publish(
+    session: Session, channel: Channel
+) -> None:
+    """Confirm mode + mandatory publish with no route: the client reports the Basic.Return
+    first and then the broker's Basic.Ack for that publish (RabbitMQ's documented order), so
+    a publisher can tell "confirmed but returned" apart."""
+    order: List[str] = []
+    channel.add_on_return_callback(lambda *args: order.append("return"))
+    session.rpc(channel.confirm_delivery, lambda f: order.append(type(f.method).__name__))
+    channel.basic_publish("", session.name("no-route"), b"x", mandatory=True)
+    session.driver.run_until(lambda: len(order) == 2, what="return and ack")
+    assert order == ["return", "Ack"]
+
+
 def test_mandatory_publish_to_no_route_is_returned(session: Session, channel: Channel) -> None:
     """A mandatory publish that no queue receives comes back: the return callback gets
     (channel, Basic.Return 312 'NO_ROUTE' with exchange and routing key, properties, body)."""
@@ -332,6 +373,67 @@ def test_consumer_cancel_notification_on_queue_delete(
     session.declare_queue(ch)  # still usable
 
 
+def test_dead_lettered_message_carries_the_brokers_x_death_header(
+    session: Session, channel: Channel
+) -> None:
+    """A message rejected from a queue with a dead-letter target arrives with the x-death
+    header RabbitMQ writes (an array of tables holding strings, an int count, a list of
+    routing keys and a timestamp): the client decodes the broker's own field-table
+    encoding."""
+    target = session.declare_queue(channel)
+    source = session.declare_queue(channel, arguments={"x-dead-letter-exchange": "",
+                                                       "x-dead-letter-routing-key": target})
+    channel.basic_publish("", source, b"doomed", spec.BasicProperties(headers={"mine": 1}))
+    session.wait_for_count(channel, source, 1)
+    method, _, _ = get_one(session, channel, source)
+    channel.basic_reject(method.delivery_tag, requeue=False)
+    session.wait_for_count(channel, target, 1)
+    _, props, body = get_one(session, channel, target, auto_ack=True)
+    assert body == b"doomed"
+    assert props.headers["mine"] == 1
+    (death,) = props.headers["x-death"]
+    assert death["queue"] == source
+    assert death["reason"] == "rejected"
+    assert death["count"] == 1
+    assert death["exchange"] == ""
+    assert death["routing-keys"] == [source]
+    assert isinstance(death["time"], datetime.datetime)
+    assert abs((death["time"] - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)).total_seconds()) < 120
+
+
+def test_invalid_publish_raises_before_anything_is_sent(session: Session,
+                                                       channel: Channel) -> None:
+    """A routing key over 255 bytes (ShortStringTooLong) or a header value no AMQP type can
+    carry (UnsupportedAMQPFieldException) raises from basic_publish with nothing written: the
+    broker sees a clean stream, so the channel and connection keep working."""
+    queue = session.declare_queue(channel)
+    with pytest.raises(exceptions.ShortStringTooLong):
+        channel.basic_publish("", "k" * 256, b"x")
+    with pytest.raises(exceptions.UnsupportedAMQPFieldException):
+        channel.basic_publish("", queue, b"x", spec.BasicProperties(headers={"bad": object()}))
+    channel.basic_publish("", queue, b"fine")
+    assert get_one(session, channel, queue, auto_ack=True)[2] == b"fine"
+    assert channel.is_open and channel.connection.is_open
+
+
+def test_close_flushes_publishes_already_handed_over(session: Session) -> None:
+    """Nothing is lost quietly: 25 MiB of publishes still sitting in the write buffer when
+    close() is called all reach the broker before Connection.Close."""
+    conn, events = session.open_connection()
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    body = os.urandom(5 * 1024 * 1024)
+    for _ in range(5):
+        ch.basic_publish("", queue, body)
+    assert conn._adapter_get_write_buffer_size() > 0  # still queued when close() is called
+    conn.close()
+    session.driver.run_until(lambda: events.closed, timeout=20.0, what="the close")
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
+    other, _ = session.open_connection()
+    checker = session.open_channel(other)
+    session.wait_for_count(checker, queue, 5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Large messages and frame splitting
 # ---------------------------------------------------------------------------------------------
@@ -364,11 +466,17 @@ def test_frame_max_4096_splits_a_100_kib_body(session: Session) -> None:
     queue = session.declare_queue(ch)
     body = os.urandom(100 * 1024)
     ch.basic_publish("", queue, body, spec.BasicProperties(headers={"h": "x" * 1000}))
+    # Bodies around the body-frame payload size (frame_max - 8 = 4088) and its multiples.
+    edges = [4087, 4088, 4089, 8176, 8177, 1]
+    for size in edges:
+        ch.basic_publish("", queue, os.urandom(size))
     consumer = Consumer(ack=True)
     session.rpc(ch.basic_consume, queue, consumer)
-    session.driver.run_until(lambda: consumer.deliveries, what="the 100 KiB delivery")
+    session.driver.run_until(lambda: len(consumer.deliveries) == 1 + len(edges),
+                             what="the 100 KiB delivery and the frame-edge ones")
     assert consumer.deliveries[0][2] == body
     assert consumer.deliveries[0][1].headers == {"h": "x" * 1000}
+    assert [len(b) for b in consumer.bodies[1:]] == edges
     session.driver.run_for(0.05)
     assert conn.is_open and events.closed == []
 
