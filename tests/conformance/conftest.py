@@ -155,7 +155,7 @@ class Session:
                               "client_properties")
         for line in out.splitlines():
             if f'{{"connection_name","{connection_name}"}}' in line:
-                return line.split("\t", 1)[0].strip()
+                return str(line.split("\t", 1)[0].strip())
         raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
 
     def connection_info(self, connection_name: str, *keys: str) -> List[str]:
@@ -165,7 +165,7 @@ class Session:
         for line in out.splitlines():
             if f'{{"connection_name","{connection_name}"}}' in line:
                 # client_properties is one column without tabs; the rest follow it.
-                return line.split("\t")[-len(keys):]
+                return [str(value) for value in line.split("\t")[-len(keys):]]
         raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
 
     # ------------------------------------------------------------------ RPCs

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import abc
 import threading
-import time
 from typing import Any, Callable, List, Optional, Sequence
 
 from amqpbase.connection import Connection
@@ -168,7 +167,7 @@ class SelectDriver(Driver):
         on_open_error_callback: Optional[Callback] = None,
         on_close_callback: Optional[Callback] = None,
     ) -> Connection:
-        connection = self.connection_class(
+        connection: Connection = self.connection_class(
             parameters=params,
             on_open_callback=on_open_callback,
             on_open_error_callback=on_open_error_callback,

@@ -201,7 +201,7 @@ def test_queue_declare_server_named(session: Session, channel: Channel) -> None:
     'amq.gen-' name with zero messages and consumers, and that queue exists."""
     ok = session.rpc(channel.queue_declare, "", exclusive=True)
     assert isinstance(ok.method, spec.Queue.DeclareOk)
-    name = ok.method.queue
+    name = str(ok.method.queue)
     assert name.startswith("amq.gen-"), name
     assert (ok.method.message_count, ok.method.consumer_count) == (0, 0)
     session.track_queue(name)
@@ -239,6 +239,7 @@ def test_queue_bind_purge_unbind_delete(session: Session, channel: Channel) -> N
     channel.add_on_close_callback(events.on_close)
     channel.queue_declare(queue, passive=True, callback=lambda f: None)
     session.driver.run_until(lambda: events.closed, what="404 for the deleted queue")
+    assert isinstance(events.closed[0], exceptions.ChannelClosedByBroker)
     assert events.closed[0].reply_code == 404
 
 
@@ -265,6 +266,7 @@ def test_nowait_rpcs_without_callbacks_take_effect(session: Session, channel: Ch
     probe.add_on_close_callback(events.on_close)
     probe.queue_declare(queue, passive=True, callback=lambda f: None)
     session.driver.run_until(lambda: events.closed, what="404 for the nowait-deleted queue")
+    assert isinstance(events.closed[0], exceptions.ChannelClosedByBroker)
     assert events.closed[0].reply_code == 404
     session.driver.run_for(0.05)
     assert channel.is_open and channel.connection.is_open
@@ -408,5 +410,6 @@ def test_flow_active_false_is_refused_by_rabbitmq(
     assert reason.reply_text.startswith("NOT_IMPLEMENTED"), reason.reply_text
     assert answers == []
     assert len(channel_events.closed) == 1
-    assert (channel_events.closed[0].reply_code, channel_events.closed[0].reply_text) == (
-        540, reason.reply_text)
+    channel_reason = channel_events.closed[0]
+    assert type(channel_reason) is exceptions.ConnectionClosedByBroker
+    assert (channel_reason.reply_code, channel_reason.reply_text) == (540, reason.reply_text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
@@ -120,9 +120,13 @@ def test_close_closes_channels_before_the_connection(session: Session) -> None:
     channels = [session.open_channel(connection) for _ in range(3)]
     queue = session.declare_queue(channels[0])
     session.rpc(channels[0].basic_consume, queue, lambda *a: None)
+
+    def on_channel_close(closed: Channel, reason: BaseException) -> None:
+        order.append(f"channel{closed.channel_number}")
+        reasons.append(reason)
+
     for ch in channels:
-        ch.add_on_close_callback(
-            lambda c, r: (order.append(f"channel{c.channel_number}"), reasons.append(r)))
+        ch.add_on_close_callback(on_channel_close)
     connection.add_on_close_callback(lambda c, r: order.append("connection"))
 
     connection.close()
@@ -263,10 +267,12 @@ def test_adapter_call_later_runs_once_in_delay_order_on_the_loop(
     fired: List[Tuple[str, float, int]] = []
     start = time.monotonic()
     delays = {"c": 0.09, "a": 0.03, "b": 0.06, "zero": 0.0}
+
+    def record(label: str) -> Callable[[], None]:
+        return lambda: fired.append((label, time.monotonic() - start, threading.get_ident()))
+
     for label, delay in delays.items():
-        conn._adapter_call_later(
-            delay, lambda label=label: fired.append(
-                (label, time.monotonic() - start, threading.get_ident())))
+        conn._adapter_call_later(delay, record(label))
     assert fired == []  # not run synchronously, not even with delay 0
 
     session.driver.run_until(lambda: len(fired) == 4, what="four timers")
@@ -359,9 +365,12 @@ def test_publish_from_another_thread_through_add_callback_threadsafe(
     queue = session.declare_queue(ch)
     received: List[bytes] = []
 
+    def publisher(n: int) -> Callable[[], None]:
+        return lambda: ch.basic_publish("", queue, b"%d" % n)
+
     def worker() -> None:
         for n in range(200):
-            conn.add_callback_threadsafe(lambda n=n: ch.basic_publish("", queue, b"%d" % n))
+            conn.add_callback_threadsafe(publisher(n))
 
     session.rpc(ch.basic_consume, queue,
                 lambda c, m, p, body: received.append(bytes(body)), auto_ack=True)
