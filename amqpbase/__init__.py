@@ -9,9 +9,12 @@ The Tornado and Twisted adapters live in ``amqpbase.adapters.tornado`` and
 ``import amqpbase``).
 """
 
+import importlib
+
 from amqpbase import exceptions, spec
 from amqpbase.channel import Channel
-from amqpbase.connection import Connection, ConnectionState
+from amqpbase.connection import Connection
+from amqpbase.connection_state import ConnectionState
 from amqpbase.credentials import ExternalCredentials, PlainCredentials
 from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
 from amqpbase.spec import BasicProperties
@@ -22,8 +25,8 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """``SelectConnection`` and ``IOLoop`` load on first use (pika exports them here)."""
     if name in ("SelectConnection", "IOLoop"):
-        from amqpbase.adapters import select
-
+        # import_module: mypy cannot follow the package-dir mapping of amqpbase.adapters
+        select = importlib.import_module("amqpbase.adapters.select")
         return getattr(select, name)
     raise AttributeError(f"module 'amqpbase' has no attribute {name!r}")
 

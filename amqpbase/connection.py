@@ -14,11 +14,10 @@ by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import _opening, exceptions, frame, spec
 from amqpbase._callbacks import invoke
-from amqpbase import _handshake
 from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
 from amqpbase.parameters import ConnectionParameters, Parameters
@@ -37,17 +36,6 @@ FrameCallback = Callable[["Connection", frame.Method], Any]
 #: States in which the peer has seen Connection.Start, so a Connection.Close may be sent.
 _CAN_SEND_CLOSE = frozenset(
     {ConnectionState.START, ConnectionState.TUNE, ConnectionState.OPEN, ConnectionState.CLOSING}
-)
-
-#: Failures that end the connect workflow at once: retrying cannot change the broker's answer.
-_DEFINITIVE_OPEN_ERRORS = (
-    exceptions.ProbableAuthenticationError,
-    exceptions.ProbableAccessDeniedError,
-    exceptions.AuthenticationError,
-    exceptions.IncompatibleProtocolError,
-    exceptions.ConnectionOpenAborted,
-    exceptions.ProtocolSyntaxError,
-    exceptions.MethodNotImplemented,
 )
 
 
@@ -159,11 +147,10 @@ class Connection:
         # Connect workflow (internal): cycles left and whether we are the one driving it.
         self._internal_workflow = internal_connection_workflow
         self._attempts_left = parameters.connection_attempts
-        self._attempt_errors: List[BaseException] = []
 
         if internal_connection_workflow:
             self._set_state(ConnectionState.INIT)
-            self._retry_timer = self._adapter_call_later(0, self._begin_attempt)
+            self._retry_timer = self._adapter_call_later(0, lambda: _opening.begin_attempt(self))
 
     # ----------------------------------------------------------------------------------------
     # Public API (shared/API.md)
@@ -293,7 +280,7 @@ class Connection:
                 f"close() called on a connection that is {self._state.name}"
             )
         if self._state is not ConnectionState.OPEN:
-            self._abort_open()
+            _opening.abort_open(self)
             return
         LOGGER.info("Closing connection (%s): %r", reply_code, reply_text)
         self._client_close_args = (reply_code, _short_text(reply_text))
@@ -367,16 +354,24 @@ class Connection:
         _require_callable(on_done, "on_done")
         if workflow is None:
             workflow = AMQPConnectionWorkflow()
+        custom_ioloop = cls._workflow_loop(custom_ioloop)
 
         def connect_one(
             params: Parameters, on_open: OpenCallback, on_error: ErrorCallback
         ) -> "Connection":
             connection = cls._create_for_workflow(params, on_open, on_error, custom_ioloop)
-            connection._start_external_attempt()
+            _opening.start_external_attempt(connection)
             return connection
 
         workflow.start(connection_configs, connect_one, custom_ioloop, on_done)
         return workflow
+
+    @classmethod
+    def _workflow_loop(cls, custom_ioloop: Any) -> Any:
+        """The loop every attempt of one workflow shares: ``custom_ioloop`` or, when None, the
+        adapter's default loop (an adapter whose constructor makes a new loop per connection
+        overrides this so a workflow's attempts share one)."""
+        return custom_ioloop
 
     @classmethod
     def _create_for_workflow(
@@ -496,13 +491,13 @@ class Connection:
         if reason is None:
             if error is None:
                 error = exceptions.StreamLostError("stream closed without an AMQP close")
-            reason = _handshake.describe_lost_stream(self, error)
+            reason = _opening.describe_lost_stream(self, error)
         was_open = self._ever_opened
         self._set_state(ConnectionState.CLOSED)
         if was_open:
             self._finish_close(reason)
         else:
-            self._on_attempt_failed(reason)
+            _opening.on_attempt_failed(self, reason)
 
     def _on_write_buffer_drained(self) -> None:
         """The adapter's write buffer went from non-empty to empty: re-arm backpressure."""
@@ -623,7 +618,7 @@ class Connection:
         self._adapter_disconnect_stream()
 
     def _on_connection_close_ok(self, inbound: frame.Method) -> None:
-        _handshake.expect_state(self, inbound.method, ConnectionState.CLOSING)
+        _opening.expect_state(self, inbound.method, ConnectionState.CLOSING)
         self._adapter_disconnect_stream()
 
     def _on_connection_blocked(self, inbound: frame.Method) -> None:
@@ -648,10 +643,10 @@ class Connection:
             invoke(callback, inbound)
 
     _METHOD_HANDLERS: Dict[type, Callable[["Connection", frame.Method], None]] = {
-        spec.Connection.Start: _handshake.on_start,
-        spec.Connection.Secure: _handshake.on_secure,
-        spec.Connection.Tune: _handshake.on_tune,
-        spec.Connection.OpenOk: _handshake.on_open_ok,
+        spec.Connection.Start: _opening.on_start,
+        spec.Connection.Secure: _opening.on_secure,
+        spec.Connection.Tune: _opening.on_tune,
+        spec.Connection.OpenOk: _opening.on_open_ok,
         spec.Connection.Close: _on_connection_close,
         spec.Connection.CloseOk: _on_connection_close_ok,
         spec.Connection.Blocked: _on_connection_blocked,
@@ -677,7 +672,9 @@ class Connection:
 
     def _send_connection_close(self) -> None:
         code, text = self._client_close_args or (200, "Normal shutdown")
-        self._send_method(0, spec.Connection.Close(reply_code=code, reply_text=text, class_id=0, method_id=0))
+        self._send_method(
+            0, spec.Connection.Close(reply_code=code, reply_text=text, class_id=0, method_id=0)
+        )
         self._close_sent = True
 
     def _start_close_timer(self) -> None:
@@ -779,67 +776,6 @@ class Connection:
         for callback in list(self._on_close_callbacks):
             invoke(callback, self, reason)
 
-    # ----------------------------------------------------------------------------------------
-    # Opening: attempts, retries, aborts
-    # ----------------------------------------------------------------------------------------
-
-    def _start_external_attempt(self) -> None:
-        """Start one open attempt on behalf of a workflow (``create_connection``)."""
-        if self._state is not ConnectionState.CLOSED or self._ever_opened:
-            raise exceptions.ConnectionWrongStateError("connection already started")
-        self._set_state(ConnectionState.INIT)
-        self._begin_attempt()
-
-    def _begin_attempt(self) -> None:
-        """Reset per-attempt state and ask the adapter for a stream (state is INIT)."""
-        self._retry_timer = None
-        self._attempts_left -= 1
-        self._decoder = frame.FrameDecoder(self.params.frame_max)
-        self._frame_max = self.params.frame_max
-        self._close_reason = None
-        self._close_sent = False
-        self._discard_input = False
-        self._client_close_args = None
-        self.server_properties = {}
-        self.server_capabilities = {}
-        stack_timeout = self.params.stack_timeout
-        if stack_timeout is not None:
-            self._stack_timer = self._adapter_call_later(stack_timeout, self._on_stack_timeout)
-        self._adapter_connect_stream()
-
-    def _on_attempt_failed(self, reason: BaseException) -> None:
-        """An open attempt ended without reaching OPEN: retry or report."""
-        LOGGER.warning("Connection attempt to %r failed: %r", self, reason)
-        self._attempt_errors.append(reason)
-        retry = (
-            self._internal_workflow
-            and self._attempts_left > 0
-            and not isinstance(reason, _DEFINITIVE_OPEN_ERRORS)
-        )
-        if retry:
-            self._set_state(ConnectionState.INIT)
-            self._retry_timer = self._adapter_call_later(
-                self.params.retry_delay, self._begin_attempt
-            )
-            return
-        for callback in list(self._on_open_error_callbacks):
-            invoke(callback, self, reason)
-
-    def _abort_open(self) -> None:
-        """``close()`` while opening: stop the attempt and report ``ConnectionOpenAborted``."""
-        self._record_close_reason(
-            exceptions.ConnectionOpenAborted("connection closed by the client while opening")
-        )
-        self._attempts_left = 0
-        if self._retry_timer is not None:  # between attempts: no stream to tear down
-            self._cancel_timer("_retry_timer")
-            self._set_state(ConnectionState.CLOSING)
-            # Report from the loop, not from inside close(), like every other outcome.
-            self._adapter_call_later(0, lambda: self._on_stream_terminated(None))
-            return
-        self._set_state(ConnectionState.CLOSING)
-        self._adapter_disconnect_stream()
-
     def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
         """Default open-error callback: log (pika raises from inside the loop instead)."""
         LOGGER.error("Could not open %r: %r", connection, error)
@@ -857,8 +793,10 @@ class Connection:
         average = self._bytes_sent / self._frames_sent
         if self._adapter_get_write_buffer_size() > self._backpressure_multiplier * average:
             self._backpressure_armed = False
-            LOGGER.debug("Backpressure: write buffer above %dx average frame size",
-                         self._backpressure_multiplier)
+            LOGGER.debug(
+                "Backpressure: write buffer above %dx average frame size",
+                self._backpressure_multiplier,
+            )
             for callback in list(self._backpressure_callbacks):
                 invoke(callback)
 

@@ -148,9 +148,7 @@ class AMQPConnectionWorkflow(AbstractAMQPConnectionWorkflow):
             self._index += 1
             self._try_current()
         elif self._cycles_left > 0:
-            self._pause_timer = connection._adapter_call_later(
-                self._retry_delay, self._start_cycle
-            )
+            self._pause_timer = connection._adapter_call_later(self._retry_delay, self._start_cycle)
         else:
             self._finish(exceptions.AMQPConnectionWorkflowFailed(self._errors))
 

@@ -90,6 +90,11 @@ class SelectConnection(Connection):
             internal_connection_workflow=internal_connection_workflow,
         )
 
+    @classmethod
+    def _workflow_loop(cls, custom_ioloop: Any) -> Any:
+        # pika's select create_connection: the attempts of one workflow share one loop.
+        return custom_ioloop if custom_ioloop is not None else IOLoop()
+
     def _adapter_connect_stream(self) -> None:
         self._io.connect(self.params)
 
@@ -156,8 +161,9 @@ class _SocketTransport:
 
         try:
             threading.Thread(target=resolve, name=f"amqpbase-dns-{host}", daemon=True).start()
-        except RuntimeError as exc:  # can't start a thread: report it from the loop
-            loop.add_callback(lambda: self.on_resolved(attempt, exc))
+        except RuntimeError as error:  # can't start a thread: report it from the loop
+            failure = error  # ``error`` is unbound once the except block ends
+            loop.add_callback(lambda: self.on_resolved(attempt, failure))
 
     def disconnect(self) -> None:
         if self.state not in _ACTIVE:

@@ -177,7 +177,12 @@ class ScriptedBroker:
         self.send_raw(frame.encode_method_frame(channel_number, method))
 
     def send_content(
-        self, channel_number: int, method: Any, properties: Any, body: bytes, frame_max: int = 131072
+        self,
+        channel_number: int,
+        method: Any,
+        properties: Any,
+        body: bytes,
+        frame_max: int = 131072,
     ) -> None:
         chunks = frame.encode_content_frames(channel_number, method, properties, body, frame_max)
         self.send_raw(b"".join(bytes(c) for c in chunks))

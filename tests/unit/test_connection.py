@@ -34,7 +34,9 @@ class Recorder:
         return self.calls[-1]
 
 
-def new_connection(**params: Any) -> tuple[MemoryConnection, ScriptedBroker, Recorder, Recorder, Recorder]:
+def new_connection(
+    **params: Any,
+) -> tuple[MemoryConnection, ScriptedBroker, Recorder, Recorder, Recorder]:
     opened, open_error, closed = Recorder(), Recorder(), Recorder()
     connection = MemoryConnection(
         ConnectionParameters(**params),
@@ -98,7 +100,9 @@ def test_handshake_sends_protocol_header_start_ok_tune_ok_and_open() -> None:
     "client, server, expected",
     [(65535, 0, 65535), (100, 0, 100), (100, 2047, 100), (4000, 2047, 2047)],
 )
-def test_channel_max_negotiation_zero_means_no_limit(client: int, server: int, expected: int) -> None:
+def test_channel_max_negotiation_zero_means_no_limit(
+    client: int, server: int, expected: int
+) -> None:
     connection, broker, *_ = new_connection(channel_max=client)
     broker.connect()
     broker.start()
@@ -163,7 +167,7 @@ def test_mechanism_not_offered_gives_authentication_error() -> None:
     broker.start(mechanisms=b"PLAIN AMQPLAIN")
     connection.clock.advance(0)
     assert connection.is_closed and opened.count == 0
-    (conn, error), = open_error.calls
+    ((conn, error),) = open_error.calls
     assert type(error) is exceptions.AuthenticationError
     assert "EXTERNAL" in str(error)
 
@@ -179,7 +183,7 @@ def test_wrong_password_gives_broker_reply_code_and_text() -> None:
     broker.send(0, spec.Connection.Close(reply_code=403, reply_text=text, class_id=0, method_id=0))
     assert isinstance(broker.methods()[-1], spec.Connection.CloseOk)
     connection.clock.advance(0)
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert type(error) is exceptions.ProbableAuthenticationError
     assert (error.reply_code, error.reply_text) == (403, text)
     assert "wrong" not in repr(error)
@@ -194,7 +198,7 @@ def test_unknown_vhost_gives_access_denied_with_broker_text() -> None:
     text = "NOT_ALLOWED - vhost nope not found"
     broker.send(0, spec.Connection.Close(reply_code=530, reply_text=text, class_id=0, method_id=0))
     connection.clock.advance(0)
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert type(error) is exceptions.ProbableAccessDeniedError
     assert (error.reply_code, error.reply_text) == (530, text)
 
@@ -204,7 +208,7 @@ def test_server_protocol_header_means_incompatible_protocol() -> None:
     broker.connect()
     broker.send_raw(b"AMQP\x00\x00\x08\x00")
     connection.clock.advance(0)
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert type(error) is exceptions.IncompatibleProtocolError
     assert "0-8-0" in str(error)
 
@@ -215,7 +219,10 @@ def test_start_with_other_version_is_incompatible() -> None:
     broker.send(
         0,
         spec.Connection.Start(
-            version_major=0, version_minor=8, server_properties={}, mechanisms=b"PLAIN",
+            version_major=0,
+            version_minor=8,
+            server_properties={},
+            mechanisms=b"PLAIN",
             locales=b"en_US",
         ),
     )
@@ -229,7 +236,7 @@ def test_garbage_instead_of_protocol_reply_is_a_frame_error() -> None:
     broker.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     connection.clock.advance(0)
     assert connection.is_closed
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert isinstance(error, exceptions.InvalidFrameError) and error.reply_code == 501
 
 
@@ -241,7 +248,7 @@ def test_stream_lost_during_handshake_names_the_phase_and_chains_cause() -> None
     lost = exceptions.StreamLostError("reset by peer")
     lost.__cause__ = cause
     connection.lose_stream(lost)
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert type(error) is exceptions.StreamLostError
     assert "Connection.Tune" in str(error)
     assert error.__cause__ is cause
@@ -253,7 +260,7 @@ def test_stack_timeout_fires_when_handshake_stalls() -> None:
     connection.clock.advance(4.9)
     assert open_error.count == 0
     connection.clock.advance(0.2)
-    (_, error), = open_error.calls
+    ((_, error),) = open_error.calls
     assert type(error) is exceptions.StackTimeoutError
     assert "stack_timeout=5.0" in str(error)
     assert connection.is_closed
@@ -304,7 +311,10 @@ def test_authentication_failure_is_not_retried() -> None:
     connection, broker, _, open_error, _ = new_connection(connection_attempts=5, retry_delay=0.1)
     broker.connect()
     broker.start()
-    broker.send(0, spec.Connection.Close(reply_code=403, reply_text="ACCESS_REFUSED", class_id=0, method_id=0))
+    broker.send(
+        0,
+        spec.Connection.Close(reply_code=403, reply_text="ACCESS_REFUSED", class_id=0, method_id=0),
+    )
     connection.clock.advance(10)
     assert connection.connect_calls == 1 and open_error.count == 1
 
@@ -363,7 +373,7 @@ def test_client_close_sends_close_waits_for_close_ok() -> None:
     broker.send(0, spec.Connection.CloseOk())
     connection.clock.advance(0)
     assert connection.is_closed
-    (conn, reason), = closed.calls
+    ((conn, reason),) = closed.calls
     assert type(reason) is exceptions.ConnectionClosedByClient
     assert (reason.reply_code, reason.reply_text) == (200, "bye")
     with pytest.raises(exceptions.ConnectionWrongStateError):
@@ -390,7 +400,9 @@ def test_buffered_publishes_precede_connection_close() -> None:
         channel.basic_publish("", "q", b"m%d" % i)
     connection.close()
     sent = broker.received()
-    names = [type(f.method).__name__ if isinstance(f, frame.Method) else type(f).__name__ for f in sent]
+    names = [
+        type(f.method).__name__ if isinstance(f, frame.Method) else type(f).__name__ for f in sent
+    ]
     # publishes (method, header, body) come first, then the channel closes, and only after
     # Channel.CloseOk does Connection.Close go out.
     assert names[:9] == ["Publish", "Header", "Body"] * 3
@@ -407,7 +419,12 @@ def test_broker_close_replies_close_ok_and_reports_to_channels() -> None:
     connection.add_on_close_callback(closed)
     channel = broker.open_channel(1)
     channel.add_on_close_callback(channel_closed)
-    broker.send(0, spec.Connection.Close(reply_code=320, reply_text="CONNECTION_FORCED - bye", class_id=0, method_id=0))
+    broker.send(
+        0,
+        spec.Connection.Close(
+            reply_code=320, reply_text="CONNECTION_FORCED - bye", class_id=0, method_id=0
+        ),
+    )
     assert isinstance(broker.methods()[-1], spec.Connection.CloseOk)
     connection.clock.advance(0)
     reason = closed.last[1]
@@ -478,7 +495,7 @@ def test_blocked_and_unblocked_callbacks_get_method_frames() -> None:
     connection.add_on_connection_blocked_callback(blocked)
     connection.add_on_connection_unblocked_callback(unblocked)
     broker.send(0, spec.Connection.Blocked(reason="low on memory"))
-    (conn, method_frame), = blocked.calls
+    ((conn, method_frame),) = blocked.calls
     assert conn is connection and isinstance(method_frame, frame.Method)
     assert isinstance(method_frame.method, spec.Connection.Blocked)
     assert method_frame.method.reason == "low on memory"
@@ -532,7 +549,9 @@ def test_backpressure_fires_once_per_crossing_and_rearms_after_drain() -> None:
     assert fired.count == 2
 
 
-@pytest.mark.parametrize("bad, kind", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, kind", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_backpressure_multiplier_is_validated(bad: Any, kind: type) -> None:
     connection, _ = open_connection()
     with pytest.raises(kind):
@@ -544,8 +563,9 @@ def test_backpressure_multiplier_is_validated(bad: Any, kind: type) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _assert_closed_with(connection: MemoryConnection, broker: ScriptedBroker, closed: Recorder,
-                        code: int, kind: type) -> None:
+def _assert_closed_with(
+    connection: MemoryConnection, broker: ScriptedBroker, closed: Recorder, code: int, kind: type
+) -> None:
     sent = broker.methods()
     close = [m for m in sent if isinstance(m, spec.Connection.Close)]
     assert close and close[0].reply_code == code, sent
@@ -730,8 +750,10 @@ def test_create_connection_tries_each_config_and_reports_every_cause() -> None:
             super().__init__(connect_error=refused, **kwargs)
             made.append(self)
 
-    configs = [ConnectionParameters(port=1), ConnectionParameters(port=2, connection_attempts=2,
-                                                                    retry_delay=1.0)]
+    configs = [
+        ConnectionParameters(port=1),
+        ConnectionParameters(port=2, connection_attempts=2, retry_delay=1.0),
+    ]
     Failing.create_connection(configs, results.append, custom_ioloop=clock)
     clock.advance(0)
     assert [c.params.port for c in made] == [1, 2]

@@ -1,9 +1,10 @@
-"""The opening handshake of a connection (AMQP 0-9-1 section 2.2.4, "Connection class").
+"""Opening a connection: attempts and retries, and the AMQP handshake (AMQP 0-9-1 2.2.4).
 
 Protocol header → Connection.Start / StartOk (SASL PLAIN or EXTERNAL, client properties) →
 Connection.Tune / TuneOk (channel_max, frame_max, heartbeat negotiation) → Connection.Open /
 OpenOk (virtual host). These functions are the channel-0 handlers the base ``Connection``
-dispatches to while opening; they are friends of ``Connection`` and use its private state.
+dispatches to while opening, and the attempt life cycle (begin, fail-and-retry, abort). They
+are friends of ``Connection`` and use its private state; nothing else should.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke
+from amqpbase.connection_state import ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
 from amqpbase.parameters import build_client_properties
-
-from amqpbase.connection_state import ConnectionState
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.connection import Connection
@@ -31,13 +31,23 @@ WAITING_FOR = {
 }
 HANDSHAKE_STATES = frozenset(WAITING_FOR)
 
+#: Failures that end the connect workflow at once: retrying cannot change the broker's answer.
+DEFINITIVE_OPEN_ERRORS = (
+    exceptions.ProbableAuthenticationError,
+    exceptions.ProbableAccessDeniedError,
+    exceptions.AuthenticationError,
+    exceptions.IncompatibleProtocolError,
+    exceptions.ConnectionOpenAborted,
+    exceptions.ProtocolSyntaxError,
+    exceptions.MethodNotImplemented,
+)
+
 
 def negotiate(client: int, server: int) -> int:
     """AMQP 0-9-1 Connection.Tune: 0 means "no limit"; otherwise the smaller value wins."""
     if client == 0 or server == 0:
         return max(client, server)
     return min(client, server)
-
 
 
 def expect_state(connection: "Connection", method: Any, *states: ConnectionState) -> None:
@@ -86,6 +96,7 @@ def on_start(connection: "Connection", inbound: frame.Method) -> None:
         ),
     )
 
+
 def on_secure(connection: "Connection", inbound: frame.Method) -> None:
     expect_state(connection, inbound.method, ConnectionState.START)
     # PLAIN and EXTERNAL complete in StartOk; a challenge means the broker wants a
@@ -96,6 +107,7 @@ def on_secure(connection: "Connection", inbound: frame.Method) -> None:
             "broker sent Connection.Secure; challenge-response is not supported",
         )
     )
+
 
 def on_tune(connection: "Connection", inbound: frame.Method) -> None:
     method = inbound.method
@@ -131,6 +143,7 @@ def on_tune(connection: "Connection", inbound: frame.Method) -> None:
         connection._heartbeat = HeartbeatChecker(connection, connection._heartbeat_interval)
         connection._heartbeat.start()
 
+
 def negotiate_heartbeat(connection: "Connection", server_value: int) -> int:
     """``heartbeat=None`` accepts the broker's; a callable decides from the broker's
     value; an int proposes a value where the smaller non-zero wins, and an explicit 0
@@ -149,6 +162,7 @@ def negotiate_heartbeat(connection: "Connection", server_value: int) -> int:
         return 0
     return negotiate(int(wanted), int(server_value))
 
+
 def on_open_ok(connection: "Connection", inbound: frame.Method) -> None:
     expect_state(connection, inbound.method, ConnectionState.TUNE)
     connection.known_hosts = inbound.method.known_hosts
@@ -163,7 +177,6 @@ def on_open_ok(connection: "Connection", inbound: frame.Method) -> None:
         invoke(callback, connection)
 
 
-
 def describe_lost_stream(connection: "Connection", error: BaseException) -> BaseException:
     """Name the handshake phase in which a stream was lost (the OS cause stays chained)."""
     waiting_for = WAITING_FOR.get(connection.state)
@@ -174,3 +187,70 @@ def describe_lost_stream(connection: "Connection", error: BaseException) -> Base
     )
     described.__cause__ = error.__cause__ or error
     return described
+
+
+# --------------------------------------------------------------------------------------------
+# Attempts: one stream + handshake each; retries for the internal workflow
+# --------------------------------------------------------------------------------------------
+
+
+def start_external_attempt(connection: "Connection") -> None:
+    """Start one open attempt on behalf of a workflow (``create_connection``)."""
+    if connection._state is not ConnectionState.CLOSED or connection._ever_opened:
+        raise exceptions.ConnectionWrongStateError("connection already started")
+    connection._set_state(ConnectionState.INIT)
+    begin_attempt(connection)
+
+
+def begin_attempt(connection: "Connection") -> None:
+    """Reset per-attempt state and ask the adapter for a stream (state is INIT)."""
+    connection._retry_timer = None
+    connection._attempts_left -= 1
+    connection._decoder = frame.FrameDecoder(connection.params.frame_max)
+    connection._frame_max = connection.params.frame_max
+    connection._close_reason = None
+    connection._close_sent = False
+    connection._discard_input = False
+    connection._client_close_args = None
+    connection.server_properties = {}
+    connection.server_capabilities = {}
+    stack_timeout = connection.params.stack_timeout
+    if stack_timeout is not None:
+        connection._stack_timer = connection._adapter_call_later(
+            stack_timeout, connection._on_stack_timeout
+        )
+    connection._adapter_connect_stream()
+
+
+def on_attempt_failed(connection: "Connection", reason: BaseException) -> None:
+    """An open attempt ended without reaching OPEN: retry or report."""
+    LOGGER.warning("Connection attempt to %r failed: %r", connection, reason)
+    retry = (
+        connection._internal_workflow
+        and connection._attempts_left > 0
+        and not isinstance(reason, DEFINITIVE_OPEN_ERRORS)
+    )
+    if retry:
+        connection._set_state(ConnectionState.INIT)
+        connection._retry_timer = connection._adapter_call_later(
+            connection.params.retry_delay, lambda: begin_attempt(connection)
+        )
+        return
+    for callback in list(connection._on_open_error_callbacks):
+        invoke(callback, connection, reason)
+
+
+def abort_open(connection: "Connection") -> None:
+    """``close()`` while opening: stop the attempt and report ``ConnectionOpenAborted``."""
+    connection._record_close_reason(
+        exceptions.ConnectionOpenAborted("connection closed by the client while opening")
+    )
+    connection._attempts_left = 0
+    if connection._retry_timer is not None:  # between attempts: no stream to tear down
+        connection._cancel_timer("_retry_timer")
+        connection._set_state(ConnectionState.CLOSING)
+        # Report from the loop, not from inside close(), like every other outcome.
+        connection._adapter_call_later(0, lambda: connection._on_stream_terminated(None))
+        return
+    connection._set_state(ConnectionState.CLOSING)
+    connection._adapter_disconnect_stream()
