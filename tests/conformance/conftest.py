@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -32,6 +33,33 @@ NAME_PREFIX = "amqpbase-conformance"
 
 #: Memory watermark restored after a memory-alarm test (RabbitMQ's default).
 DEFAULT_WATERMARK = "0.4"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "allow_error_logs: the test provokes ERROR logs from amqpbase on purpose "
+        "(otherwise any ERROR log fails the conformance test)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_error_logs(request: pytest.FixtureRequest,
+                             caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test during which amqpbase logged at ERROR or above (an exception swallowed by
+    the loop or the callback isolation would otherwise go unnoticed), unless the test is
+    marked ``allow_error_logs``."""
+    caplog.set_level(logging.WARNING, logger="amqpbase")
+    yield
+    if request.node.get_closest_marker("allow_error_logs"):
+        return
+    errors = [r for r in caplog.get_records("call") + caplog.get_records("teardown")
+              if r.levelno >= logging.ERROR and r.name.startswith("amqpbase")]
+    if errors:
+        lines = "\n".join(f"{r.name}: {r.getMessage()}" + (f" ({r.exc_info[1]!r})"
+                                                            if r.exc_info else "")
+                          for r in errors)
+        pytest.fail(f"amqpbase logged {len(errors)} error(s):\n{lines}", pytrace=False)
 
 
 @pytest.fixture(params=DRIVERS)

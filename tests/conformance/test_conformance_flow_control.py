@@ -55,6 +55,7 @@ def test_memory_alarm_blocks_then_unblocks(session: Session, memory_alarm: Memor
     assert len(blocked) == 1 and events.closed == []
 
 
+@pytest.mark.allow_error_logs  # the timeout is logged at ERROR
 def test_blocked_connection_timeout_closes_the_connection(
     session: Session, memory_alarm: MemoryAlarm
 ) -> None:

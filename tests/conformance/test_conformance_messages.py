@@ -518,6 +518,68 @@ def test_frame_max_negotiated_down_to_the_brokers(session: Session) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Calling the API from inside callbacks
+# ---------------------------------------------------------------------------------------------
+
+
+def test_close_connection_from_on_message(session: Session) -> None:
+    """A consumer that acks three messages and then closes the connection from inside
+    on_message: the close completes (ConnectionClosedByClient), no later delivery reaches the
+    callback, nothing is logged as an error, and the unacked messages are back in the queue."""
+    conn, events = session.open_connection()
+    ch = session.open_channel(conn)
+    queue = session.declare_queue(ch)
+    for n in range(10):
+        ch.basic_publish("", queue, b"%d" % n)
+    session.wait_for_count(ch, queue, 10)
+    seen: List[bytes] = []
+
+    def on_message(channel: Channel, method: Any, props: Any, body: bytes) -> None:
+        seen.append(bytes(body))
+        channel.basic_ack(method.delivery_tag)
+        if len(seen) == 3:
+            channel.connection.close()
+
+    ch.basic_consume(queue, on_message)
+    session.driver.run_until(lambda: events.closed, what="the close from on_message")
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
+    assert seen == [b"0", b"1", b"2"]
+    other, _ = session.open_connection()
+    session.wait_for_count(session.open_channel(other), queue, 7)
+
+
+def test_reopen_a_channel_from_its_on_close_callback(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """The usual recovery pattern: when the broker closes a channel (404), its on_close
+    callback opens a replacement channel on the same connection, which works."""
+    conn = connection[0]
+    ch = session.open_channel(conn)
+    replacements: List[Channel] = []
+    ch.add_on_close_callback(
+        lambda closed, reason: conn.channel(on_open_callback=replacements.append))
+    ch.queue_declare(session.name("missing"), passive=True, callback=lambda f: None)
+    session.driver.run_until(lambda: replacements, what="the replacement channel")
+    assert ch.is_closed and replacements[0].is_open
+    session.declare_queue(replacements[0])
+
+
+def test_consume_from_a_missing_queue(session: Session, channel: Channel) -> None:
+    """basic_consume on a missing queue: the broker closes the channel with 404 NOT_FOUND, the
+    ConsumeOk callback never runs and the consumer is dropped."""
+    events = ChannelEvents()
+    channel.add_on_close_callback(events.on_close)
+    replies: List[Any] = []
+    channel.basic_consume(session.name("missing"), lambda *a: None, callback=replies.append)
+    session.driver.run_until(lambda: events.closed, what="404 from basic_consume")
+    reason = events.closed[0]
+    assert type(reason) is exceptions.ChannelClosedByBroker
+    assert reason.reply_code == 404
+    assert replies == [] and channel.consumer_tags == []
+    assert channel.connection.is_open
+
+
+# ---------------------------------------------------------------------------------------------
 # User callback isolation
 # ---------------------------------------------------------------------------------------------
 
@@ -526,6 +588,7 @@ class Boom(Exception):
     """Raised on purpose by a user callback."""
 
 
+@pytest.mark.allow_error_logs
 def test_on_message_exception_is_logged_and_delivery_goes_on(
     session: Session, channel: Channel, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -552,6 +615,7 @@ def test_on_message_exception_is_logged_and_delivery_goes_on(
     assert channel.is_open and channel.connection.is_open
 
 
+@pytest.mark.allow_error_logs
 def test_on_open_exception_does_not_stop_the_other_callbacks(
     session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
