@@ -419,7 +419,7 @@ class FrameDecoder:
                     except ProtocolSyntaxError as exc:
                         raise _payload_error(
                             "method", method_class, channel, buf, start + 4, pos, exc
-                        )
+                        ) from exc
                     if after != pos:
                         raise _payload_error(
                             "method", method_class, channel, buf, start + 4, pos, None
@@ -469,7 +469,7 @@ def _decode_header(buf: bytearray, channel: int, start: int, frame_end: int, siz
     except ProtocolSyntaxError as exc:
         raise _payload_error(
             "content header", properties_class, channel, buf, start, frame_end, exc
-        )
+        ) from exc
     if after != frame_end:
         raise _payload_error(
             "content header", properties_class, channel, buf, start, frame_end, None
@@ -507,9 +507,7 @@ def _payload_error(
             cause = None
     if cause is not None:
         error = type(cause) if isinstance(cause, ProtocolSyntaxError) else ProtocolSyntaxError
-        result = error(f"{kind} {name} on channel {channel}: {cause}; {shown}")
-        result.__cause__ = cause
-        return result
+        return error(f"{kind} {name} on channel {channel}: {cause}; {shown}")
     return ProtocolSyntaxError(
         f"{kind} {name} on channel {channel} leaves {len(payload) - after} byte(s) of its "
         f"frame unread; {shown}"

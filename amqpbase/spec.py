@@ -38,7 +38,19 @@ docs/internals.md ("Codec API") for the contract. Names and defaults follow pika
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Mapping,
+    Optional,
+    Protocol,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from amqpbase import amqp_object
 from amqpbase.exceptions import ProtocolSyntaxError
@@ -158,7 +170,14 @@ _S_HHHIH = struct.Struct("!HHHIH")  # 12 bytes
 _S_HHIHB = struct.Struct("!HHIHB")  # 11 bytes
 _S_HHQBB = struct.Struct("!HHQBB")  # 14 bytes
 
-_M = TypeVar("_M", bound=amqp_object.AMQPObject)
+class _Described(Protocol):
+    """What the generic helpers need from a generated method or properties class."""
+
+    NAME: ClassVar[str]
+    ARGUMENTS: ClassVar[Tuple[Tuple[str, str], ...]]
+
+
+_M = TypeVar("_M", bound=_Described)
 
 # What the generated decoders are written for. A memoryview works too (the fast path hands
 # it to the generic decoder), but the frame decoder passes its bytearray.
@@ -173,7 +192,7 @@ _ENCODE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError, struct.e
 _DECODE_ERRORS = (IndexError, struct.error, AttributeError)
 
 
-def _required(obj: amqp_object.AMQPObject, names: Tuple[str, ...]) -> TypeError:
+def _required(obj: _Described, names: Tuple[str, ...]) -> TypeError:
     missing = ", ".join(n for n in names if getattr(obj, n) is None)
     return TypeError(f"{obj.NAME}: required argument(s) not set: {missing}")
 
@@ -187,7 +206,7 @@ def _encode_checked(method: Any) -> bytes:
 
 def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
     """Generic decoder: decodes what the fast path could not, or raises ProtocolSyntaxError."""
-    arguments = getattr(cls, "ARGUMENTS")
+    arguments = cls.ARGUMENTS
     values, offset = decode_arguments(arguments, data, offset, cls.NAME)
     if offset > len(data):  # pragma: no cover - decode_arguments checks every read
         raise ProtocolSyntaxError(f"{cls.NAME}: arguments run past the end of the buffer")
@@ -198,7 +217,7 @@ def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
 
 
 def _decode_properties_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    properties = getattr(cls, "ARGUMENTS")
+    properties = cls.ARGUMENTS
     values, offset = decode_properties(properties, data, offset, cls.NAME)
     obj = cls.__new__(cls)
     for (name, _), value in zip(properties, values):
@@ -3076,7 +3095,7 @@ class Confirm(amqp_object.Class):
 
 
 class BasicProperties(amqp_object.Properties):
-    """Content header properties of basic (class 60), pika's argument order.
+    """Content header properties of basic (class 60) in pika's order.
 
     ``None`` means absent. ``encode()`` gives the property flags and the present values;
     ``decode(data, offset)`` reads them back, also across continuation flag words.
@@ -3243,7 +3262,7 @@ class BasicProperties(amqp_object.Properties):
         obj = cls.__new__(cls)
         try:
             flags = _S_H.unpack_from(data, offset)[0]
-            if flags & 0x0003:  # continuation word or unknown property: generic path
+            if flags & 0x0003:  # continuation or unknown property: generic path
                 return _decode_properties_checked(cls, data, offset)
             pos = offset + 2
             if flags & 0x8000:

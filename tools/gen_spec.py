@@ -195,7 +195,8 @@ class Structs:
         out = []
         for fmt in sorted(self.formats, key=lambda f: (len(f), f)):
             size = struct.calcsize("!" + fmt)
-            out.append(f'_S_{fmt} = struct.Struct("!{fmt}")  # {size} byte{"s" if size > 1 else ""}')
+            unit = "bytes" if size > 1 else "byte"
+            out.append(f'_S_{fmt} = struct.Struct("!{fmt}")  # {size} {unit}')
         return out
 
 
@@ -448,7 +449,7 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
         raise SystemExit(f"{name}: more than 15 properties needs a fast path for flag words")
     lines = [
         f"class {name}(amqp_object.Properties):",
-        f'    """Content header properties of {k.amqp_name} (class {k.id}), pika\'s argument order.',
+        f'    """Content header properties of {k.amqp_name} (class {k.id}) in pika\'s order.',
         "",
         "    ``None`` means absent. ``encode()`` gives the property flags and the present values;",
         "    ``decode(data, offset)`` reads them back, also across continuation flag words.",
@@ -464,7 +465,8 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
     lines.extend(indent(wrap_tuple("__slots__ = ", [lit(f.name) for f in fields], 4), 4))
     lines.append("")
     params = [f"{f.name}: {property_annotation(f)} = None" for f in fields]
-    lines.extend(indent(["def __init__(", "    self,"] + [f"    {p}," for p in params] + [") -> None:"], 4))
+    init = ["def __init__(", "    self,"] + [f"    {p}," for p in params] + [") -> None:"]
+    lines.extend(indent(init, 4))
     lines.extend(f"        self.{f.name} = {f.name}" for f in fields)
 
     # encode
@@ -514,7 +516,7 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
         "    obj = cls.__new__(cls)",
         "    try:",
         f"        flags = {structs.get('H')}.unpack_from(data, offset)[0]",
-        f"        if flags & 0x{unknown:04X}:  # continuation word or unknown property: generic path",
+        f"        if flags & 0x{unknown:04X}:  # continuation or unknown property: generic path",
         "            return _decode_properties_checked(cls, data, offset)",
         "        pos = offset + 2",
     ]
@@ -529,11 +531,13 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
             if fmt == "B":
                 dec.append(f"            obj.{f.name} = data[pos]")
             else:
-                dec.append(f"            obj.{f.name} = {structs.get(fmt)}.unpack_from(data, pos)[0]")
+                unpack = f"{structs.get(fmt)}.unpack_from(data, pos)[0]"
+                dec.append(f"            obj.{f.name} = {unpack}")
             dec.append(f"            pos += {size}")
         elif f.type == "shortstr":
             dec.append("            n = data[pos]")
-            dec.append(f"            obj.{f.name} = data[pos + 1:pos + 1 + n].decode({SURROGATES})")
+            value = f"data[pos + 1:pos + 1 + n].decode({SURROGATES})"
+            dec.append(f"            obj.{f.name} = {value}")
             dec.append("            pos += 1 + n")
         elif f.type == "longstr":
             dec.append(f"            n = {structs.get('I')}.unpack_from(data, pos)[0]")
@@ -558,7 +562,14 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
 
 
 RUNTIME_HELPERS = '''
-_M = TypeVar("_M", bound=amqp_object.AMQPObject)
+class _Described(Protocol):
+    """What the generic helpers need from a generated method or properties class."""
+
+    NAME: ClassVar[str]
+    ARGUMENTS: ClassVar[Tuple[Tuple[str, str], ...]]
+
+
+_M = TypeVar("_M", bound=_Described)
 
 # What the generated decoders are written for. A memoryview works too (the fast path hands
 # it to the generic decoder), but the frame decoder passes its bytearray.
@@ -573,7 +584,7 @@ _ENCODE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError, struct.e
 _DECODE_ERRORS = (IndexError, struct.error, AttributeError)
 
 
-def _required(obj: amqp_object.AMQPObject, names: Tuple[str, ...]) -> TypeError:
+def _required(obj: _Described, names: Tuple[str, ...]) -> TypeError:
     missing = ", ".join(n for n in names if getattr(obj, n) is None)
     return TypeError(f"{obj.NAME}: required argument(s) not set: {missing}")
 
@@ -587,7 +598,7 @@ def _encode_checked(method: Any) -> bytes:
 
 def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
     """Generic decoder: decodes what the fast path could not, or raises ProtocolSyntaxError."""
-    arguments = getattr(cls, "ARGUMENTS")
+    arguments = cls.ARGUMENTS
     values, offset = decode_arguments(arguments, data, offset, cls.NAME)
     if offset > len(data):  # pragma: no cover - decode_arguments checks every read
         raise ProtocolSyntaxError(f"{cls.NAME}: arguments run past the end of the buffer")
@@ -598,7 +609,7 @@ def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
 
 
 def _decode_properties_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    properties = getattr(cls, "ARGUMENTS")
+    properties = cls.ARGUMENTS
     values, offset = decode_properties(properties, data, offset, cls.NAME)
     obj = cls.__new__(cls)
     for (name, _), value in zip(properties, values):
@@ -617,7 +628,9 @@ def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
 
     # ---- constants
     const_lines = [
-        f"PROTOCOL_VERSION = ({spec['major-version']}, {spec['minor-version']}, {spec['revision']})",
+        "PROTOCOL_VERSION = ({}, {}, {})".format(
+            spec["major-version"], spec["minor-version"], spec["revision"]
+        ),
         f"PORT = {spec['port']}",
         "",
     ]
@@ -704,7 +717,11 @@ def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
     w("from __future__ import annotations")
     w("")
     w("import struct")
-    w("from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional, Tuple, Type, TypeVar, Union")
+    w("from typing import (")
+    for name in ("Any", "ClassVar", "Dict", "FrozenSet", "Mapping", "Optional", "Protocol", "Tuple",
+                 "Type", "TypeVar", "Union"):
+        w(f"    {name},")
+    w(")")
     w("")
     w("from amqpbase import amqp_object")
     w("from amqpbase.exceptions import ProtocolSyntaxError")

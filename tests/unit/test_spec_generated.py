@@ -155,14 +155,14 @@ def test_every_json_method_is_generated(spec_json: Dict[str, Any]) -> None:
         assert issubclass(method, amqp_object.Method)
         assert method.synchronous is bool(raw.get("synchronous", False)), method.NAME
         assert method.has_content is bool(raw.get("content", False)), method.NAME
-        assert len(getattr(method, "ARGUMENTS")) == len(raw["arguments"])
-        assert method.__slots__ == tuple(name for name, _ in getattr(method, "ARGUMENTS"))
+        assert len(method.ARGUMENTS) == len(raw["arguments"])
+        assert method.__slots__ == tuple(name for name, _ in method.ARGUMENTS)
         assert method.encode(_sample(method))[:4] == index.to_bytes(4, "big")
 
 
 def _sample(method: type) -> Any:
     """An instance with every argument set to a valid value (``Method.encode`` unbound)."""
-    return method(*[SAMPLE[t] for _, t in getattr(method, "ARGUMENTS")])
+    return method(*[SAMPLE[t] for _, t in method.ARGUMENTS])
 
 
 def test_rabbitmq_extensions_are_present() -> None:
@@ -256,7 +256,7 @@ def test_same_methods_signatures_and_bytes_as_pika() -> None:
     assert set(pika_spec.methods) == set(spec.METHODS)
     for index, ours in spec.METHODS.items():
         theirs = pika_spec.methods[index]
-        values = [SAMPLE[t] for _, t in getattr(ours, "ARGUMENTS")]
+        values = [SAMPLE[t] for _, t in ours.ARGUMENTS]
         assert ours.NAME == theirs.NAME
         assert ours.synchronous == theirs(*values).synchronous, ours.NAME
         ours_params = inspect.signature(ours).parameters
@@ -276,7 +276,7 @@ def test_same_methods_signatures_and_bytes_as_pika() -> None:
 def test_same_properties_bytes_as_pika() -> None:
     pika_spec = pytest.importorskip("pika.spec")
     values: List[Any] = [
-        SAMPLE[t] if t != "octet" else 2 for _, t in getattr(spec.BasicProperties, "ARGUMENTS")
+        SAMPLE[t] if t != "octet" else 2 for _, t in spec.BasicProperties.ARGUMENTS
     ]
     for present in range(len(values) + 1):
         subset = values[:present] + [None] * (len(values) - present)
