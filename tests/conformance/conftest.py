@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -33,6 +34,26 @@ NAME_PREFIX = "amqpbase-conformance"
 
 #: Memory watermark restored after a memory-alarm test (RabbitMQ's default).
 DEFAULT_WATERMARK = "0.4"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
+    """Run every conformance test as a plain function on the main greenlet.
+
+    pytest-twisted (installed with the ``test`` extra, so always loaded) otherwise runs EVERY
+    test function, sync ones included, inside the greenlet that runs the Twisted reactor.
+    There a test cannot wait: ``pytest_twisted.blockon()`` refuses to run ("blockon cannot be
+    called from the twisted greenlet"). Running the test body here instead, outside the
+    reactor greenlet, lets the Twisted driver's ``run_until`` wait with ``blockon`` (the
+    reactor runs while the test waits) and changes nothing for select and Tornado, whose
+    drivers run their own loop. Fixtures already run on the main greenlet. Coroutine tests
+    are left to their plugins (this suite has none)."""
+    function = pyfuncitem.obj
+    if inspect.iscoroutinefunction(function):
+        return None
+    funcargs = pyfuncitem.funcargs
+    function(**{name: funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
+    return True
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,8 +18,14 @@ Only the select driver exists today. Adding a loop means one subclass here and o
   future resolved by a periodic check; under ``--reactor=asyncio`` it must use the loop the
   Twisted reactor runs on.
 - Twisted (pytest-twisted runs the reactor in a greenlet): ``run_until`` builds a Deferred
-  fired by a periodic check (``task.LoopingCall``) or by a deadline, and waits with
-  ``pytest_twisted.blockon(deferred)``. It never calls ``reactor.run()``/``stop()``.
+  fired by a periodic check (``task.LoopingCall(check).start(check_interval)``) or by a
+  ``reactor.callLater(timeout, ...)`` deadline, and waits with
+  ``pytest_twisted.blockon(deferred)``; ``call_threadsafe`` is ``reactor.callFromThread``.
+  It never calls ``reactor.run()``/``stop()``. ``blockon`` only works outside the reactor
+  greenlet, and pytest-twisted runs every test body INSIDE it by default: that is why
+  ``conftest.pytest_pyfunc_call`` runs conformance tests on the main greenlet (checked on a
+  prototype of this driver: blockon from the test body then works, and callbacks still run
+  on the one loop thread).
 
 Tests never sleep: they wait for state that their callbacks set. A predicate is checked every
 :data:`CHECK_INTERVAL` seconds from inside the loop (cheap: it reads Python objects only).
