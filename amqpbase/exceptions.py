@@ -19,6 +19,26 @@ class AMQPError(Exception):
         return f"{self.__class__.__name__}: {self.args!r}"
 
 
+class _CarriesReply:
+    """Mixin for errors that carry an AMQP reply: ``args == (reply_code, reply_text)``."""
+
+    args: tuple[Any, ...]
+
+    def __init__(self, reply_code: int, reply_text: str) -> None:
+        super().__init__(int(reply_code), str(reply_text))  # type: ignore[call-arg]
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}: ({self.reply_code}) {self.reply_text!r}"
+
+    @property
+    def reply_code(self) -> int:
+        return int(self.args[0])
+
+    @property
+    def reply_text(self) -> str:
+        return str(self.args[1])
+
+
 # --------------------------------------------------------------------------------------------
 # Connection-level errors
 # --------------------------------------------------------------------------------------------
@@ -71,7 +91,7 @@ class AuthenticationError(AMQPConnectionError):
     """
 
 
-class ProbableAuthenticationError(AMQPConnectionError):
+class ProbableAuthenticationError(_CarriesReply, AMQPConnectionError):
     """The broker refused the credentials.
 
     With ``authentication_failure_close`` (which amqpbase always advertises) RabbitMQ sends
@@ -80,34 +100,12 @@ class ProbableAuthenticationError(AMQPConnectionError):
     the socket during the handshake and the code is 0.
     """
 
-    def __init__(self, reply_code: int = 0, reply_text: str = "") -> None:
-        super().__init__(int(reply_code), str(reply_text))
 
-    @property
-    def reply_code(self) -> int:
-        return int(self.args[0])
-
-    @property
-    def reply_text(self) -> str:
-        return str(self.args[1])
-
-
-class ProbableAccessDeniedError(AMQPConnectionError):
+class ProbableAccessDeniedError(_CarriesReply, AMQPConnectionError):
     """The broker refused access to the virtual host (Connection.Close 530 NOT_ALLOWED).
 
     :attr:`reply_code` and :attr:`reply_text` are the broker's own.
     """
-
-    def __init__(self, reply_code: int = 0, reply_text: str = "") -> None:
-        super().__init__(int(reply_code), str(reply_text))
-
-    @property
-    def reply_code(self) -> int:
-        return int(self.args[0])
-
-    @property
-    def reply_text(self) -> str:
-        return str(self.args[1])
 
 
 class NoFreeChannels(AMQPConnectionError):
@@ -118,22 +116,8 @@ class ConnectionWrongStateError(AMQPConnectionError):
     """The operation is not allowed in the connection's current state."""
 
 
-class ConnectionClosed(AMQPConnectionError):
+class ConnectionClosed(_CarriesReply, AMQPConnectionError):
     """A fully open connection was closed; carries the Connection.Close reply code and text."""
-
-    def __init__(self, reply_code: int, reply_text: str) -> None:
-        super().__init__(int(reply_code), str(reply_text))
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}: ({self.reply_code}) {self.reply_text!r}"
-
-    @property
-    def reply_code(self) -> int:
-        return int(self.args[0])
-
-    @property
-    def reply_text(self) -> str:
-        return str(self.args[1])
 
 
 class ConnectionClosedByBroker(ConnectionClosed):
@@ -165,22 +149,8 @@ class ChannelWrongStateError(AMQPChannelError):
     """The operation is not allowed in the channel's current state."""
 
 
-class ChannelClosed(AMQPChannelError):
+class ChannelClosed(_CarriesReply, AMQPChannelError):
     """The channel was closed; carries the Channel.Close reply code and text."""
-
-    def __init__(self, reply_code: int, reply_text: str) -> None:
-        super().__init__(int(reply_code), str(reply_text))
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}: ({self.reply_code}) {self.reply_text!r}"
-
-    @property
-    def reply_code(self) -> int:
-        return int(self.args[0])
-
-    @property
-    def reply_text(self) -> str:
-        return str(self.args[1])
 
 
 class ChannelClosedByBroker(ChannelClosed):
