@@ -55,6 +55,23 @@ def test_open_callbacks_states_and_capabilities(session: Session) -> None:
     assert events.closed == []  # on_close is not part of opening
 
 
+def test_properties_exchanged_in_the_handshake(session: Session) -> None:
+    """The handshake's property tables, both ways: the client sees RabbitMQ's server
+    properties (product, version, capabilities as a dict), and the broker sees the client's
+    connection_name, product and every capability the client relies on (without
+    ``connection.blocked`` RabbitMQ would never send Connection.Blocked)."""
+    name = session.name("conn")
+    connection, _ = session.open_connection(session.params(connection_name=name))
+    assert connection.server_properties["product"] == "RabbitMQ"
+    assert isinstance(connection.server_properties["version"], str)
+    assert connection.server_capabilities["publisher_confirms"] is True
+    (client_properties,) = session.connection_info(name, "client_properties")
+    assert '{"product","amqpbase"}' in client_properties
+    for capability in ("authentication_failure_close", "basic.nack", "connection.blocked",
+                       "consumer_cancel_notify"):
+        assert f'{{"{capability}",true}}' in client_properties, capability
+
+
 def test_client_close_reports_connection_closed_by_client(session: Session) -> None:
     """close() moves the connection to closing at once, then to closed; on_close gets
     ``ConnectionClosedByClient(200, 'Normal shutdown')`` exactly once."""

@@ -84,6 +84,29 @@ def test_blocked_connection_timeout_closes_the_connection(
     assert type(channel_events.closed[0]) is exceptions.ConnectionBlockedTimeout
 
 
+def test_close_does_not_hang_on_a_blocked_connection(
+    session: Session, memory_alarm: MemoryAlarm
+) -> None:
+    """A blocked broker does not read the connection, so it never answers Connection.Close;
+    close() still completes after ``close_timeout`` (set to 1 s on this instance) with
+    ``ConnectionClosedByClient``."""
+    conn, events = session.open_connection()
+    conn.close_timeout = 1.0
+    blocked: List[Any] = []
+    conn.add_on_connection_blocked_callback(lambda c, f: blocked.append(f))
+    ch = session.open_channel(conn)
+
+    memory_alarm.raise_alarm()
+    ch.basic_publish("", session.name("nowhere"), b"x")
+    session.driver.run_until(lambda: blocked, what="Connection.Blocked")
+    start = time.monotonic()
+    conn.close()
+    session.driver.run_until(lambda: events.closed, timeout=5.0, what="close() to give up")
+    assert time.monotonic() - start < 3.0
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
+    assert conn.is_closed
+
+
 def test_unblocked_in_time_cancels_the_blocked_timeout(
     session: Session, memory_alarm: MemoryAlarm
 ) -> None:

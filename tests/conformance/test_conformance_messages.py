@@ -203,6 +203,56 @@ def test_basic_ack_settles_for_good(session: Session, connection: Tuple[Connecti
     assert get_one(session, admin, queue, auto_ack=True)[2] == b"not acked"
 
 
+def test_basic_ack_multiple_and_ack_all(session: Session, channel: Channel) -> None:
+    """basic_ack(tag, multiple=True) settles every delivery up to tag, and
+    basic_ack(0, multiple=True) settles everything outstanding: after closing the consumer's
+    channel nothing is requeued."""
+    conn = channel.connection
+    queue = session.declare_queue(channel)
+    for n in range(6):
+        channel.basic_publish("", queue, b"%d" % n)
+    session.wait_for_count(channel, queue, 6)
+    ch = session.open_channel(conn)
+    consumer = Consumer()
+    session.rpc(ch.basic_consume, queue, consumer)
+    session.driver.run_until(lambda: len(consumer.deliveries) == 6, what="six deliveries")
+    ch.basic_ack(consumer.deliveries[2][0].delivery_tag, multiple=True)  # tags 1..3
+    ch.basic_ack(0, multiple=True)  # the rest
+    events = ChannelEvents()
+    ch.add_on_close_callback(events.on_close)
+    ch.close()
+    session.driver.run_until(lambda: events.closed)
+    session.driver.run_for(0.05)
+    assert session.message_count(channel, queue) == 0
+
+
+def test_priority_queue_and_headers_exchange_arguments(session: Session,
+                                                      channel: Channel) -> None:
+    """Arguments tables reach the broker intact: a queue declared with x-max-priority hands
+    out the higher-priority message first, and a headers exchange bound with
+    {'x-match': 'all', 'kind': 'a', 'n': 1} routes only messages whose headers match."""
+    queue = session.declare_queue(channel, arguments={"x-max-priority": 10})
+    channel.basic_publish("", queue, b"low", spec.BasicProperties(priority=1))
+    channel.basic_publish("", queue, b"high", spec.BasicProperties(priority=9))
+    session.wait_for_count(channel, queue, 2)
+    assert get_one(session, channel, queue, auto_ack=True)[2] == b"high"
+
+    exchange = session.declare_exchange(channel, "headers")
+    routed = session.declare_queue(channel)
+    session.rpc(channel.queue_bind, routed, exchange, routing_key="",
+                arguments={"x-match": "all", "kind": "a", "n": 1})
+    returned: List[bytes] = []
+    channel.add_on_return_callback(lambda ch, m, p, body: returned.append(bytes(body)))
+    channel.basic_publish(exchange, "", b"match", spec.BasicProperties(
+        headers={"kind": "a", "n": 1, "extra": True}), mandatory=True)
+    channel.basic_publish(exchange, "", b"no match", spec.BasicProperties(
+        headers={"kind": "b", "n": 1}), mandatory=True)
+    session.driver.run_until(lambda: returned, what="the unmatched message back")
+    assert returned == [b"no match"]
+    session.wait_for_count(channel, routed, 1)
+    assert get_one(session, channel, routed, auto_ack=True)[2] == b"match"
+
+
 def test_basic_nack_and_reject(session: Session, channel: Channel) -> None:
     """basic_nack(requeue=True) puts a message back (next get: redelivered); basic_nack
     with multiple=True settles every earlier delivery too; basic_reject(requeue=False) drops
@@ -282,6 +332,25 @@ def test_confirm_delivery_acks_every_publish(session: Session, channel: Channel)
     assert settled_tags(confirms, spec.Basic.Ack) == {1, 2, 3, 4, 5}
     assert settled_tags(confirms, spec.Basic.Nack) == set()
     assert session.message_count(channel, queue) == 5
+
+
+def test_confirm_many_publishes_each_settled_once(session: Session, channel: Channel) -> None:
+    """5000 confirmed publishes in one go: the broker's acks (many with multiple=True) settle
+    every delivery tag 1..5000, none twice, none nacked."""
+    queue = session.declare_queue(channel)
+    confirms: List[Any] = []
+    session.rpc(channel.confirm_delivery, confirms.append)
+    for n in range(5000):
+        channel.basic_publish("", queue, b"%d" % n)
+    session.driver.run_until(lambda: len(settled_tags(confirms, spec.Basic.Ack)) == 5000,
+                             timeout=10.0, what="5000 acks")
+    assert settled_tags(confirms, spec.Basic.Ack) == set(range(1, 5001))
+    seen: Set[int] = set()
+    for frame_value in confirms:
+        tag = frame_value.method.delivery_tag
+        assert tag not in seen, frame_value.method  # no ack frame repeats a settled tag
+        seen.update(range(1, tag + 1) if frame_value.method.multiple else (tag,))
+    session.wait_for_count(channel, queue, 5000)
 
 
 def test_confirm_delivery_without_callback_is_nowait(session: Session,
