@@ -6,9 +6,7 @@ No dependencies beyond the standard library and :mod:`amqpbase.exceptions`; the 
 Wire types (RabbitMQ's reading of the 0-9-1 field types, which differs from the 0-9-1 PDF
 for several tags; see https://www.rabbitmq.com/amqp-0-9-1-errata.html):
 
-====  ===================  =============================================================
 tag   wire                 Python
-====  ===================  =============================================================
 t     octet 0/1            ``bool``
 b     int8                 ``int``
 B     uint8                ``int``
@@ -27,7 +25,6 @@ T     uint64 seconds       naive UTC ``datetime.datetime`` (pika's choice); a va
                            9999-12-31 cannot be a ``datetime`` and decodes to ``int``
 F     nested table         ``dict``
 V     nothing              ``None``
-====  ===================  =============================================================
 
 Encoding picks the tag from the Python type: ``bool`` → t; ``int`` → I (signed 32-bit) when
 it fits, else l (signed 64-bit), else :class:`UnsupportedAMQPFieldException`; ``float`` → d;
@@ -51,7 +48,20 @@ import calendar
 import datetime
 import decimal
 import struct
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from amqpbase.exceptions import (
     InvalidFieldTypeException,
@@ -99,9 +109,7 @@ def _truncated(what: str, data: Buffer, offset: int) -> ProtocolSyntaxError:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Strings
-# --------------------------------------------------------------------------------------------
+# -- Strings ---------------------------------------------------------------------------------
 
 
 def _utf8(value: Union[str, bytes, bytearray, memoryview], what: str) -> bytes:
@@ -143,8 +151,6 @@ def encode_long_string(
 ) -> bytes:
     """uint32 length + bytes; a ``str`` is encoded UTF-8."""
     raw = _utf8(value, what)
-    if len(raw) > 0xFFFFFFFF:  # pragma: no cover - 4 GiB
-        raise ValueError(f"{what}: {len(raw)} bytes do not fit a longstr")
     return _S_UINT32.pack(len(raw)) + raw
 
 
@@ -161,9 +167,7 @@ def decode_long_string(data: Buffer, offset: int) -> Tuple[bytes, int]:
     return bytes(data[start:end]), end
 
 
-# --------------------------------------------------------------------------------------------
-# Encoding field values
-# --------------------------------------------------------------------------------------------
+# -- Encoding field values -------------------------------------------------------------------
 
 
 def _encode_decimal(value: decimal.Decimal) -> bytes:
@@ -227,9 +231,7 @@ def _encode_value(value: Any, pieces: List[bytes], depth: int) -> None:
     elif kind is bytes:
         pieces.append(_S_TAG_UINT32.pack(b"x", len(value)))
         pieces.append(value)
-    # Subclasses and the rarer types.
-    elif isinstance(value, bool):
-        pieces.append(_S_TAG_BOOL.pack(b"t", 1 if value else 0))
+    # Subclasses (bool has none) and the rarer types.
     elif isinstance(value, int):
         _encode_value(int(value), pieces, depth)
     elif isinstance(value, str):
@@ -330,9 +332,7 @@ def encode_field_value(value: Any) -> bytes:
     return b"".join(pieces)
 
 
-# --------------------------------------------------------------------------------------------
-# Decoding field values
-# --------------------------------------------------------------------------------------------
+# -- Decoding field values -------------------------------------------------------------------
 
 
 def _decode_value(data: Buffer, offset: int, depth: int) -> Tuple[Any, int]:
@@ -465,19 +465,12 @@ def decode_field_value(data: Buffer, offset: int) -> Tuple[Any, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# Generic (validating) codec for method arguments and content properties.
-#
-# The generated spec.py encodes and decodes with straight-line code per method. When that
-# fast path meets something it does not handle (a bytes shortstr, a None required argument, an
-# out-of-range int, invalid UTF-8 on decode) it hands over to these functions, which are the
-# reference implementation: they accept every valid input and raise the precise error. The
-# tests check that both paths produce identical bytes and values.
+# Generic (validating) codec for method arguments and content properties. The generated
+# spec.py has straight-line code per method; what that fast path does not handle (a bytes
+# shortstr, an out-of-range int, a str needing surrogateescape, truncated input, a memoryview)
+# it hands to these functions, the reference implementation: they accept every valid input
+# and raise the precise error. Tests check both paths give identical bytes and values.
 # --------------------------------------------------------------------------------------------
-
-#: Argument/property domain types of AMQP 0-9-1 (the JSON's ``type`` values).
-DOMAIN_TYPES = (
-    "bit", "octet", "short", "long", "longlong", "timestamp", "shortstr", "longstr", "table"
-)
 
 _INT_TYPES = {
     "octet": (_S_UINT8, 0xFF),
@@ -584,14 +577,7 @@ def decode_arguments(
         raise _truncated(f"{owner} arguments", data, start) from exc
     except ProtocolSyntaxError as exc:
         raise type(exc)(f"{owner} arguments: {exc}") from exc
-    if offset > len(data):  # pragma: no cover - every reader above checks its own end
-        raise _truncated(f"{owner} arguments", data, start)
     return values, offset
-
-
-def property_flag_words(count: int) -> int:
-    """How many 16-bit property-flag words ``count`` properties need (15 per word)."""
-    return max(1, (count + 14) // 15)
 
 
 def encode_properties(
@@ -603,7 +589,7 @@ def encode_properties(
     another flag word follows (AMQP 0-9-1, 4.2.6.1). Bit properties are carried by their flag
     alone (none exist in Basic).
     """
-    words = [0] * property_flag_words(len(properties))
+    words = [0] * max(1, (len(properties) + 14) // 15)  # 15 flags per word
     pieces: List[bytes] = []
     for index, ((name, domain_type), value) in enumerate(zip(properties, values)):
         if value is None:
@@ -653,3 +639,60 @@ def decode_properties(
     except (IndexError, struct.error) as exc:
         raise _truncated(f"{owner} properties", data, start) from exc
     return values, offset
+
+
+# The generated spec.py falls back to these when its straight-line code gives up.
+
+
+class Described(Protocol):
+    """A generated method or properties class: its name and ``((name, domain type), ...)``."""
+
+    NAME: ClassVar[str]
+    ARGUMENTS: ClassVar[Tuple[Tuple[str, str], ...]]
+
+
+_D = TypeVar("_D", bound=Described)
+
+#: What the generated encoders give up on: a non-str shortstr (AttributeError), a str that
+#: needs surrogateescape (UnicodeEncodeError), wrong types or out-of-range values.
+ENCODE_FALLBACK = (AttributeError, TypeError, ValueError, OverflowError, struct.error)
+#: What the generated decoders give up on: truncated input (IndexError, struct.error) or a
+#: memoryview, which has no ``.decode()`` (AttributeError).
+DECODE_FALLBACK = (IndexError, struct.error, AttributeError)
+
+
+def required_error(obj: Described, names: Tuple[str, ...]) -> TypeError:
+    """The error for required arguments (no default in the spec) left at ``None``."""
+    missing = ", ".join(n for n in names if getattr(obj, n) is None)
+    return TypeError(f"{obj.NAME}: required argument(s) not set: {missing}")
+
+
+def encode_method_checked(method: Any) -> bytes:
+    """Class id, method id and arguments of a generated method, validating every value."""
+    values = [getattr(method, name) for name, _ in method.ARGUMENTS]
+    return _S_UINT32.pack(method.INDEX) + encode_arguments(method.ARGUMENTS, values, method.NAME)
+
+
+def encode_properties_checked(properties: Described) -> bytes:
+    """Property flags and values of a generated properties object, validating every value."""
+    values = [getattr(properties, name) for name, _ in properties.ARGUMENTS]
+    return encode_properties(properties.ARGUMENTS, values, properties.NAME)
+
+
+def _instance(cls: Type[_D], values: List[Any]) -> _D:
+    obj = cls.__new__(cls)
+    for (name, _), value in zip(cls.ARGUMENTS, values):
+        setattr(obj, name, value)
+    return obj
+
+
+def decode_method_checked(cls: Type[_D], data: Buffer, offset: int) -> Tuple[_D, int]:
+    """Decode the arguments of method class ``cls`` at ``offset`` (after its ids)."""
+    values, offset = decode_arguments(cls.ARGUMENTS, data, offset, cls.NAME)
+    return _instance(cls, values), offset
+
+
+def decode_properties_checked(cls: Type[_D], data: Buffer, offset: int) -> Tuple[_D, int]:
+    """Decode property flags and values of properties class ``cls`` at ``offset``."""
+    values, offset = decode_properties(cls.ARGUMENTS, data, offset, cls.NAME)
+    return _instance(cls, values), offset

@@ -45,23 +45,22 @@ from typing import (
     FrozenSet,
     Mapping,
     Optional,
-    Protocol,
     Tuple,
     Type,
-    TypeVar,
     Union,
 )
 
 from amqpbase import amqp_object
-from amqpbase.exceptions import ProtocolSyntaxError
 from amqpbase.fieldtable import (
-    Buffer,
-    decode_arguments,
-    decode_properties,
+    DECODE_FALLBACK,
+    ENCODE_FALLBACK,
+    decode_method_checked,
+    decode_properties_checked,
     decode_table,
-    encode_arguments,
-    encode_properties,
+    encode_method_checked,
+    encode_properties_checked,
     encode_table,
+    required_error,
 )
 
 PROTOCOL_VERSION = (0, 9, 1)
@@ -170,59 +169,9 @@ _S_HHHIH = struct.Struct("!HHHIH")  # 12 bytes
 _S_HHIHB = struct.Struct("!HHIHB")  # 11 bytes
 _S_HHQBB = struct.Struct("!HHQBB")  # 14 bytes
 
-class _Described(Protocol):
-    """What the generic helpers need from a generated method or properties class."""
-
-    NAME: ClassVar[str]
-    ARGUMENTS: ClassVar[Tuple[Tuple[str, str], ...]]
-
-
-_M = TypeVar("_M", bound=_Described)
-
 # What the generated decoders are written for. A memoryview works too (the fast path hands
 # it to the generic decoder), but the frame decoder passes its bytearray.
 Bytes = Union[bytes, bytearray]
-
-# What the fast paths give up on (the generic codec then succeeds or raises precisely):
-# a non-str shortstr (AttributeError), a non-UTF-8 str (UnicodeEncodeError), wrong types or
-# out-of-range values (TypeError, struct.error, ValueError, OverflowError).
-_ENCODE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError, struct.error)
-# Truncated input (IndexError, struct.error) or a memoryview (no .decode(), AttributeError):
-# the generic decoder reads the memoryview or raises the precise ProtocolSyntaxError.
-_DECODE_ERRORS = (IndexError, struct.error, AttributeError)
-
-
-def _required(obj: _Described, names: Tuple[str, ...]) -> TypeError:
-    missing = ", ".join(n for n in names if getattr(obj, n) is None)
-    return TypeError(f"{obj.NAME}: required argument(s) not set: {missing}")
-
-
-def _encode_checked(method: Any) -> bytes:
-    """Generic, validating encoder (class id, method id, arguments)."""
-    arguments = method.ARGUMENTS
-    values = [getattr(method, name) for name, _ in arguments]
-    return _S_I.pack(method.INDEX) + encode_arguments(arguments, values, method.NAME)
-
-
-def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    """Generic decoder: decodes what the fast path could not, or raises ProtocolSyntaxError."""
-    arguments = cls.ARGUMENTS
-    values, offset = decode_arguments(arguments, data, offset, cls.NAME)
-    if offset > len(data):  # pragma: no cover - decode_arguments checks every read
-        raise ProtocolSyntaxError(f"{cls.NAME}: arguments run past the end of the buffer")
-    obj = cls.__new__(cls)
-    for (name, _), value in zip(arguments, values):
-        setattr(obj, name, value)
-    return obj, offset
-
-
-def _decode_properties_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    properties = cls.ARGUMENTS
-    values, offset = decode_properties(properties, data, offset, cls.NAME)
-    obj = cls.__new__(cls)
-    for (name, _), value in zip(properties, values):
-        setattr(obj, name, value)
-    return obj, offset
 
 
 class Connection(amqp_object.Class):
@@ -283,8 +232,8 @@ class Connection(amqp_object.Class):
                     _S_I.pack(len(locales)),
                     locales,
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Start", int]:
@@ -302,10 +251,10 @@ class Connection(amqp_object.Class):
                 pos += 4
                 obj.locales = bytes(data[pos:pos + n])
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class StartOk(amqp_object.Method):
@@ -337,7 +286,7 @@ class Connection(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.response is None:
-                raise _required(self, ("response",))
+                raise required_error(self, ("response",))
             try:
                 mechanism = self.mechanism.encode()
                 response = self.response
@@ -354,8 +303,8 @@ class Connection(amqp_object.Class):
                     _S_B.pack(len(locale)),
                     locale,
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.StartOk", int]:
@@ -375,10 +324,10 @@ class Connection(amqp_object.Class):
                 pos += 1
                 obj.locale = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Secure(amqp_object.Method):
@@ -398,14 +347,14 @@ class Connection(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.challenge is None:
-                raise _required(self, ("challenge",))
+                raise required_error(self, ("challenge",))
             try:
                 challenge = self.challenge
                 if isinstance(challenge, str):
                     challenge = challenge.encode()
                 return _S_HHI.pack(10, 20, len(challenge)) + challenge
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Secure", int]:
@@ -416,10 +365,10 @@ class Connection(amqp_object.Class):
                 pos += 4
                 obj.challenge = bytes(data[pos:pos + n])
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class SecureOk(amqp_object.Method):
@@ -439,14 +388,14 @@ class Connection(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.response is None:
-                raise _required(self, ("response",))
+                raise required_error(self, ("response",))
             try:
                 response = self.response
                 if isinstance(response, str):
                     response = response.encode()
                 return _S_HHI.pack(10, 21, len(response)) + response
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.SecureOk", int]:
@@ -457,10 +406,10 @@ class Connection(amqp_object.Class):
                 pos += 4
                 obj.response = bytes(data[pos:pos + n])
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Tune(amqp_object.Method):
@@ -485,8 +434,8 @@ class Connection(amqp_object.Class):
         def encode(self) -> bytes:
             try:
                 return _S_HHHIH.pack(10, 30, self.channel_max, self.frame_max, self.heartbeat)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Tune", int]:
@@ -495,8 +444,8 @@ class Connection(amqp_object.Class):
             try:
                 obj.channel_max, obj.frame_max, obj.heartbeat = _S_HIH.unpack_from(data, pos)
                 pos += 8
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class TuneOk(amqp_object.Method):
@@ -521,8 +470,8 @@ class Connection(amqp_object.Class):
         def encode(self) -> bytes:
             try:
                 return _S_HHHIH.pack(10, 31, self.channel_max, self.frame_max, self.heartbeat)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.TuneOk", int]:
@@ -531,8 +480,8 @@ class Connection(amqp_object.Class):
             try:
                 obj.channel_max, obj.frame_max, obj.heartbeat = _S_HIH.unpack_from(data, pos)
                 pos += 8
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Open(amqp_object.Method):
@@ -571,8 +520,8 @@ class Connection(amqp_object.Class):
                     capabilities,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Open", int]:
@@ -590,8 +539,8 @@ class Connection(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.insist = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class OpenOk(amqp_object.Method):
@@ -613,8 +562,8 @@ class Connection(amqp_object.Class):
             try:
                 known_hosts = self.known_hosts.encode()
                 return _S_HHB.pack(10, 41, len(known_hosts)) + known_hosts
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.OpenOk", int]:
@@ -625,10 +574,10 @@ class Connection(amqp_object.Class):
                 pos += 1
                 obj.known_hosts = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Close(amqp_object.Method):
@@ -660,7 +609,7 @@ class Connection(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.reply_code is None or self.class_id is None or self.method_id is None:
-                raise _required(self, ("reply_code", "class_id", "method_id"))
+                raise required_error(self, ("reply_code", "class_id", "method_id"))
             try:
                 reply_text = self.reply_text.encode()
                 return b"".join((
@@ -668,8 +617,8 @@ class Connection(amqp_object.Class):
                     reply_text,
                     _S_HH.pack(self.class_id, self.method_id),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Close", int]:
@@ -682,8 +631,8 @@ class Connection(amqp_object.Class):
                 pos += n
                 obj.class_id, obj.method_id = _S_HH.unpack_from(data, pos)
                 pos += 4
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class CloseOk(amqp_object.Method):
@@ -722,8 +671,8 @@ class Connection(amqp_object.Class):
             try:
                 reason = self.reason.encode()
                 return _S_HHB.pack(10, 60, len(reason)) + reason
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.Blocked", int]:
@@ -734,10 +683,10 @@ class Connection(amqp_object.Class):
                 pos += 1
                 obj.reason = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Unblocked(amqp_object.Method):
@@ -780,7 +729,7 @@ class Connection(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.new_secret is None or self.reason is None:
-                raise _required(self, ("new_secret", "reason"))
+                raise required_error(self, ("new_secret", "reason"))
             try:
                 new_secret = self.new_secret
                 if isinstance(new_secret, str):
@@ -792,8 +741,8 @@ class Connection(amqp_object.Class):
                     _S_B.pack(len(reason)),
                     reason,
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Connection.UpdateSecret", int]:
@@ -808,10 +757,10 @@ class Connection(amqp_object.Class):
                 pos += 1
                 obj.reason = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class UpdateSecretOk(amqp_object.Method):
@@ -857,8 +806,8 @@ class Channel(amqp_object.Class):
             try:
                 out_of_band = self.out_of_band.encode()
                 return _S_HHB.pack(20, 10, len(out_of_band)) + out_of_band
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Channel.Open", int]:
@@ -869,10 +818,10 @@ class Channel(amqp_object.Class):
                 pos += 1
                 obj.out_of_band = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class OpenOk(amqp_object.Method):
@@ -896,8 +845,8 @@ class Channel(amqp_object.Class):
                 if isinstance(channel_id, str):
                     channel_id = channel_id.encode()
                 return _S_HHI.pack(20, 11, len(channel_id)) + channel_id
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Channel.OpenOk", int]:
@@ -908,10 +857,10 @@ class Channel(amqp_object.Class):
                 pos += 4
                 obj.channel_id = bytes(data[pos:pos + n])
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Flow(amqp_object.Method):
@@ -931,12 +880,12 @@ class Channel(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.active is None:
-                raise _required(self, ("active",))
+                raise required_error(self, ("active",))
             try:
                 bits = (1 if self.active else 0)
                 return _S_HHB.pack(20, 20, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Channel.Flow", int]:
@@ -946,8 +895,8 @@ class Channel(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.active = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class FlowOk(amqp_object.Method):
@@ -967,12 +916,12 @@ class Channel(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.active is None:
-                raise _required(self, ("active",))
+                raise required_error(self, ("active",))
             try:
                 bits = (1 if self.active else 0)
                 return _S_HHB.pack(20, 21, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Channel.FlowOk", int]:
@@ -982,8 +931,8 @@ class Channel(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.active = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Close(amqp_object.Method):
@@ -1015,7 +964,7 @@ class Channel(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.reply_code is None or self.class_id is None or self.method_id is None:
-                raise _required(self, ("reply_code", "class_id", "method_id"))
+                raise required_error(self, ("reply_code", "class_id", "method_id"))
             try:
                 reply_text = self.reply_text.encode()
                 return b"".join((
@@ -1023,8 +972,8 @@ class Channel(amqp_object.Class):
                     reply_text,
                     _S_HH.pack(self.class_id, self.method_id),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Channel.Close", int]:
@@ -1037,8 +986,8 @@ class Channel(amqp_object.Class):
                 pos += n
                 obj.class_id, obj.method_id = _S_HH.unpack_from(data, pos)
                 pos += 4
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class CloseOk(amqp_object.Method):
@@ -1113,8 +1062,8 @@ class Access(amqp_object.Class):
                     realm,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Access.Request", int]:
@@ -1132,8 +1081,8 @@ class Access(amqp_object.Class):
                 obj.active = (bits & 4) != 0
                 obj.write = (bits & 8) != 0
                 obj.read = (bits & 16) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class RequestOk(amqp_object.Method):
@@ -1154,8 +1103,8 @@ class Access(amqp_object.Class):
         def encode(self) -> bytes:
             try:
                 return _S_HHH.pack(30, 11, self.ticket)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Access.RequestOk", int]:
@@ -1164,8 +1113,8 @@ class Access(amqp_object.Class):
             try:
                 obj.ticket = _S_H.unpack_from(data, pos)[0]
                 pos += 2
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
 
@@ -1229,7 +1178,7 @@ class Exchange(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.exchange is None:
-                raise _required(self, ("exchange",))
+                raise required_error(self, ("exchange",))
             try:
                 exchange = self.exchange.encode()
                 type = self.type.encode()
@@ -1248,8 +1197,8 @@ class Exchange(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Exchange.Declare", int]:
@@ -1272,8 +1221,8 @@ class Exchange(amqp_object.Class):
                 obj.internal = (bits & 8) != 0
                 obj.nowait = (bits & 16) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class DeclareOk(amqp_object.Method):
@@ -1322,7 +1271,7 @@ class Exchange(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.exchange is None:
-                raise _required(self, ("exchange",))
+                raise required_error(self, ("exchange",))
             try:
                 exchange = self.exchange.encode()
                 bits = (1 if self.if_unused else 0) | (2 if self.nowait else 0)
@@ -1331,8 +1280,8 @@ class Exchange(amqp_object.Class):
                     exchange,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Exchange.Delete", int]:
@@ -1347,8 +1296,8 @@ class Exchange(amqp_object.Class):
                 pos += 1
                 obj.if_unused = (bits & 1) != 0
                 obj.nowait = (bits & 2) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class DeleteOk(amqp_object.Method):
@@ -1403,7 +1352,7 @@ class Exchange(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.destination is None or self.source is None:
-                raise _required(self, ("destination", "source"))
+                raise required_error(self, ("destination", "source"))
             try:
                 destination = self.destination.encode()
                 source = self.source.encode()
@@ -1419,8 +1368,8 @@ class Exchange(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Exchange.Bind", int]:
@@ -1443,8 +1392,8 @@ class Exchange(amqp_object.Class):
                 pos += 1
                 obj.nowait = (bits & 1) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class BindOk(amqp_object.Method):
@@ -1499,7 +1448,7 @@ class Exchange(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.destination is None or self.source is None:
-                raise _required(self, ("destination", "source"))
+                raise required_error(self, ("destination", "source"))
             try:
                 destination = self.destination.encode()
                 source = self.source.encode()
@@ -1515,8 +1464,8 @@ class Exchange(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Exchange.Unbind", int]:
@@ -1539,8 +1488,8 @@ class Exchange(amqp_object.Class):
                 pos += 1
                 obj.nowait = (bits & 1) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class UnbindOk(amqp_object.Method):
@@ -1631,8 +1580,8 @@ class Queue(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.Declare", int]:
@@ -1651,8 +1600,8 @@ class Queue(amqp_object.Class):
                 obj.auto_delete = (bits & 8) != 0
                 obj.nowait = (bits & 16) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class DeclareOk(amqp_object.Method):
@@ -1681,7 +1630,7 @@ class Queue(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.queue is None or self.message_count is None or self.consumer_count is None:
-                raise _required(self, ("queue", "message_count", "consumer_count"))
+                raise required_error(self, ("queue", "message_count", "consumer_count"))
             try:
                 queue = self.queue.encode()
                 return b"".join((
@@ -1689,8 +1638,8 @@ class Queue(amqp_object.Class):
                     queue,
                     _S_II.pack(self.message_count, self.consumer_count),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.DeclareOk", int]:
@@ -1703,8 +1652,8 @@ class Queue(amqp_object.Class):
                 pos += n
                 obj.message_count, obj.consumer_count = _S_II.unpack_from(data, pos)
                 pos += 8
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Bind(amqp_object.Method):
@@ -1742,7 +1691,7 @@ class Queue(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.exchange is None:
-                raise _required(self, ("exchange",))
+                raise required_error(self, ("exchange",))
             try:
                 queue = self.queue.encode()
                 exchange = self.exchange.encode()
@@ -1758,8 +1707,8 @@ class Queue(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.Bind", int]:
@@ -1782,8 +1731,8 @@ class Queue(amqp_object.Class):
                 pos += 1
                 obj.nowait = (bits & 1) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class BindOk(amqp_object.Method):
@@ -1831,8 +1780,8 @@ class Queue(amqp_object.Class):
                     queue,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.Purge", int]:
@@ -1846,8 +1795,8 @@ class Queue(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.nowait = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class PurgeOk(amqp_object.Method):
@@ -1867,11 +1816,11 @@ class Queue(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.message_count is None:
-                raise _required(self, ("message_count",))
+                raise required_error(self, ("message_count",))
             try:
                 return _S_HHI.pack(50, 31, self.message_count)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.PurgeOk", int]:
@@ -1880,8 +1829,8 @@ class Queue(amqp_object.Class):
             try:
                 obj.message_count = _S_I.unpack_from(data, pos)[0]
                 pos += 4
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Delete(amqp_object.Method):
@@ -1927,8 +1876,8 @@ class Queue(amqp_object.Class):
                     queue,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.Delete", int]:
@@ -1944,8 +1893,8 @@ class Queue(amqp_object.Class):
                 obj.if_unused = (bits & 1) != 0
                 obj.if_empty = (bits & 2) != 0
                 obj.nowait = (bits & 4) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class DeleteOk(amqp_object.Method):
@@ -1965,11 +1914,11 @@ class Queue(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.message_count is None:
-                raise _required(self, ("message_count",))
+                raise required_error(self, ("message_count",))
             try:
                 return _S_HHI.pack(50, 41, self.message_count)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.DeleteOk", int]:
@@ -1978,8 +1927,8 @@ class Queue(amqp_object.Class):
             try:
                 obj.message_count = _S_I.unpack_from(data, pos)[0]
                 pos += 4
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Unbind(amqp_object.Method):
@@ -2014,7 +1963,7 @@ class Queue(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.exchange is None:
-                raise _required(self, ("exchange",))
+                raise required_error(self, ("exchange",))
             try:
                 queue = self.queue.encode()
                 exchange = self.exchange.encode()
@@ -2028,8 +1977,8 @@ class Queue(amqp_object.Class):
                     routing_key,
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Queue.Unbind", int]:
@@ -2049,8 +1998,8 @@ class Queue(amqp_object.Class):
                 obj.routing_key = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class UnbindOk(amqp_object.Method):
@@ -2105,8 +2054,8 @@ class Basic(amqp_object.Class):
             try:
                 bits = (1 if self.global_qos else 0)
                 return _S_HHIHB.pack(60, 10, self.prefetch_size, self.prefetch_count, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Qos", int]:
@@ -2116,8 +2065,8 @@ class Basic(amqp_object.Class):
                 obj.prefetch_size, obj.prefetch_count, bits = _S_IHB.unpack_from(data, pos)
                 pos += 7
                 obj.global_qos = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class QosOk(amqp_object.Method):
@@ -2203,8 +2152,8 @@ class Basic(amqp_object.Class):
                     _S_B.pack(bits),
                     encode_table(self.arguments),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Consume", int]:
@@ -2226,8 +2175,8 @@ class Basic(amqp_object.Class):
                 obj.exclusive = (bits & 4) != 0
                 obj.nowait = (bits & 8) != 0
                 obj.arguments, pos = decode_table(data, pos)
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class ConsumeOk(amqp_object.Method):
@@ -2247,12 +2196,12 @@ class Basic(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.consumer_tag is None:
-                raise _required(self, ("consumer_tag",))
+                raise required_error(self, ("consumer_tag",))
             try:
                 consumer_tag = self.consumer_tag.encode()
                 return _S_HHB.pack(60, 21, len(consumer_tag)) + consumer_tag
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.ConsumeOk", int]:
@@ -2263,10 +2212,10 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.consumer_tag = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Cancel(amqp_object.Method):
@@ -2288,7 +2237,7 @@ class Basic(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.consumer_tag is None:
-                raise _required(self, ("consumer_tag",))
+                raise required_error(self, ("consumer_tag",))
             try:
                 consumer_tag = self.consumer_tag.encode()
                 bits = (1 if self.nowait else 0)
@@ -2297,8 +2246,8 @@ class Basic(amqp_object.Class):
                     consumer_tag,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Cancel", int]:
@@ -2312,8 +2261,8 @@ class Basic(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.nowait = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class CancelOk(amqp_object.Method):
@@ -2333,12 +2282,12 @@ class Basic(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.consumer_tag is None:
-                raise _required(self, ("consumer_tag",))
+                raise required_error(self, ("consumer_tag",))
             try:
                 consumer_tag = self.consumer_tag.encode()
                 return _S_HHB.pack(60, 31, len(consumer_tag)) + consumer_tag
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.CancelOk", int]:
@@ -2349,10 +2298,10 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.consumer_tag = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Publish(amqp_object.Method):
@@ -2397,8 +2346,8 @@ class Basic(amqp_object.Class):
                     routing_key,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Publish", int]:
@@ -2417,8 +2366,8 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.mandatory = (bits & 1) != 0
                 obj.immediate = (bits & 2) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Return(amqp_object.Method):
@@ -2450,7 +2399,7 @@ class Basic(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.reply_code is None or self.exchange is None or self.routing_key is None:
-                raise _required(self, ("reply_code", "exchange", "routing_key"))
+                raise required_error(self, ("reply_code", "exchange", "routing_key"))
             try:
                 reply_text = self.reply_text.encode()
                 exchange = self.exchange.encode()
@@ -2463,8 +2412,8 @@ class Basic(amqp_object.Class):
                     _S_B.pack(len(routing_key)),
                     routing_key,
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Return", int]:
@@ -2483,10 +2432,10 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.routing_key = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Deliver(amqp_object.Method):
@@ -2526,7 +2475,7 @@ class Basic(amqp_object.Class):
                 or self.exchange is None
                 or self.routing_key is None
             ):
-                raise _required(self, ("consumer_tag", "delivery_tag", "exchange", "routing_key"))
+                raise required_error(self, ("consumer_tag", "delivery_tag", "exchange", "routing_key"))
             try:
                 consumer_tag = self.consumer_tag.encode()
                 exchange = self.exchange.encode()
@@ -2540,8 +2489,8 @@ class Basic(amqp_object.Class):
                     _S_B.pack(len(routing_key)),
                     routing_key,
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Deliver", int]:
@@ -2561,10 +2510,10 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.routing_key = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Get(amqp_object.Method):
@@ -2595,8 +2544,8 @@ class Basic(amqp_object.Class):
                     queue,
                     _S_B.pack(bits),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Get", int]:
@@ -2610,8 +2559,8 @@ class Basic(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.no_ack = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class GetOk(amqp_object.Method):
@@ -2651,7 +2600,7 @@ class Basic(amqp_object.Class):
                 or self.routing_key is None
                 or self.message_count is None
             ):
-                raise _required(self, ("delivery_tag", "exchange", "routing_key", "message_count"))
+                raise required_error(self, ("delivery_tag", "exchange", "routing_key", "message_count"))
             try:
                 exchange = self.exchange.encode()
                 routing_key = self.routing_key.encode()
@@ -2663,8 +2612,8 @@ class Basic(amqp_object.Class):
                     routing_key,
                     _S_I.pack(self.message_count),
                 ))
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.GetOk", int]:
@@ -2682,8 +2631,8 @@ class Basic(amqp_object.Class):
                 pos += n
                 obj.message_count = _S_I.unpack_from(data, pos)[0]
                 pos += 4
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class GetEmpty(amqp_object.Method):
@@ -2705,8 +2654,8 @@ class Basic(amqp_object.Class):
             try:
                 cluster_id = self.cluster_id.encode()
                 return _S_HHB.pack(60, 72, len(cluster_id)) + cluster_id
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.GetEmpty", int]:
@@ -2717,10 +2666,10 @@ class Basic(amqp_object.Class):
                 pos += 1
                 obj.cluster_id = data[pos:pos + n].decode("utf-8", "surrogateescape")
                 pos += n
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             if pos > len(data):
-                return _decode_checked(cls, data, offset)  # raises: truncated
+                return decode_method_checked(cls, data, offset)  # raises: truncated
             return obj, pos
 
     class Ack(amqp_object.Method):
@@ -2744,8 +2693,8 @@ class Basic(amqp_object.Class):
             try:
                 bits = (1 if self.multiple else 0)
                 return _S_HHQB.pack(60, 80, self.delivery_tag, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Ack", int]:
@@ -2755,8 +2704,8 @@ class Basic(amqp_object.Class):
                 obj.delivery_tag, bits = _S_QB.unpack_from(data, pos)
                 pos += 9
                 obj.multiple = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Reject(amqp_object.Method):
@@ -2778,12 +2727,12 @@ class Basic(amqp_object.Class):
 
         def encode(self) -> bytes:
             if self.delivery_tag is None:
-                raise _required(self, ("delivery_tag",))
+                raise required_error(self, ("delivery_tag",))
             try:
                 bits = (1 if self.requeue else 0)
                 return _S_HHQB.pack(60, 90, self.delivery_tag, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Reject", int]:
@@ -2793,8 +2742,8 @@ class Basic(amqp_object.Class):
                 obj.delivery_tag, bits = _S_QB.unpack_from(data, pos)
                 pos += 9
                 obj.requeue = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class RecoverAsync(amqp_object.Method):
@@ -2816,8 +2765,8 @@ class Basic(amqp_object.Class):
             try:
                 bits = (1 if self.requeue else 0)
                 return _S_HHB.pack(60, 100, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.RecoverAsync", int]:
@@ -2827,8 +2776,8 @@ class Basic(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.requeue = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class Recover(amqp_object.Method):
@@ -2850,8 +2799,8 @@ class Basic(amqp_object.Class):
             try:
                 bits = (1 if self.requeue else 0)
                 return _S_HHB.pack(60, 110, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Recover", int]:
@@ -2861,8 +2810,8 @@ class Basic(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.requeue = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class RecoverOk(amqp_object.Method):
@@ -2910,8 +2859,8 @@ class Basic(amqp_object.Class):
             try:
                 bits = (1 if self.multiple else 0) | (2 if self.requeue else 0)
                 return _S_HHQB.pack(60, 120, self.delivery_tag, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Basic.Nack", int]:
@@ -2922,8 +2871,8 @@ class Basic(amqp_object.Class):
                 pos += 9
                 obj.multiple = (bits & 1) != 0
                 obj.requeue = (bits & 2) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
 
@@ -3061,8 +3010,8 @@ class Confirm(amqp_object.Class):
             try:
                 bits = (1 if self.nowait else 0)
                 return _S_HHB.pack(85, 10, bits)
-            except _ENCODE_ERRORS:
-                return _encode_checked(self)
+            except ENCODE_FALLBACK:
+                return encode_method_checked(self)
 
         @classmethod
         def decode(cls, data: Bytes, offset: int) -> Tuple["Confirm.Select", int]:
@@ -3072,8 +3021,8 @@ class Confirm(amqp_object.Class):
                 bits = data[pos]
                 pos += 1
                 obj.nowait = (bits & 1) != 0
-            except _DECODE_ERRORS:
-                return _decode_checked(cls, data, offset)
+            except DECODE_FALLBACK:
+                return decode_method_checked(cls, data, offset)
             return obj, pos
 
     class SelectOk(amqp_object.Method):
@@ -3252,10 +3201,8 @@ class BasicProperties(amqp_object.Properties):
                 append(raw)
             pieces[0] = _S_H.pack(flags)
             return b"".join(pieces)
-        except _ENCODE_ERRORS:
-            return encode_properties(
-                self.ARGUMENTS, [getattr(self, n) for n, _ in self.ARGUMENTS], self.NAME
-            )
+        except ENCODE_FALLBACK:
+            return encode_properties_checked(self)
 
     @classmethod
     def decode(cls, data: Bytes, offset: int) -> Tuple["BasicProperties", int]:
@@ -3263,7 +3210,7 @@ class BasicProperties(amqp_object.Properties):
         try:
             flags = _S_H.unpack_from(data, offset)[0]
             if flags & 0x0003:  # continuation or unknown property: generic path
-                return _decode_properties_checked(cls, data, offset)
+                return decode_properties_checked(cls, data, offset)
             pos = offset + 2
             if flags & 0x8000:
                 n = data[pos]
@@ -3344,10 +3291,10 @@ class BasicProperties(amqp_object.Properties):
                 pos += 1 + n
             else:
                 obj.cluster_id = None
-        except _DECODE_ERRORS:
-            return _decode_properties_checked(cls, data, offset)
+        except DECODE_FALLBACK:
+            return decode_properties_checked(cls, data, offset)
         if pos > len(data):
-            return _decode_properties_checked(cls, data, offset)  # raises: truncated
+            return decode_properties_checked(cls, data, offset)  # raises: truncated
         return obj, pos
 
 

@@ -57,7 +57,7 @@ EXTRA_CONSTANTS = (
     ("TRANSIENT_DELIVERY_MODE", 1, "BasicProperties.delivery_mode: not persisted"),
 )
 
-# domain type -> (struct format char or None, Python annotation, pika's "no default" value)
+# domain type -> (struct format char of a fixed-size value or None, Python annotation)
 TYPES: Dict[str, Tuple[Optional[str], str]] = {
     "bit": (None, "bool"),
     "octet": ("B", "int"),
@@ -139,19 +139,12 @@ class Method:
         self.klass = klass
         self.amqp_name = raw["name"]
         self.name = camel(raw["name"])
-        self.id = raw["id"]
+        self.method_id = int(raw["id"])
+        self.index = (klass.id << 16) | self.method_id
         self.synchronous = bool(raw.get("synchronous", False))
         self.content = bool(raw.get("content", False))
         self.fields = [Field(f, domains) for f in raw.get("arguments", [])]
         self.responses: List[str] = []
-
-    @property
-    def index(self) -> int:
-        return (self.klass.id << 16) | self.method_id
-
-    @property
-    def method_id(self) -> int:
-        return int(self.id)
 
     @property
     def qualname(self) -> str:
@@ -285,7 +278,7 @@ def gen_encode(m: Method, structs: Structs) -> List[str]:
             lines.append(f"        {conds[0]}")
             lines.extend(f"        or {c}" for c in conds[1:])
             lines.append("    ):")
-        lines.append(f"        raise _required(self, {lit(tuple(required))})")
+        lines.append(f"        raise required_error(self, {lit(tuple(required))})")
     lines.append("    try:")
     lines.extend(f"        {p}" for p in prelude)
     if len(pieces) == 1:
@@ -296,8 +289,8 @@ def gen_encode(m: Method, structs: Structs) -> List[str]:
         lines.append('        return b"".join((')
         lines.extend(f"            {p}," for p in pieces)
         lines.append("        ))")
-    lines.append("    except _ENCODE_ERRORS:")
-    lines.append("        return _encode_checked(self)")
+    lines.append("    except ENCODE_FALLBACK:")
+    lines.append("        return encode_method_checked(self)")
     return lines
 
 
@@ -370,11 +363,11 @@ def gen_decode(m: Method, structs: Structs) -> List[str]:
     lines.append("    pos = offset")
     lines.append("    try:")
     lines.extend(f"        {line}" for line in body)
-    lines.append("    except _DECODE_ERRORS:")
-    lines.append("        return _decode_checked(cls, data, offset)")
+    lines.append("    except DECODE_FALLBACK:")
+    lines.append("        return decode_method_checked(cls, data, offset)")
     if last_is_slice:
         lines.append("    if pos > len(data):")
-        lines.append("        return _decode_checked(cls, data, offset)  # raises: truncated")
+        lines.append("        return decode_method_checked(cls, data, offset)  # raises: truncated")
     lines.append("    return obj, pos")
     return lines
 
@@ -500,10 +493,8 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
     enc += [
         f"        pieces[0] = {structs.get('H')}.pack(flags)",
         '        return b"".join(pieces)',
-        "    except _ENCODE_ERRORS:",
-        "        return encode_properties(",
-        "            self.ARGUMENTS, [getattr(self, n) for n, _ in self.ARGUMENTS], self.NAME",
-        "        )",
+        "    except ENCODE_FALLBACK:",
+        "        return encode_properties_checked(self)",
     ]
     # decode
     used = 0
@@ -517,7 +508,7 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
         "    try:",
         f"        flags = {structs.get('H')}.unpack_from(data, offset)[0]",
         f"        if flags & 0x{unknown:04X}:  # continuation or unknown property: generic path",
-        "            return _decode_properties_checked(cls, data, offset)",
+        "            return decode_properties_checked(cls, data, offset)",
         "        pos = offset + 2",
     ]
     for i, f in enumerate(fields):
@@ -548,10 +539,10 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
         dec.append("        else:")
         dec.append(f"            obj.{f.name} = None")
     dec += [
-        "    except _DECODE_ERRORS:",
-        "        return _decode_properties_checked(cls, data, offset)",
+        "    except DECODE_FALLBACK:",
+        "        return decode_properties_checked(cls, data, offset)",
         "    if pos > len(data):",
-        "        return _decode_properties_checked(cls, data, offset)  # raises: truncated",
+        "        return decode_properties_checked(cls, data, offset)  # raises: truncated",
         "    return obj, pos",
     ]
     lines.append("")
@@ -561,68 +552,10 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
     return lines
 
 
-RUNTIME_HELPERS = '''
-class _Described(Protocol):
-    """What the generic helpers need from a generated method or properties class."""
-
-    NAME: ClassVar[str]
-    ARGUMENTS: ClassVar[Tuple[Tuple[str, str], ...]]
-
-
-_M = TypeVar("_M", bound=_Described)
-
-# What the generated decoders are written for. A memoryview works too (the fast path hands
-# it to the generic decoder), but the frame decoder passes its bytearray.
-Bytes = Union[bytes, bytearray]
-
-# What the fast paths give up on (the generic codec then succeeds or raises precisely):
-# a non-str shortstr (AttributeError), a non-UTF-8 str (UnicodeEncodeError), wrong types or
-# out-of-range values (TypeError, struct.error, ValueError, OverflowError).
-_ENCODE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError, struct.error)
-# Truncated input (IndexError, struct.error) or a memoryview (no .decode(), AttributeError):
-# the generic decoder reads the memoryview or raises the precise ProtocolSyntaxError.
-_DECODE_ERRORS = (IndexError, struct.error, AttributeError)
-
-
-def _required(obj: _Described, names: Tuple[str, ...]) -> TypeError:
-    missing = ", ".join(n for n in names if getattr(obj, n) is None)
-    return TypeError(f"{obj.NAME}: required argument(s) not set: {missing}")
-
-
-def _encode_checked(method: Any) -> bytes:
-    """Generic, validating encoder (class id, method id, arguments)."""
-    arguments = method.ARGUMENTS
-    values = [getattr(method, name) for name, _ in arguments]
-    return _S_I.pack(method.INDEX) + encode_arguments(arguments, values, method.NAME)
-
-
-def _decode_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    """Generic decoder: decodes what the fast path could not, or raises ProtocolSyntaxError."""
-    arguments = cls.ARGUMENTS
-    values, offset = decode_arguments(arguments, data, offset, cls.NAME)
-    if offset > len(data):  # pragma: no cover - decode_arguments checks every read
-        raise ProtocolSyntaxError(f"{cls.NAME}: arguments run past the end of the buffer")
-    obj = cls.__new__(cls)
-    for (name, _), value in zip(arguments, values):
-        setattr(obj, name, value)
-    return obj, offset
-
-
-def _decode_properties_checked(cls: Type[_M], data: Buffer, offset: int) -> Tuple[_M, int]:
-    properties = cls.ARGUMENTS
-    values, offset = decode_properties(properties, data, offset, cls.NAME)
-    obj = cls.__new__(cls)
-    for (name, _), value in zip(properties, values):
-        setattr(obj, name, value)
-    return obj, offset
-'''
-
-
 def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
     domains = {name: typ for name, typ in spec["domains"]}
     classes = [Klass(c, domains) for c in spec["classes"]]
     structs = Structs()
-    structs.get("I")  # used by the runtime helpers
     out: List[str] = []
     w = out.append
 
@@ -718,16 +651,16 @@ def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
     w("")
     w("import struct")
     w("from typing import (")
-    for name in ("Any", "ClassVar", "Dict", "FrozenSet", "Mapping", "Optional", "Protocol", "Tuple",
-                 "Type", "TypeVar", "Union"):
+    for name in ("Any", "ClassVar", "Dict", "FrozenSet", "Mapping", "Optional", "Tuple", "Type",
+                 "Union"):
         w(f"    {name},")
     w(")")
     w("")
     w("from amqpbase import amqp_object")
-    w("from amqpbase.exceptions import ProtocolSyntaxError")
     w("from amqpbase.fieldtable import (")
-    for name in ("Buffer", "decode_arguments", "decode_properties", "decode_table",
-                 "encode_arguments", "encode_properties", "encode_table"):
+    for name in ("DECODE_FALLBACK", "ENCODE_FALLBACK", "decode_method_checked",
+                 "decode_properties_checked", "decode_table", "encode_method_checked",
+                 "encode_properties_checked", "encode_table", "required_error"):
         w(f"    {name},")
     w(")")
     w("")
@@ -735,7 +668,10 @@ def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
     w("")
     w("# Precompiled structs (network byte order), named by format.")
     out.extend(structs.emit())
-    out.extend(RUNTIME_HELPERS.rstrip("\n").split("\n"))
+    w("")
+    w("# What the generated decoders are written for. A memoryview works too (the fast path hands")
+    w("# it to the generic decoder), but the frame decoder passes its bytearray.")
+    w("Bytes = Union[bytes, bytearray]")
     out.extend(class_lines)
     out.extend(tail)
     return "\n".join(out) + "\n"
