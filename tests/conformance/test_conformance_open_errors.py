@@ -277,6 +277,60 @@ def test_connection_attempts_counted_by_the_peer(session: Session) -> None:
     assert listener.accepted == 3
 
 
+def test_close_between_attempts_aborts_the_retries(session: Session) -> None:
+    """close() while waiting ``retry_delay`` between attempts: the open error callback gets
+    ``ConnectionOpenAborted`` at once (not after the delay), and no further attempt is made."""
+    listener = CountingListener()
+    try:
+        connection, events = session.connect(session.params(
+            port=listener.port, connection_attempts=3, retry_delay=0.6))
+        session.driver.run_until(lambda: listener.accepted == 1, what="the first attempt")
+        session.driver.run_for(0.1)  # the attempt has failed; the retry timer is pending
+        assert not events.settled
+        start = time.monotonic()
+        connection.close()
+        session.driver.run_until(lambda: events.settled, what="the abort to be reported")
+        assert time.monotonic() - start < 0.3
+        session.driver.run_for(0.7)  # past the retry delay
+    finally:
+        listener.close()
+    assert [type(e) for e in events.open_errors] == [exceptions.ConnectionOpenAborted]
+    assert listener.accepted == 1
+    assert events.closed == [] and connection.is_closed
+
+
+def test_close_while_connecting_aborts(session: Session, full_backlog_listener: int) -> None:
+    """close() while the TCP connect is still in progress: ``ConnectionOpenAborted`` to the
+    open-error callback, promptly, instead of a socket timeout later."""
+    connection, events = session.connect(session.params(port=full_backlog_listener,
+                                                        socket_timeout=3.0))
+    session.driver.run_for(0.1)
+    assert not events.settled
+    start = time.monotonic()
+    connection.close()
+    session.driver.run_until(lambda: events.settled, what="the abort to be reported")
+    assert time.monotonic() - start < 0.5
+    assert [type(e) for e in events.open_errors] == [exceptions.ConnectionOpenAborted]
+    session.driver.run_until(lambda: connection.is_closed)
+
+
+def test_create_connection_abort(session: Session) -> None:
+    """workflow.abort() while create_connection waits between cycles: on_done gets
+    ``AMQPConnectionWorkflowAborted`` promptly, once."""
+    results: List[Any] = []
+    config = session.params(port=free_port(), connection_attempts=3, retry_delay=0.6)
+    workflow = session.driver.create_connection([config], results.append)
+    session.driver.run_for(0.2)  # the first attempt was refused; the pause is running
+    assert results == []
+    start = time.monotonic()
+    workflow.abort()
+    session.driver.run_until(lambda: results, what="on_done after abort()")
+    assert time.monotonic() - start < 0.3
+    session.driver.run_for(0.7)
+    assert len(results) == 1
+    assert type(results[0]) is exceptions.AMQPConnectionWorkflowAborted
+
+
 def test_create_connection_falls_back_to_the_next_parameters(session: Session) -> None:
     """create_connection([refused, good]): on_done gets the connection opened with the second
     parameter set, open and usable."""
