@@ -250,6 +250,27 @@ def test_heartbeat_zero_disables_heartbeats(session: Session) -> None:
     assert session.connection_info(name, "timeout") == ["0"]
 
 
+def test_heartbeat_none_and_callable_negotiation(session: Session) -> None:
+    """heartbeat=None accepts the broker's proposal (RabbitMQ's default 60 s); a callable is
+    called with (connection, broker's proposal) and its answer is what the broker uses."""
+    name = session.name("conn")
+    session.open_connection(session.params(heartbeat=None, connection_name=name))
+    (proposal,) = session.connection_info(name, "timeout")
+    assert int(proposal) == 60
+
+    asked: List[Tuple[Connection, int]] = []
+
+    def choose(connection: Connection, broker_value: int) -> int:
+        asked.append((connection, broker_value))
+        return 7
+
+    name = session.name("conn")
+    connection, _ = session.open_connection(session.params(heartbeat=choose,
+                                                           connection_name=name))
+    assert asked == [(connection, 60)]
+    assert session.connection_info(name, "timeout") == ["7"]
+
+
 def test_update_secret_round_trip(session: Session) -> None:
     """update_secret() sends Connection.UpdateSecret; RabbitMQ 3.10 with the internal auth
     backend answers Connection.UpdateSecretOk (it re-checks nothing for PLAIN users), the
