@@ -275,6 +275,26 @@ class Session:
 
     # ------------------------------------------------------------------ cleanup
 
+    def _delete(self, connection: Connection, kind: str, name: str) -> None:
+        """Delete one queue or exchange on a fresh channel (a failure closes only that
+        channel, so the other deletions still happen)."""
+        closed: List[BaseException] = []
+        done: List[Any] = []
+        opened: List[Channel] = []
+        channel = connection.channel(on_open_callback=opened.append)
+        channel.add_on_close_callback(lambda _channel, reason: closed.append(reason))
+        self.driver.run_until(lambda: opened or closed, DEFAULT_TIMEOUT, what="cleanup channel")
+        if not opened:
+            return
+        if kind == "queue":
+            channel.queue_delete(name, callback=done.append)
+        else:
+            channel.exchange_delete(name, callback=done.append)
+        self.driver.run_until(lambda: done or closed, DEFAULT_TIMEOUT,
+                              what=f"deletion of {kind} {name}")
+        if channel.is_open:
+            channel.close()
+
     def cleanup(self) -> None:
         """Delete every queue and exchange the test made, over a connection of its own."""
         if not (self._queues or self._exchanges):
@@ -283,25 +303,10 @@ class Session:
         self.driver.run_until(lambda: events.settled, DEFAULT_TIMEOUT, what="cleanup connection")
         if not connection.is_open:
             return
-        for kind, names in (("queue", self._queues), ("exchange", self._exchanges)):
-            for name in names:
-                channel_closed: List[BaseException] = []
-                done: List[Any] = []
-                opened: List[Channel] = []
-                channel = connection.channel(on_open_callback=opened.append)
-                channel.add_on_close_callback(lambda _ch, reason: channel_closed.append(reason))
-                self.driver.run_until(lambda: opened or channel_closed, DEFAULT_TIMEOUT,
-                                      what="cleanup channel")
-                if not opened:
-                    continue
-                if kind == "queue":
-                    channel.queue_delete(name, callback=done.append)
-                else:
-                    channel.exchange_delete(name, callback=done.append)
-                self.driver.run_until(lambda: done or channel_closed, DEFAULT_TIMEOUT,
-                                      what=f"deletion of {kind} {name}")
-                if channel.is_open:
-                    channel.close()
+        for name in self._queues:
+            self._delete(connection, "queue", name)
+        for name in self._exchanges:
+            self._delete(connection, "exchange", name)
         connection.close()
         self.driver.run_until(lambda: connection.is_closed, DEFAULT_TIMEOUT,
                               what="cleanup connection to close")
