@@ -679,7 +679,6 @@ def generate(spec: Dict[str, Any], input_name: str, digest: str) -> str:
 
 def main(argv: Sequence[str]) -> int:
     if not 1 <= len(argv) <= 2:
-        print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
         print("usage: python tools/gen_spec.py PATH_TO_JSON [OUTPUT]", file=sys.stderr)
         return 2
     src = argv[0]
