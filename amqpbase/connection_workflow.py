@@ -5,10 +5,12 @@ workflow ports unchanged. The workflow is loop-agnostic: it builds one un-starte
 per attempt through the factory it is given and uses that connection's own timer hooks for the
 pause between cycles.
 
-Semantics (as pika's): the whole list of parameter sets is one *cycle*; the workflow runs
+Semantics: as pika's, the whole list of parameter sets is one *cycle*; the workflow runs
 ``connection_attempts`` cycles of the **last** set, pausing ``retry_delay`` (also from the last
-set) between cycles. A failure that retrying cannot change (authentication refused, vhost
-refused, incompatible protocol) ends the workflow at once.
+set) between cycles. Unlike pika, a failure that retrying cannot change (login refused, vhost
+refused, incompatible protocol) ends the workflow at once instead of trying the remaining
+sets: every set of one workflow points at the same logical broker, and hammering a cluster
+with known-bad credentials only trips its rate limits.
 """
 
 from __future__ import annotations
