@@ -34,6 +34,8 @@ class AMQPObject:
 class Class(AMQPObject):
     """An AMQP class (Connection, Channel, Basic, ...): a namespace for its methods."""
 
+    __slots__ = ()
+
     INDEX: ClassVar[int] = 0
 
 
@@ -53,6 +55,7 @@ class Method(AMQPObject):
     ``offset`` (just after the 4-byte class/method id) and returns ``(method, new_offset)``.
     """
 
+    __slots__ = ()
     INDEX: ClassVar[int] = 0
     synchronous: ClassVar[bool] = False
     has_content: ClassVar[bool] = False
@@ -74,5 +77,7 @@ class Method(AMQPObject):
 
 class Properties(AMQPObject):
     """Content header properties (BasicProperties is generated)."""
+
+    __slots__ = ()
 
     INDEX: ClassVar[int] = 0

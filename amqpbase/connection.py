@@ -456,8 +456,16 @@ class Connection:
         try:
             frames = self._decoder.feed(data)
         except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-            self._on_protocol_error(exc, stream_desynchronised=True)
+            # Frames that completed before the malformed one are valid (broker acks, say):
+            # act on them first, so nothing the broker did say is lost, then close.
+            if self._dispatch(self._decoder.frames_before_error):
+                self._on_protocol_error(exc, stream_desynchronised=True)
             return
+        self._dispatch(frames)
+
+    def _dispatch(self, frames: List[Any]) -> bool:
+        """Hand each frame to its channel or to the connection. Returns False when a frame
+        broke the protocol or the connection stopped reading (the rest is dropped)."""
         channels = self._channels
         for inbound in frames:
             number = inbound.channel_number
@@ -476,9 +484,10 @@ class Connection:
                     self._handle_connection_frame(inbound)
             except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
                 self._on_protocol_error(exc, stream_desynchronised=False)
-                return
+                return False
             if self._discard_input:
-                return
+                return False
+        return True
 
     def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
         """The stream is gone (``error`` None after our own disconnect). Settle everything."""
@@ -536,7 +545,8 @@ class Connection:
             sent += len(chunk)
             emit(chunk)
         self._bytes_sent += sent
-        # method + header + body frames (ceil division of the body by the frame payload size)
+        # method + header + body frames (ceil division of the body by the frame payload size);
+        # for a str body len() counts characters, close enough for an average frame size
         self._frames_sent += 2 + -(-len(body) // (self._frame_max - 8))
         if self._backpressure_callbacks:
             self._check_backpressure()

@@ -800,3 +800,19 @@ def test_create_connection_abort() -> None:
     clock.advance(0)
     assert len(results) == 1
     assert isinstance(results[0], exceptions.AMQPConnectionWorkflowAborted)
+
+
+def test_valid_frames_before_a_malformed_one_are_still_acted_on() -> None:
+    """Broker acks that arrived in the same read as a broken frame reach the confirm callback
+    before the connection closes with 501: nothing the broker did say is dropped."""
+    confirms: list[Any] = []
+    connection, broker, closed = _opened_with_recorder()
+    channel = broker.open_channel(1)
+    channel.confirm_delivery(confirms.append, callback=lambda f: None)
+    broker.send(1, spec.Confirm.SelectOk())
+    channel.basic_publish("", "q", b"m")
+    ack = frame.encode_method_frame(1, spec.Basic.Ack(delivery_tag=1, multiple=False))
+    broken = frame.encode_method_frame(0, spec.Connection.Blocked(reason="x"))[:-1] + b"\x00"
+    broker.send_raw(ack + broken)
+    assert [f.method.delivery_tag for f in confirms] == [1]
+    _assert_closed_with(connection, broker, closed, 501, exceptions.InvalidFrameError)
