@@ -40,6 +40,9 @@ DEFINITIVE_OPEN_ERRORS = (
     exceptions.ConnectionOpenAborted,
     exceptions.ProtocolSyntaxError,
     exceptions.MethodNotImplemented,
+    # a user heartbeat callable that raised or answered nonsense: a bug, not bad luck
+    TypeError,
+    ValueError,
 )
 
 
@@ -153,10 +156,10 @@ def negotiate_heartbeat(connection: "Connection", server_value: int) -> int:
         return int(server_value)
     if callable(wanted):
         value = wanted(connection, server_value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise exceptions.AMQPConnectionError(
-                f"heartbeat callable returned {value!r}; expected an int >= 0"
-            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"heartbeat callable returned {value!r}; expected an int")
+        if not 0 <= value <= 65535:
+            raise ValueError(f"heartbeat callable returned {value}; expected 0..65535")
         return value
     if wanted == 0:
         return 0

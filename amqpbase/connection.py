@@ -275,6 +275,15 @@ class Connection:
             raise TypeError(f"reply_code must be an int, got {type(reply_code).__name__}")
         if not isinstance(reply_text, str):
             raise TypeError(f"reply_text must be a str, got {type(reply_text).__name__}")
+        # Both travel in Connection.Close and Channel.Close: refuse what cannot be encoded
+        # before any state changes (reply-code is a short, reply-text a shortstr).
+        if not 0 <= reply_code <= 0xFFFF:
+            raise ValueError(f"reply_code must be in 0..65535, got {reply_code}")
+        if len(reply_text.encode("utf-8", errors="surrogateescape")) > 255:
+            raise exceptions.ShortStringTooLong(
+                f"reply_text is {len(reply_text.encode('utf-8', errors='surrogateescape'))} "
+                "bytes encoded; a shortstr holds at most 255"
+            )
         if self.is_closing or self.is_closed:
             raise exceptions.ConnectionWrongStateError(
                 f"close() called on a connection that is {self._state.name}"
@@ -283,7 +292,7 @@ class Connection:
             _opening.abort_open(self)
             return
         LOGGER.info("Closing connection (%s): %r", reply_code, reply_text)
-        self._client_close_args = (reply_code, _short_text(reply_text))
+        self._client_close_args = (reply_code, reply_text)
         self._record_close_reason(exceptions.ConnectionClosedByClient(reply_code, reply_text))
         # Ask channels to close while the connection is still OPEN (channels refuse new work
         # once it is not), then move to CLOSING and wait for them.

@@ -4,8 +4,8 @@ A credentials object is handed to :class:`~amqpbase.parameters.ConnectionParamet
 handshake the base ``Connection`` calls :meth:`response_for` with the broker's
 ``Connection.Start`` method; a ``(None, None)`` answer means "the broker does not offer my
 mechanism" and the connection fails with ``AuthenticationError(credentials.TYPE)``. Otherwise
-the ``(mechanism, response)`` pair goes into ``Connection.StartOk`` and the connection then
-calls :meth:`erase_credentials`.
+the ``(mechanism, response)`` pair goes into ``Connection.StartOk``; once the connection is
+open (Connection.OpenOk) it calls :meth:`erase_credentials` when ``erase_on_connect`` is set.
 
 Contract shared by every class here:
 
@@ -60,7 +60,7 @@ class PlainCredentials:
     :param username: the user name (``str``; no NUL characters)
     :param password: the password (``str``; no NUL characters). Never shown by ``repr()``.
     :param erase_on_connect: when True, :meth:`erase_credentials` (called by the connection
-        right after it sent ``Connection.StartOk``) sets ``username`` and ``password`` to
+        once it is open, on ``Connection.OpenOk``) sets ``username`` and ``password`` to
         ``None``. As in pika, a later attempt with the same parameters then authenticates with
         empty strings and is refused by the broker.
     :raises TypeError: a username/password that is not a ``str``, or a non-bool

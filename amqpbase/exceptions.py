@@ -96,8 +96,9 @@ class ProbableAuthenticationError(_CarriesReply, AMQPConnectionError):
 
     With ``authentication_failure_close`` (which amqpbase always advertises) RabbitMQ sends
     Connection.Close 403 ACCESS_REFUSED with its own text; :attr:`reply_code` and
-    :attr:`reply_text` carry exactly what the broker said. Without it, the broker just drops
-    the socket during the handshake and the code is 0.
+    :attr:`reply_text` carry exactly what the broker said. (A broker that just drops the socket
+    instead is reported as ``StreamLostError`` naming the handshake phase: amqpbase does not
+    guess that a dropped socket meant a refused login.)
     """
 
 
@@ -125,7 +126,8 @@ class ConnectionClosedByBroker(ConnectionClosed):
 
 
 class ConnectionClosedByClient(ConnectionClosed):
-    """The client closed the connection (``Connection.close()`` or a protocol error it found)."""
+    """The client closed the connection with ``Connection.close()``. (A protocol error the
+    client found in the broker's frames is reported as that ``ProtocolSyntaxError``.)"""
 
 
 class ConnectionBlockedTimeout(AMQPConnectionError):

@@ -816,3 +816,36 @@ def test_valid_frames_before_a_malformed_one_are_still_acted_on() -> None:
     broker.send_raw(ack + broken)
     assert [f.method.delivery_tag for f in confirms] == [1]
     _assert_closed_with(connection, broker, closed, 501, exceptions.InvalidFrameError)
+
+
+@pytest.mark.parametrize(
+    "code, text, kind",
+    [(70000, "bye", ValueError), (-1, "bye", ValueError), (200, "x" * 256, ValueError)],
+)
+def test_close_refuses_unencodable_reply_before_changing_state(
+    code: int, text: str, kind: type
+) -> None:
+    connection, broker = open_connection()
+    broker.open_channel(1)
+    with pytest.raises(kind):
+        connection.close(code, text)
+    assert connection.is_open and broker.methods() == []  # nothing sent, nothing changed
+    connection.close(200, "fine")
+    assert isinstance(broker.methods()[0], spec.Channel.Close)
+
+
+@pytest.mark.parametrize("returned", [70000, -1, "60", None])
+def test_bad_heartbeat_callable_answer_fails_the_open_without_retry(returned: Any) -> None:
+    errors = Recorder()
+    connection = MemoryConnection(
+        ConnectionParameters(heartbeat=lambda c, s: returned, connection_attempts=3),
+        on_open_error_callback=errors,
+    )
+    broker = ScriptedBroker(connection)
+    broker.connect()
+    broker.start()
+    broker.tune(heartbeat=60)
+    connection.clock.advance(10)
+    assert connection.connect_calls == 1 and connection.is_closed
+    ((_, error),) = errors.calls
+    assert isinstance(error, (TypeError, ValueError)) and "heartbeat callable" in str(error)
