@@ -23,7 +23,6 @@ attribute (pika: host and port only). URL differences are listed on :class:`URLP
 
 from __future__ import annotations
 
-import ast
 import copy
 import enum
 import math
@@ -32,11 +31,22 @@ import platform
 import ssl
 import sys
 from typing import (
-    Any, Callable, Dict, Final, FrozenSet, Generic, Mapping, Optional, Tuple, TypeVar, Union,
-    cast, overload,
-)  # fmt: skip
-from urllib.parse import parse_qsl, unquote, urlsplit
+    Any,
+    Callable,
+    Dict,
+    Final,
+    FrozenSet,
+    Generic,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+    cast,
+    overload,
+)
 
+from amqpbase._amqp_url import iter_query, split_url, tls_settings_from_query
 from amqpbase.credentials import VALID_TYPES, CredentialsType, PlainCredentials
 
 __all__ = [
@@ -495,145 +505,6 @@ class ConnectionParameters(Parameters):
 
 # -- URLParameters -----------------------------------------------------------------------------
 
-_URL_FORM: Final = "amqp[s]://[user[:password]@]host[:port][/virtual_host][?key=value&...]"
-
-#: Query keys that pika 0.x accepted and pika 1.x rejects; amqpbase rejects them with a hint.
-_REMOVED_QUERY_KEYS: Final[Mapping[str, str]] = {
-    "backpressure_detection": "it was removed in pika 1.0; use "
-    "Connection.add_backpressure_callback() instead",
-    "heartbeat_interval": "it was renamed 'heartbeat' in pika 1.0",
-    "ssl": "use an amqps:// URL (or the ssl_options query parameter)",
-}
-
-_SSL_ALIASES: Final[Mapping[str, str]] = {
-    "ca_certs": "cafile", "ca_path": "capath", "ca_data": "cadata",
-}  # fmt: skip
-#: ssl_options query keys and the types of their values.
-_SSL_KEYS: Final[Mapping[str, Any]] = {
-    "cafile": str, "capath": str, "cadata": (str, bytes), "certfile": str, "keyfile": str,
-    "password": (str, bytes), "ciphers": str, "server_hostname": str, "verify": bool,
-    "cert_reqs": (str, int), "check_hostname": bool,
-}  # fmt: skip
-_CERT_REQS: Final[Mapping[object, ssl.VerifyMode]] = {
-    **{mode.name: mode for mode in ssl.VerifyMode},
-    **{int(mode): mode for mode in ssl.VerifyMode},
-}
-
-
-def _name_shown(name: str) -> str:
-    """Quote a name taken from a URL only when it cannot be a mis-parsed piece of a password."""
-    return repr(name) if name.isidentifier() and name.isascii() else "(name not shown)"
-
-
-def _unquote(text: str, what: str) -> str:
-    """Percent-decode one URL component as strict UTF-8; the error never echoes the text."""
-    try:
-        return unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise ValueError(f"the URL {what} is not valid percent-encoded UTF-8") from None
-
-
-def _query_value_shown(key: str, value: str) -> str:
-    """``key=value`` for an error message. Hidden: ssl_options (may hold a key password) and a
-    value with an ``@`` (likely the tail of a password whose unencoded ``?`` split the URL)."""
-    if key == "ssl_options" or "@" in value:
-        return f"{key} (value not shown)"
-    return f"{key}={value[:60]!r}"
-
-
-def _query_int(key: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        shown = _query_value_shown(key, value)
-        raise ValueError(f"URL query parameter {shown} is not an integer") from None
-
-
-def _query_float(key: str, value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        shown = _query_value_shown(key, value)
-        raise ValueError(f"URL query parameter {shown} is not a number") from None
-
-
-def _query_literal(key: str, value: str) -> Any:
-    """``ast.literal_eval`` of a query value (pika's format for dict-valued parameters)."""
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        shown = _query_value_shown(key, value)
-        raise ValueError(
-            f"URL query parameter {shown} is not a Python literal (e.g. {{'key': 1}})"
-        ) from None
-
-
-#: Query key -> parser of its text; the parsed value then goes through the attribute setter.
-_QUERY_PARSERS: Final[Mapping[str, Callable[[str, str], Any]]] = {
-    "blocked_connection_timeout": _query_float, "channel_max": _query_int,
-    "client_properties": _query_literal, "connection_attempts": _query_int,
-    "frame_max": _query_int, "heartbeat": _query_int, "locale": lambda _key, text: text,
-    "retry_delay": _query_float, "socket_timeout": _query_float, "ssl_options": _query_literal,
-    "stack_timeout": _query_float, "tcp_options": _query_literal,
-}  # fmt: skip
-
-
-def _ssl_options_from_dict(raw: Mapping[Any, Any], default_server_hostname: str) -> SSLOptions:
-    """Build :class:`SSLOptions` from the ``ssl_options`` URL query dict (see URLParameters).
-
-    Errors name the offending key and the type of its value, never the value itself.
-    """
-    opts: Dict[str, Any] = {}
-    for key, value in raw.items():
-        if not isinstance(key, str):
-            raise TypeError(f"ssl_options keys must be str, but got a {type(key).__name__} key")
-        canonical = _SSL_ALIASES.get(key, key)
-        if canonical not in _SSL_KEYS:
-            known = ", ".join(sorted([*_SSL_KEYS, *_SSL_ALIASES]))
-            raise ValueError(f"unknown ssl_options key {_name_shown(key)}; expected one of {known}")
-        if canonical in opts:
-            raise ValueError(f"ssl_options key {canonical!r} is given twice (maybe via an alias)")
-        kinds = _SSL_KEYS[canonical]
-        bool_misused = kinds is not bool and isinstance(value, bool)
-        if value is not None and (bool_misused or not isinstance(value, kinds)):
-            raise TypeError(f"ssl_options[{key!r}] has the wrong type {type(value).__name__}")
-        opts[canonical] = value
-    if "verify" in opts and "cert_reqs" in opts:
-        raise ValueError("ssl_options: give either 'verify' or 'cert_reqs', not both")
-    if opts.get("certfile") is None and (opts.get("keyfile") or opts.get("password")):
-        raise ValueError("ssl_options: 'keyfile' and 'password' need 'certfile'")
-
-    verify_mode = ssl.CERT_REQUIRED
-    if opts.get("verify") is False:
-        verify_mode = ssl.CERT_NONE
-    if opts.get("cert_reqs") is not None:
-        if opts["cert_reqs"] not in _CERT_REQS:
-            raise ValueError(
-                "ssl_options['cert_reqs'] must be 'CERT_NONE', 'CERT_OPTIONAL', 'CERT_REQUIRED' "
-                f"or 0, 1, 2, but got {opts['cert_reqs']!r}"
-            )
-        verify_mode = _CERT_REQS[opts["cert_reqs"]]
-    check_hostname = verify_mode != ssl.CERT_NONE
-    if opts.get("check_hostname") is not None:
-        check_hostname = opts["check_hostname"]
-        if check_hostname and verify_mode == ssl.CERT_NONE:
-            raise ValueError("ssl_options: check_hostname=True needs certificate verification")
-
-    try:
-        context = ssl.create_default_context(
-            cafile=opts.get("cafile"), capath=opts.get("capath"), cadata=opts.get("cadata")
-        )
-        if opts.get("certfile") is not None:
-            context.load_cert_chain(opts["certfile"], opts.get("keyfile"), opts.get("password"))
-        if opts.get("ciphers") is not None:
-            context.set_ciphers(opts["ciphers"])
-    except (OSError, ssl.SSLError) as exc:
-        # These messages hold file names and OpenSSL reasons, never the key password.
-        raise ValueError(f"ssl_options: cannot set up the TLS context: {exc}") from exc
-    context.check_hostname = check_hostname  # before verify_mode: CERT_NONE needs it False
-    context.verify_mode = verify_mode
-    return SSLOptions(context, server_hostname=opts.get("server_hostname", default_server_hostname))
-
 
 class URLParameters(Parameters):
     """Parameters from an AMQP URI: ``amqp[s]://[user[:password]@]host[:port][/vhost][?query]``.
@@ -675,101 +546,33 @@ class URLParameters(Parameters):
     __slots__ = ()
 
     def __init__(self, url: str) -> None:
+        # amqpbase._amqp_url parses; every value is assigned here, through the validating
+        # setters, in URL order (scheme, host, userinfo, path, query pairs, then the port).
         super().__init__()
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str, but got {type(url).__name__}")
-        url = url.strip()  # e.g. a newline read from a file or an environment variable
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            raise ValueError(f"malformed URL (bad IPv6 literal?); expected {_URL_FORM}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("amqp", "amqps"):
-            raise ValueError(
-                f"unsupported URL scheme {_name_shown(scheme) if scheme else '(none)'}; "
-                "expected 'amqp' or 'amqps'"
-            )
-        if not url[len(scheme) + 1 :].startswith("//"):
-            raise ValueError(f"malformed URL: expected {_URL_FORM}")
-        if parts.fragment or url.endswith("#"):
-            raise ValueError(
-                "the URL has a '#' fragment; percent-encode '#' as %23 in names and passwords"
-            )
-
-        if scheme == "amqps":
+        parts = split_url(url, default_password=self.DEFAULT_PASSWORD)
+        if parts.tls:
             self.ssl_options = SSLOptions(ssl.create_default_context())
-
-        if parts.hostname:
-            self.host = _unquote(parts.hostname, "host")
+        if parts.host is not None:
+            self.host = parts.host
         if self.ssl_options is not None:
             self.ssl_options.server_hostname = self.host
-
-        try:
-            port = parts.port
-        except ValueError:
-            # Not echoed: an unencoded '/' or '#' in a password can land here.
-            raise ValueError("the URL port must be an integer in 1..65535") from None
-
-        if parts.username is not None:
-            username = _unquote(parts.username, "user name")
-            password = (
-                self.DEFAULT_PASSWORD
-                if parts.password is None
-                else _unquote(parts.password, "password")
-            )
-            self.credentials = PlainCredentials(username, password)
-
-        if len(parts.path) > 1:
-            segment = parts.path[1:]
-            if "/" in segment:
-                raise ValueError(
-                    "the URL path must be one segment (the virtual host); "
-                    "percent-encode '/' in a virtual host name as %2F"
-                )
-            self.virtual_host = _unquote(segment, "virtual host")
-
-        self._apply_query(parts.query)
-
-        if port is not None:
-            self.port = port
+        if parts.credentials is not None:
+            self.credentials = parts.credentials
+        if parts.virtual_host is not None:
+            self.virtual_host = parts.virtual_host
+        for key, value in iter_query(parts.query):
+            if key != "ssl_options":
+                setattr(self, key, value)  # the attribute's validator names the key
+                continue
+            tls_on = self.ssl_options is not None
+            tls = tls_settings_from_query(value, self.host, tls_already_on=tls_on)
+            if tls is not None:
+                self.ssl_options = SSLOptions(*tls)
+        # The port default depends on whether TLS ended up on, so it comes after the query.
+        if parts.port is not None:
+            self.port = parts.port
         else:
             self.port = self.DEFAULT_SSL_PORT if self.ssl_options else self.DEFAULT_PORT
-
-    def _apply_query(self, query: str) -> None:
-        try:
-            pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError:
-            raise ValueError("the URL query string is not valid percent-encoded UTF-8") from None
-        seen = set()
-        for key, text in pairs:
-            parser = _QUERY_PARSERS.get(key)
-            if parser is None:
-                if key in _REMOVED_QUERY_KEYS:
-                    hint = _REMOVED_QUERY_KEYS[key]
-                    raise ValueError(f"unsupported URL query parameter {key!r}: {hint}")
-                raise ValueError(
-                    f"unknown URL query parameter {_name_shown(key)}; expected one of "
-                    + ", ".join(sorted(_QUERY_PARSERS))
-                )
-            if key in seen:
-                raise ValueError(f"URL query parameter {key!r} is given more than once")
-            seen.add(key)
-            value = parser(key, text)
-            if key == "ssl_options":
-                self._apply_ssl_options(value)
-            else:
-                setattr(self, key, value)  # the attribute's validator names the key
-
-    def _apply_ssl_options(self, opts: Any) -> None:
-        if opts is None:
-            if self.ssl_options is not None:
-                raise ValueError("URL query parameter ssl_options=None contradicts amqps://")
-        elif isinstance(opts, dict):
-            self.ssl_options = _ssl_options_from_dict(opts, default_server_hostname=self.host)
-        else:
-            raise TypeError(
-                f"URL query parameter ssl_options must be a dict or None, not {type(opts).__name__}"
-            )
 
 
 # -- Client properties (Connection.StartOk) ----------------------------------------------------
