@@ -25,7 +25,7 @@ import pytest
 
 from amqpbase import exceptions
 from amqpbase.adapters.select import IOLoop, SelectConnection
-from amqpbase.adapters.select import connection as select_connection
+from amqpbase.adapters.select import transport as select_transport
 from amqpbase.parameters import ConnectionParameters, SSLOptions
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -554,7 +554,7 @@ def test_connects_sends_protocol_header_and_sets_socket_options(loop: IOLoop) ->
 def test_unsupported_tcp_option_is_skipped_with_a_warning(
     loop: IOLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    transport = select_connection._SocketTransport.__new__(select_connection._SocketTransport)
+    transport = select_transport.SocketTransport.__new__(select_transport.SocketTransport)
 
     class P:
         tcp_options = {"TCP_NO_SUCH_OPTION": 1}

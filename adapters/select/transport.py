@@ -1,0 +1,477 @@
+"""SocketTransport: the one TCP/TLS byte stream of a :class:`SelectConnection`, on the select
+:class:`IOLoop`.
+
+The transport does the socket work behind SelectConnection's hooks and reports back through the
+base ``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
+``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. It is a
+separate object from the connection, so its names can never collide with the base's private
+ones.
+
+Contract:
+
+* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`): ``connect()``
+  from ``IDLE`` resolves the host on a worker thread (the only blocking call, off the loop),
+  tries each address in turn with a non-blocking connect (``socket_timeout`` per address), then
+  does a non-blocking TLS handshake when ``ssl_options`` is set (``socket_timeout`` again) and
+  calls ``_on_stream_connected()``. A failure at any step ends in exactly one
+  ``_on_stream_terminated(error)`` with an :mod:`amqpbase.exceptions` error whose
+  ``__cause__`` is the underlying error. An event the table does not list for the current
+  state raises ``RuntimeError``.
+* Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
+  loop for one before-poll flush, which hands every queued buffer to the kernel with one
+  ``sendmsg`` (at most ``_IOV_MAX`` buffers per call; TLS joins small buffers up to
+  ``_TLS_CHUNK`` and retries with the same bytes). What the kernel does not take waits for
+  WRITE readiness; ``_on_write_buffer_drained()`` follows each flush that empties the queue.
+* Reads go into one preallocated ``_READ_SIZE`` buffer; the view handed to
+  ``_on_data_available`` is only valid during the call (the base copies what it keeps).
+* ``disconnect()`` makes one last non-blocking write of the bytes already queued, never waits
+  for it, closes the socket and reports ``_on_stream_terminated(None)`` from a loop callback
+  (never from inside the down-call). A repeat, or a disconnect after the stream ended, does
+  nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import errno
+import itertools
+import logging
+import os
+import socket
+import ssl
+import threading
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
+
+from amqpbase import exceptions
+from amqpbase.connection import Connection
+
+from .ioloop import IOLoop, _Timeout
+
+# The logger keeps the name it had when the transport lived in connection.py, so logging
+# configured for "<package>.select.connection" still sees these records.
+LOGGER = logging.getLogger(f"{__package__}.connection")
+
+#: What ``emit`` accepts and queues by reference.
+Buffer = Union[bytes, bytearray, memoryview]
+_AddrInfo = Tuple[Any, ...]  # (family, type, proto, canonname, sockaddr) from getaddrinfo
+
+_READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
+_IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
+_TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to this size
+_IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
+_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
+
+
+class TransportState(enum.Enum):
+    """Where the transport's one stream is; ``SocketTransport.state`` holds it."""
+
+    IDLE = "idle"  # no stream: connect() may be called
+    RESOLVING = "resolving"  # getaddrinfo() running on a worker thread
+    CONNECTING = "connecting"  # non-blocking TCP connect, one address after another
+    HANDSHAKING = "handshaking"  # non-blocking TLS handshake
+    OPEN = "open"  # _on_stream_connected() was called
+    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
+
+
+_S = TransportState
+_ACTIVE = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
+#: The one transition table; an event not listed for the current state raises.
+_TRANSITIONS: Dict[Tuple[TransportState, str], TransportState] = {
+    (_S.IDLE, "connect"): _S.RESOLVING,
+    (_S.RESOLVING, "resolved"): _S.CONNECTING,
+    (_S.CONNECTING, "tls"): _S.HANDSHAKING,
+    (_S.CONNECTING, "up"): _S.OPEN,
+    (_S.HANDSHAKING, "up"): _S.OPEN,
+    **{(state, "fail"): _S.IDLE for state in _ACTIVE},
+    **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
+    (_S.CLOSING, "closed"): _S.IDLE,
+}
+
+
+class SocketTransport:
+    """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
+
+    ``state`` is the :class:`TransportState`; ``wbuf_size`` the bytes queued and not yet taken
+    by the kernel. ``socket_class`` makes the sockets (tests substitute a counting subclass).
+    """
+
+    socket_class: Callable[..., socket.socket] = socket.socket  # tests count syscalls with it
+
+    def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
+        self.conn, self.ioloop = connection, ioloop
+        self.state = TransportState.IDLE
+        self.params: Any = None
+        self.sock: Optional[socket.socket] = None
+        self.fd = -1
+        self.sockaddr: Any = None  # address of the connect in progress
+        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
+        self.addresses: List[_AddrInfo] = []
+        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
+        self.timer: Optional[_Timeout] = None
+        self.wbuf: Deque[Buffer] = collections.deque()
+        self.wbuf_size = 0
+        self.want_write = False  # WRITE interest registered after a partial write
+        self.flush_requested = False
+        self.tls_retry: Optional[Buffer] = None  # OpenSSL wants a retry with the same bytes
+        self.rview = memoryview(bytearray(_READ_SIZE))
+
+    # ------------------------------------------------------------------ down-calls
+
+    def connect(self, params: Any) -> None:
+        """Open a stream to ``params.host``/``params.port`` (``ssl_options``, ``tcp_options``,
+        ``socket_timeout`` apply). Only from ``IDLE`` (else ``RuntimeError``); the outcome is
+        reported by an up-call, never from inside this call."""
+        self.transition("connect")
+        self.params = params
+        attempt = self.attempt = object()
+        host, port, loop = params.host, params.port, self.ioloop
+
+        def resolve() -> None:  # worker thread: the only blocking call, off the loop
+            result: Union[List[_AddrInfo], BaseException]
+            try:
+                result = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            except Exception as exc:  # noqa: BLE001 - gaierror, UnicodeError, ...
+                result = exc
+            try:
+                loop.add_callback_threadsafe(lambda: self.on_resolved(attempt, result))
+            except RuntimeError:
+                LOGGER.debug("IOLoop closed before %s:%s was resolved", host, port)
+
+        try:
+            threading.Thread(target=resolve, name=f"amqpbase-dns-{host}", daemon=True).start()
+        except RuntimeError as error:  # can't start a thread: report it from the loop
+            failure = error  # ``error`` is unbound once the except block ends
+            loop.add_callback(lambda: self.on_resolved(attempt, failure))
+
+    def disconnect(self) -> None:
+        """Drop the stream (one last non-blocking write first) and report
+        ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
+        if self.state not in _ACTIVE:
+            return  # a repeat, or the stream already ended
+        if self.state is TransportState.OPEN and self.wbuf:
+            try:  # one last non-blocking write of what is queued (e.g. Connection.CloseOk)
+                self.write_some()
+            except OSError:
+                pass
+        self.teardown()
+        self.transition("disconnect")
+        self.ioloop.add_callback(self.notify_disconnected)
+
+    def emit(self, data: Buffer) -> None:
+        """Queue ``data`` by reference for the next before-poll flush; the caller must not
+        modify it afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
+        if self.state is not TransportState.OPEN:
+            LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
+            return
+        if isinstance(data, memoryview) and (data.ndim != 1 or data.format != "B"):
+            data = data.cast("B")
+        size = len(data)
+        if size:
+            self.wbuf.append(data)  # by reference: no copy, no syscall
+            self.wbuf_size += size
+            if not self.want_write and not self.flush_requested:
+                self.flush_requested = True
+                self.ioloop._call_before_poll(self.flush_before_poll)
+
+    # ------------------------------------------------------------------ connecting
+
+    def on_resolved(self, attempt: object, result: Union[List[_AddrInfo], BaseException]) -> None:
+        if attempt is not self.attempt:
+            return  # disconnected meanwhile
+        if isinstance(result, BaseException) or not result:
+            cause = result if isinstance(result, BaseException) else None
+            self.fail(
+                exceptions.NameResolutionError(f"{self.where()}: cannot resolve: {result}"), cause
+            )
+            return
+        self.transition("resolved")
+        self.addresses, self.errors = list(result), []
+        self.connect_next()
+
+    def connect_next(self) -> None:
+        while self.addresses:
+            family, type_, proto, _, sockaddr = self.addresses.pop(0)
+            sock: Optional[socket.socket] = None
+            try:
+                sock = self.socket_class(family, type_, proto)
+                sock.setblocking(False)
+                self.set_socket_options(sock)
+                err = sock.connect_ex(sockaddr)
+                if err not in _IN_PROGRESS:
+                    raise OSError(err, os.strerror(err))
+            except OSError as exc:
+                if sock is not None:
+                    sock.close()
+                self.errors.append((sockaddr, exc))
+                continue
+            self.sock, self.fd, self.sockaddr = sock, sock.fileno(), sockaddr
+            self.ioloop.add_handler(self.fd, self.on_socket_events, IOLoop.WRITE)
+            self.start_timer()
+            return
+        self.fail(*self.connect_failure())
+
+    def set_socket_options(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        options = dict(self.params.tcp_options or {})
+        if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in options.items():
+            option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
+            if option is None and name == "TCP_KEEPIDLE":
+                option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
+            if option is None:
+                LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
+            else:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+    def connect_failure(self) -> Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]:
+        tried = (
+            "; ".join(f"{addr[0]}:{addr[1]}: {exc}" for addr, exc in self.errors) or "no address"
+        )
+        errors = [exc for _, exc in self.errors]
+        where = self.where()
+        if errors and all(exc.errno == errno.ECONNREFUSED for exc in errors):
+            return exceptions.TCPConnectionRefusedError(
+                f"{where}: connection refused ({tried})"
+            ), errors[-1]
+        timeouts = [exc for exc in errors if isinstance(exc, socket.timeout)]
+        if timeouts:
+            return exceptions.SocketTimeoutError(f"{where}: connect timed out ({tried})"), timeouts[
+                -1
+            ]
+        cause = errors[-1] if errors else None
+        return exceptions.SocketConnectError(f"{where}: cannot connect ({tried})"), cause
+
+    def start_timer(self) -> None:
+        timeout = self.params.socket_timeout
+        if timeout is not None:
+            self.timer = self.ioloop.call_later(timeout, lambda: self.on_timeout(timeout))
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.ioloop.remove_timeout(self.timer)
+            self.timer = None
+
+    def on_timeout(self, timeout: float) -> None:
+        self.timer = None
+        error = socket.timeout(f"no answer within socket_timeout={timeout}s")
+        if self.state is TransportState.CONNECTING:
+            self.close_socket()
+            self.errors.append((self.sockaddr, error))
+            self.connect_next()
+        elif self.state is TransportState.HANDSHAKING:
+            self.fail(
+                exceptions.SocketTimeoutError(f"{self.where()}: TLS handshake timed out"), error
+            )
+
+    def on_tcp_connected(self) -> None:
+        assert self.sock is not None
+        self.cancel_timer()
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.close_socket()
+            self.errors.append((self.sockaddr, OSError(err, os.strerror(err))))
+            self.connect_next()
+            return
+        ssl_options = self.params.ssl_options
+        if ssl_options is None:
+            self.stream_up()
+            return
+        self.transition("tls")
+        try:  # same file descriptor: the I/O handler stays registered
+            self.sock = ssl_options.context.wrap_socket(
+                self.sock,
+                server_hostname=ssl_options.server_hostname or self.params.host,
+                do_handshake_on_connect=False,
+            )
+        except (OSError, ValueError) as exc:
+            self.fail(
+                exceptions.TLSHandshakeError(f"{self.where()}: TLS set-up failed: {exc}"), exc
+            )
+            return
+        self.start_timer()
+        self.handshake()
+
+    def handshake(self) -> None:
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.ioloop.update_handler(self.fd, IOLoop.READ)
+        except ssl.SSLWantWriteError:
+            self.ioloop.update_handler(self.fd, IOLoop.WRITE)
+        except (OSError, ValueError) as exc:  # SSLError, CertificateError, reset, EOF
+            self.fail(
+                exceptions.TLSHandshakeError(f"{self.where()}: TLS handshake failed: {exc}"), exc
+            )
+        else:
+            self.cancel_timer()
+            self.stream_up()
+
+    def stream_up(self) -> None:
+        self.transition("up")
+        self.ioloop.update_handler(self.fd, IOLoop.READ)
+        self.conn._on_stream_connected()
+
+    # ------------------------------------------------------------------ I/O
+
+    def on_socket_events(self, fd: int, events: int) -> None:
+        state = self.state
+        if state is TransportState.OPEN:
+            if events & IOLoop.WRITE and self.want_write:
+                self.flush()
+            if events & IOLoop.READ and self.state is TransportState.OPEN:
+                self.read()
+        elif state is TransportState.CONNECTING:
+            self.on_tcp_connected()
+        elif state is TransportState.HANDSHAKING:
+            self.handshake()
+
+    def read(self) -> None:
+        sock, view = self.sock, self.rview
+        assert sock is not None
+        while True:  # TLS: gather decrypted records until the buffer is full
+            filled, eof, error = 0, False, None
+            try:
+                while filled < _READ_SIZE:
+                    n = sock.recv_into(view[filled:] if filled else view)
+                    if not n:
+                        eof = True
+                        break
+                    filled += n
+                    if not isinstance(sock, ssl.SSLSocket):
+                        break  # plain TCP: one recv per readiness event
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                error = exc
+            if filled:
+                self.conn._on_data_available(view[:filled])  # the base copies what it keeps
+                if self.sock is not sock:
+                    return  # the base disconnected while handling the data
+            if eof or error is not None:
+                self.lose_stream(error)
+                return
+            if filled < _READ_SIZE or not isinstance(sock, ssl.SSLSocket):
+                return
+
+    def flush_before_poll(self) -> None:
+        self.flush_requested = False
+        if self.state is TransportState.OPEN and not self.want_write:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.wbuf:
+            return  # nothing queued: no syscall, and no drain notification
+        try:
+            self.write_some()
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self.lose_stream(exc)
+            return
+        if self.wbuf:
+            if not self.want_write:
+                self.want_write = True
+                self.ioloop.update_handler(self.fd, IOLoop.READ | IOLoop.WRITE)
+            return
+        if self.want_write:
+            self.want_write = False
+            self.ioloop.update_handler(self.fd, IOLoop.READ)
+        self.conn._on_write_buffer_drained()
+
+    def write_some(self) -> None:
+        """Hand queued buffers to the kernel until it takes less than offered; may raise."""
+        sock, wbuf = self.sock, self.wbuf
+        assert sock is not None
+        while wbuf:
+            if isinstance(sock, ssl.SSLSocket):
+                chunk = self.tls_retry if self.tls_retry is not None else self.tls_chunk()
+                self.tls_retry = chunk  # until accepted: an SSL retry must repeat the same bytes
+                sent, offered = sock.send(chunk), len(chunk)
+                self.tls_retry = None
+            elif len(wbuf) <= _IOV_MAX:
+                sent, offered = sock.sendmsg(wbuf), self.wbuf_size
+            else:
+                batch = list(itertools.islice(wbuf, _IOV_MAX))
+                sent, offered = sock.sendmsg(batch), sum(len(b) for b in batch)
+            self.consume(sent)
+            if sent < offered:
+                return  # the kernel buffer is full: wait for WRITE
+
+    def tls_chunk(self) -> Buffer:
+        parts: List[Buffer] = []
+        total = 0
+        for buf in self.wbuf:
+            if parts and total + len(buf) > _TLS_CHUNK:
+                break
+            parts.append(buf)
+            total += len(buf)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def consume(self, sent: int) -> None:
+        self.wbuf_size -= sent
+        wbuf = self.wbuf
+        if not self.wbuf_size:
+            wbuf.clear()  # the usual case: the kernel took everything
+            return
+        while sent:
+            head = wbuf[0]
+            size = len(head)
+            if sent < size:
+                wbuf[0] = memoryview(head)[sent:]
+                return
+            wbuf.popleft()
+            sent -= size
+
+    # ------------------------------------------------------------------ ending a stream
+
+    def lose_stream(self, exc: Optional[OSError]) -> None:
+        cause = (
+            exc
+            if exc is not None
+            else ConnectionError("end of stream: the peer closed the connection")
+        )
+        self.fail(exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}"), cause)
+
+    def fail(self, error: exceptions.AMQPConnectionError, cause: Optional[BaseException]) -> None:
+        error.__cause__ = cause
+        self.teardown()
+        self.transition("fail")
+        self.conn._on_stream_terminated(error)
+
+    def notify_disconnected(self) -> None:
+        self.transition("closed")
+        self.conn._on_stream_terminated(None)
+
+    def teardown(self) -> None:
+        self.attempt = None
+        self.addresses = []
+        self.cancel_timer()
+        self.close_socket()
+        self.wbuf.clear()
+        self.wbuf_size = 0
+        self.want_write = False
+        self.tls_retry = None
+
+    def close_socket(self) -> None:
+        if self.sock is not None:
+            self.ioloop.remove_handler(self.fd)
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock, self.fd = None, -1
+
+    def transition(self, event: str) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(
+                f"stream event {event!r} is illegal in state {self.state.name}"
+            ) from None
+
+    def where(self) -> str:
+        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
