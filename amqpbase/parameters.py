@@ -555,7 +555,9 @@ class URLParameters(Parameters):
         if parts.host is not None:
             self.host = parts.host
         if self.ssl_options is not None:
-            self.ssl_options.server_hostname = self.host
+            # a new SSLOptions: the one we hold may be a class-level default shared by every
+            # instance (DEFAULT_SSL_OPTIONS), which must not learn this URL's host
+            self.ssl_options = SSLOptions(self.ssl_options.context, self.host)
         if parts.credentials is not None:
             self.credentials = parts.credentials
         if parts.virtual_host is not None:

@@ -1045,3 +1045,26 @@ def test_parameters_can_be_deep_copied() -> None:
     params = URLParameters("amqp://u:p@h:1/v?heartbeat=3&client_properties={'a':1}")
     clone = copy.deepcopy(params)
     assert clone == params and clone is not params
+
+
+def test_url_parameters_do_not_write_their_host_into_a_shared_default_ssl_options() -> None:
+    """A subclass's class-level DEFAULT_SSL_OPTIONS is shared by every instance: parsing a
+    URL must give that instance its own SSLOptions (same context) rather than mutate it."""
+    import ssl
+
+    from amqpbase.parameters import SSLOptions, URLParameters
+
+    shared = SSLOptions(ssl.create_default_context())
+
+    class WithTLS(URLParameters):
+        DEFAULT_SSL_OPTIONS = shared
+
+    first = WithTLS("amqp://one.example/")
+    second = WithTLS("amqp://two.example/")
+    assert shared.server_hostname is None
+    assert first.ssl_options is not None and second.ssl_options is not None
+    assert (first.ssl_options.server_hostname, second.ssl_options.server_hostname) == (
+        "one.example",
+        "two.example",
+    )
+    assert first.ssl_options.context is shared.context
