@@ -40,11 +40,10 @@ _CAN_SEND_CLOSE = frozenset(
 
 
 def _short_text(text: str) -> str:
-    """Trim ``text`` so it encodes as a shortstr (at most 255 UTF-8 bytes)."""
-    encoded = text.encode("utf-8")
-    if len(encoded) <= 255:
-        return text
-    return encoded[:255].decode("utf-8", errors="ignore")
+    """``text`` made safe for a shortstr: at most 255 UTF-8 bytes, and no lone surrogates
+    (an error message may quote a broker string decoded with surrogate escapes)."""
+    encoded = text.encode("utf-8", errors="backslashreplace")[:255]
+    return encoded.decode("utf-8", errors="ignore")
 
 
 def _require_callable(callback: Any, name: str = "callback") -> None:
