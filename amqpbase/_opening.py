@@ -10,11 +10,11 @@ are friends of ``Connection`` and use its private state; nothing else should.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import _closing, exceptions, frame, spec
 from amqpbase._callbacks import invoke
-from amqpbase.connection_state import ConnectionState
+from amqpbase.connection_state import ConnectionState, expect_state
 from amqpbase.heartbeat import HeartbeatChecker
 from amqpbase.parameters import build_client_properties
 
@@ -53,22 +53,15 @@ def negotiate(client: int, server: int) -> int:
     return min(client, server)
 
 
-def expect_state(connection: "Connection", method: Any, *states: ConnectionState) -> None:
-    """Raise 503 COMMAND_INVALID unless the connection is in one of ``states``."""
-    if connection.state not in states:
-        raise exceptions.CommandInvalidError(
-            f"{method.NAME} received in state {connection.state.name}"
-        )
-
-
 def on_start(connection: "Connection", inbound: frame.Method) -> None:
     method = inbound.method
-    expect_state(connection, method, ConnectionState.PROTOCOL)
+    expect_state(connection.state, method, ConnectionState.PROTOCOL)
     if (method.version_major, method.version_minor) != (0, 9):
-        connection._fail_handshake(
+        _closing.fail_handshake(
+            connection,
             exceptions.IncompatibleProtocolError(
                 f"broker offered AMQP {method.version_major}-{method.version_minor}"
-            )
+            ),
         )
         return
     connection.server_properties = dict(method.server_properties or {})
@@ -81,11 +74,12 @@ def on_start(connection: "Connection", inbound: frame.Method) -> None:
     credentials = connection.params.credentials
     mechanism, response = credentials.response_for(method)
     if mechanism is None or mechanism not in mechanisms:
-        connection._fail_handshake(
+        _closing.fail_handshake(
+            connection,
             exceptions.AuthenticationError(
                 getattr(credentials, "TYPE", type(credentials).__name__),
                 f"broker offers {mechanisms}",
-            )
+            ),
         )
         return
     connection._set_state(ConnectionState.START)
@@ -101,27 +95,28 @@ def on_start(connection: "Connection", inbound: frame.Method) -> None:
 
 
 def on_secure(connection: "Connection", inbound: frame.Method) -> None:
-    expect_state(connection, inbound.method, ConnectionState.START)
+    expect_state(connection.state, inbound.method, ConnectionState.START)
     # PLAIN and EXTERNAL complete in StartOk; a challenge means the broker wants a
     # mechanism we did not offer.
-    connection._fail_handshake(
+    _closing.fail_handshake(
+        connection,
         exceptions.AuthenticationError(
             getattr(connection.params.credentials, "TYPE", "?"),
             "broker sent Connection.Secure; challenge-response is not supported",
-        )
+        ),
     )
 
 
 def on_tune(connection: "Connection", inbound: frame.Method) -> None:
     method = inbound.method
-    expect_state(connection, method, ConnectionState.START)
+    expect_state(connection.state, method, ConnectionState.START)
     params = connection.params
     connection._channel_max = negotiate(params.channel_max, method.channel_max) or 65535
     connection._channel_max = min(connection._channel_max, 65535)
     frame_max = negotiate(params.frame_max, method.frame_max)
     if frame_max and frame_max < spec.FRAME_MIN_SIZE:
-        connection._fail_handshake(
-            exceptions.InvalidMinimumFrameSize(f"broker proposes frame_max={frame_max}")
+        _closing.fail_handshake(
+            connection, exceptions.InvalidMinimumFrameSize(f"broker proposes frame_max={frame_max}")
         )
         return
     connection._frame_max = frame_max or 2**31 - 1
@@ -129,7 +124,7 @@ def on_tune(connection: "Connection", inbound: frame.Method) -> None:
     try:
         connection._heartbeat_interval = negotiate_heartbeat(connection, method.heartbeat)
     except Exception as error:  # a user heartbeat callable failed or returned nonsense
-        connection._fail_handshake(error)
+        _closing.fail_handshake(connection, error)
         return
     connection._set_state(ConnectionState.TUNE)
     connection._send_method(
@@ -167,7 +162,7 @@ def negotiate_heartbeat(connection: "Connection", server_value: int) -> int:
 
 
 def on_open_ok(connection: "Connection", inbound: frame.Method) -> None:
-    expect_state(connection, inbound.method, ConnectionState.TUNE)
+    expect_state(connection.state, inbound.method, ConnectionState.TUNE)
     connection.known_hosts = inbound.method.known_hosts
     connection._cancel_timer("_stack_timer")
     connection._ever_opened = True
@@ -220,7 +215,7 @@ def begin_attempt(connection: "Connection") -> None:
     stack_timeout = connection.params.stack_timeout
     if stack_timeout is not None:
         connection._stack_timer = connection._adapter_call_later(
-            stack_timeout, connection._on_stack_timeout
+            stack_timeout, lambda: _closing.on_stack_timeout(connection)
         )
     connection._adapter_connect_stream()
 

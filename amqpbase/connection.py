@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from amqpbase import _opening, exceptions, frame, spec
+from amqpbase import _closing, _opening, exceptions, frame, spec
 from amqpbase._callbacks import invoke
 from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
@@ -31,19 +31,6 @@ LOGGER = logging.getLogger(__name__)
 OpenCallback = Callable[["Connection"], Any]
 ErrorCallback = Callable[["Connection", BaseException], Any]
 FrameCallback = Callable[["Connection", frame.Method], Any]
-
-
-#: States in which the peer has seen Connection.Start, so a Connection.Close may be sent.
-_CAN_SEND_CLOSE = frozenset(
-    {ConnectionState.START, ConnectionState.TUNE, ConnectionState.OPEN, ConnectionState.CLOSING}
-)
-
-
-def _short_text(text: str) -> str:
-    """``text`` made safe for a shortstr: at most 255 UTF-8 bytes, and no lone surrogates
-    (an error message may quote a broker string decoded with surrogate escapes)."""
-    encoded = text.encode("utf-8", errors="backslashreplace")[:255]
-    return encoded.decode("utf-8", errors="ignore")
 
 
 def _require_callable(callback: Any, name: str = "callback") -> None:
@@ -301,9 +288,9 @@ class Connection:
             if channel.is_closing:
                 self._closing_channels.add(number)
         self._set_state(ConnectionState.CLOSING)
-        self._start_close_timer()
+        _closing.start_close_timer(self)
         if not self._closing_channels:
-            self._send_connection_close()
+            _closing.send_connection_close(self)
 
     def update_secret(
         self,
@@ -467,7 +454,7 @@ class Connection:
             # Frames that completed before the malformed one are valid (broker acks, say):
             # act on them first, so nothing the broker did say is lost, then close.
             if self._dispatch(self._decoder.frames_before_error):
-                self._on_protocol_error(exc, stream_desynchronised=True)
+                _closing.on_protocol_error(self, exc, stream_desynchronised=True)
             return
         self._dispatch(frames)
 
@@ -491,7 +478,7 @@ class Connection:
                 else:
                     self._handle_connection_frame(inbound)
             except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-                self._on_protocol_error(exc, stream_desynchronised=False)
+                _closing.on_protocol_error(self, exc, stream_desynchronised=False)
                 return False
             if self._discard_input:
                 return False
@@ -512,7 +499,7 @@ class Connection:
         was_open = self._ever_opened
         self._set_state(ConnectionState.CLOSED)
         if was_open:
-            self._finish_close(reason)
+            _closing.finish_close(self, reason)
         else:
             _opening.on_attempt_failed(self, reason)
 
@@ -575,7 +562,7 @@ class Connection:
             and not self._closing_channels
             and not self._close_sent
         ):
-            self._send_connection_close()
+            _closing.send_connection_close(self)
 
     # ----------------------------------------------------------------------------------------
     # Connection-level (channel 0) frames
@@ -586,11 +573,12 @@ class Connection:
             return
         if isinstance(inbound, frame.ProtocolHeader):
             if self._state is ConnectionState.PROTOCOL:
-                self._fail_handshake(
+                _closing.fail_handshake(
+                    self,
                     exceptions.IncompatibleProtocolError(
                         f"broker speaks AMQP {inbound.major}-{inbound.minor}-"
                         f"{inbound.revision}, not 0-9-1"
-                    )
+                    ),
                 )
                 return
             raise exceptions.UnexpectedFrameError("protocol header in the middle of the stream")
@@ -608,42 +596,13 @@ class Connection:
             raise exceptions.CommandInvalidError(f"unexpected {method.NAME} on channel 0")
         handler(self, inbound)
 
-    def _on_connection_close(self, inbound: frame.Method) -> None:
-        method = inbound.method
-        code, text = method.reply_code, method.reply_text
-        state = self._state
-        if state in (ConnectionState.START, ConnectionState.TUNE):
-            # authentication_failure_close: RabbitMQ explains a refused login (403) or vhost
-            # (530 NOT_ALLOWED) with Connection.Close instead of just dropping the socket.
-            error: BaseException
-            if code == spec.ACCESS_REFUSED:
-                error = exceptions.ProbableAuthenticationError(code, text)
-            elif code == spec.NOT_ALLOWED:
-                error = exceptions.ProbableAccessDeniedError(code, text)
-            else:
-                error = exceptions.ConnectionClosedByBroker(code, text)
-        else:
-            error = exceptions.ConnectionClosedByBroker(code, text)
-            if self._close_reason is None:
-                LOGGER.warning("Broker closed the connection (%s): %s", code, text)
-        self._record_close_reason(error)
-        # Reply CloseOk even if we sent our own Close (the close methods crossed).
-        if not self._close_sent:
-            self._send_method(0, spec.Connection.CloseOk())
-        self._close_sent = True
-        if self._state is not ConnectionState.CLOSING:
-            self._set_state(ConnectionState.CLOSING)
-        self._adapter_disconnect_stream()
-
-    def _on_connection_close_ok(self, inbound: frame.Method) -> None:
-        _opening.expect_state(self, inbound.method, ConnectionState.CLOSING)
-        self._adapter_disconnect_stream()
-
     def _on_connection_blocked(self, inbound: frame.Method) -> None:
         LOGGER.warning("Connection blocked by the broker: %s", inbound.method.reason)
         timeout = self.params.blocked_connection_timeout
         if timeout is not None and self._blocked_timer is None:
-            self._blocked_timer = self._adapter_call_later(timeout, self._on_blocked_timeout)
+            self._blocked_timer = self._adapter_call_later(
+                timeout, lambda: _closing.on_blocked_timeout(self)
+            )
         for callback in list(self._blocked_callbacks):
             invoke(callback, self, inbound)
 
@@ -665,8 +624,8 @@ class Connection:
         spec.Connection.Secure: _opening.on_secure,
         spec.Connection.Tune: _opening.on_tune,
         spec.Connection.OpenOk: _opening.on_open_ok,
-        spec.Connection.Close: _on_connection_close,
-        spec.Connection.CloseOk: _on_connection_close_ok,
+        spec.Connection.Close: _closing.on_connection_close,
+        spec.Connection.CloseOk: _closing.on_connection_close_ok,
         spec.Connection.Blocked: _on_connection_blocked,
         spec.Connection.Unblocked: _on_connection_unblocked,
         spec.Connection.UpdateSecretOk: _on_update_secret_ok,
@@ -688,51 +647,6 @@ class Connection:
         if self._close_reason is None:
             self._close_reason = reason
 
-    def _send_connection_close(self) -> None:
-        code, text = self._client_close_args or (200, "Normal shutdown")
-        self._send_method(
-            0, spec.Connection.Close(reply_code=code, reply_text=text, class_id=0, method_id=0)
-        )
-        self._close_sent = True
-
-    def _start_close_timer(self) -> None:
-        if self._close_timer is None:
-            self._close_timer = self._adapter_call_later(self.close_timeout, self._on_close_timeout)
-
-    def _on_close_timeout(self) -> None:
-        self._close_timer = None
-        LOGGER.warning(
-            "No Connection.CloseOk within %.1fs; dropping the stream", self.close_timeout
-        )
-        self._adapter_disconnect_stream()
-
-    def _on_protocol_error(self, error: BaseException, stream_desynchronised: bool) -> None:
-        """The broker broke the protocol: close with the error's AMQP reply code.
-
-        After a framing error the stream cannot be parsed any more, so everything further is
-        discarded and the broker's closing of the socket (after our Close) ends the stream."""
-        code = getattr(error, "reply_code", spec.SYNTAX_ERROR)
-        LOGGER.error("Protocol error from broker (%s): %s", code, error)
-        self._record_close_reason(error)
-        if stream_desynchronised:
-            self._discard_input = True
-        if self._state in _CAN_SEND_CLOSE and self._stream_up and not self._close_sent:
-            self._client_close_args = (code, _short_text(str(error) or type(error).__name__))
-            if self._state is not ConnectionState.CLOSING:
-                self._set_state(ConnectionState.CLOSING)
-            self._send_connection_close()
-            self._start_close_timer()
-        else:
-            if self._state is not ConnectionState.CLOSING:
-                self._set_state(ConnectionState.CLOSING)
-            self._adapter_disconnect_stream()
-
-    def _fail_handshake(self, error: BaseException) -> None:
-        """Give up this open attempt: record the cause and drop the stream."""
-        self._record_close_reason(error)
-        self._set_state(ConnectionState.CLOSING)
-        self._adapter_disconnect_stream()
-
     def _on_heartbeat_timeout(self, silent_seconds: float) -> None:
         self._heartbeat = None
         error = exceptions.AMQPHeartbeatTimeout(
@@ -740,32 +654,7 @@ class Connection:
             f"(heartbeat interval {self._heartbeat_interval}s)"
         )
         LOGGER.error("%s", error)
-        self._drop_stream(error)
-
-    def _on_blocked_timeout(self) -> None:
-        self._blocked_timer = None
-        timeout = self.params.blocked_connection_timeout
-        error = exceptions.ConnectionBlockedTimeout(
-            f"connection blocked by the broker for more than {timeout}s"
-        )
-        LOGGER.error("%s", error)
-        self._drop_stream(error)
-
-    def _on_stack_timeout(self) -> None:
-        self._stack_timer = None
-        error = exceptions.StackTimeoutError(
-            f"connection to {self.params.host}:{self.params.port} not open within "
-            f"stack_timeout={self.params.stack_timeout}s (stuck in {self._state.name})"
-        )
-        self._drop_stream(error)
-
-    def _drop_stream(self, error: BaseException) -> None:
-        """Tear the stream down without an AMQP close (the peer is dead or unresponsive)."""
-        self._record_close_reason(error)
-        if self._state is not ConnectionState.CLOSING:
-            self._set_state(ConnectionState.CLOSING)
-        self._discard_input = True
-        self._adapter_disconnect_stream()
+        _closing.drop_stream(self, error)
 
     def _cancel_timer(self, attribute: str) -> None:
         handle = getattr(self, attribute)
@@ -779,20 +668,6 @@ class Connection:
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
-
-    def _finish_close(self, reason: BaseException) -> None:
-        """A connection that was open is now closed: tell every channel, then the user."""
-        channels = list(self._channels.values())
-        self._channels.clear()
-        self._closing_channels.clear()
-        for channel in channels:
-            channel._on_connection_closed(reason)
-        if self._update_secret_callbacks:
-            LOGGER.debug("Connection closed with an UpdateSecret unanswered (%r)", reason)
-        self._update_secret_callbacks.clear()
-        LOGGER.info("Connection closed: %r", reason)
-        for callback in list(self._on_close_callbacks):
-            invoke(callback, self, reason)
 
     def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
         """Default open-error callback: log (pika raises from inside the loop instead)."""

@@ -7,7 +7,9 @@ not in :data:`TRANSITIONS`.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Dict, FrozenSet
+from typing import Any, Dict, FrozenSet
+
+from amqpbase import exceptions
 
 
 class ConnectionState(Enum):
@@ -34,3 +36,9 @@ TRANSITIONS: Dict[ConnectionState, FrozenSet[ConnectionState]] = {
     _S.OPEN: frozenset({_S.CLOSING, _S.CLOSED}),
     _S.CLOSING: frozenset({_S.CLOSED}),
 }
+
+
+def expect_state(current: ConnectionState, method: Any, *allowed: ConnectionState) -> None:
+    """Raise 503 COMMAND_INVALID unless a broker ``method`` arrived in an ``allowed`` state."""
+    if current not in allowed:
+        raise exceptions.CommandInvalidError(f"{method.NAME} received in state {current.name}")

@@ -854,9 +854,9 @@ def test_bad_heartbeat_callable_answer_fails_the_open_without_retry(returned: An
 def test_protocol_error_text_quoting_undecodable_broker_bytes_still_closes_cleanly() -> None:
     """A malformed frame whose error message quotes a surrogate-escaped broker string still
     produces a valid Connection.Close (reply text made shortstr-safe), never an escape."""
-    from amqpbase.connection import _short_text
+    from amqpbase._closing import short_text
 
-    text = _short_text("bad key '\udcff\udcfe' " + "x" * 400)
+    text = short_text("bad key '\udcff\udcfe' " + "x" * 400)
     assert len(text.encode("utf-8")) <= 255 and "\\udcff" in text
     connection, broker, closed = _opened_with_recorder()
     broker.send(5, spec.Basic.Ack(delivery_tag=1, multiple=False))
