@@ -368,20 +368,37 @@ def test_confirm_delivery_without_callback_is_nowait(session: Session,
     assert channel.is_open
 
 
+def covered_tags(frames: List[Any], kind: type) -> Set[int]:
+    """Delivery tags that some Basic.Ack/Nack frame of ``kind`` covers (``multiple=True``
+    covers every tag up to its own), regardless of order."""
+    covered: Set[int] = set()
+    for frame_value in frames:
+        method = frame_value.method
+        if type(method) is kind:
+            first = 1 if method.multiple else method.delivery_tag
+            covered.update(range(first, method.delivery_tag + 1))
+    return covered
+
+
 def test_confirm_delivery_reports_a_broker_nack(session: Session, channel: Channel) -> None:
     """A queue with x-max-length=1 and x-overflow=reject-publish: with confirms on, the first
-    publish is acked and the second is nacked by the broker (Basic.Nack for tag 2)."""
+    publish is acked and the second is nacked by the broker.
+
+    RabbitMQ quirk (rabbit_channel coalesces acks and nacks separately): when both settle in
+    one batch it may send ``Nack(2, multiple=True)`` *before* ``Ack(1)``, so an in-order replay
+    would call tag 1 nacked although the message is in the queue (seen about once in six runs).
+    What the broker does guarantee, and this test asserts: an Ack covers tag 1, no Ack covers
+    tag 2, a Nack covers tag 2, and the queue holds exactly the first message."""
     queue = session.declare_queue(channel, arguments={"x-max-length": 1,
                                                       "x-overflow": "reject-publish"})
     confirms: List[Any] = []
     session.rpc(channel.confirm_delivery, confirms.append)
     channel.basic_publish("", queue, b"fits")
     channel.basic_publish("", queue, b"rejected")
-    session.driver.run_until(lambda: len(settled_tags(confirms, spec.Basic.Ack)
-                                         | settled_tags(confirms, spec.Basic.Nack)) == 2,
-                             what="an ack or nack for both publishes")
-    assert settled_tags(confirms, spec.Basic.Ack) == {1}
-    assert settled_tags(confirms, spec.Basic.Nack) == {2}
+    session.driver.run_until(lambda: 1 in covered_tags(confirms, spec.Basic.Ack)
+                             and 2 in covered_tags(confirms, spec.Basic.Nack),
+                             what="an ack covering tag 1 and a nack covering tag 2")
+    assert 2 not in covered_tags(confirms, spec.Basic.Ack)
     assert session.message_count(channel, queue) == 1
 
 
