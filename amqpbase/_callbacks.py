@@ -25,3 +25,10 @@ def invoke(callback: Callable[..., Any], *args: Any) -> Optional[BaseException]:
         LOGGER.exception("Exception in user callback %r", callback)
         return exc
     return None
+
+
+def require_callable(callback: Any, name: str = "callback") -> None:
+    """Refuse a non-callable user callback up front with a ``TypeError`` naming the argument
+    (so a bad callback fails at the call that registers it, not later inside the loop)."""
+    if not callable(callback):
+        raise TypeError(f"{name} must be callable, got {type(callback).__name__}")

@@ -182,12 +182,6 @@ def require_str(value: Any, name: str) -> None:
         raise TypeError(f"{name} must be a str, but got {value!r}")
 
 
-def require_callback(callback: Any, name: str = "callback") -> None:
-    """``callback`` must be callable (TypeError)."""
-    if not callable(callback):
-        raise TypeError(f"{name} must be callable, but got {callback!r}")
-
-
 def optional_callback(callback: Any, name: str = "callback") -> bool:
     """``callback`` must be callable or None (TypeError). Returns True when it is None.
 

@@ -33,6 +33,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
 from amqpbase import exceptions, frame, spec
+from amqpbase._callbacks import require_callable
 from amqpbase._channel_core import ChannelCore
 from amqpbase._channel_parts import (
     ChannelEvent,
@@ -42,7 +43,6 @@ from amqpbase._channel_parts import (
     check_encodable,
     next_state,
     optional_callback,
-    require_callback,
     require_str,
     require_table,
     require_uint,
@@ -151,7 +151,7 @@ class Channel(ChannelCore):
         value})`` to match only methods with those attribute values (pika compatible).
         Content-bearing Deliver/Return never trigger these; GetOk does, after the get callback.
         """
-        require_callback(callback)
+        require_callable(callback)
         parsed = []
         for reply in replies:
             cls, args = reply if isinstance(reply, tuple) else (reply, None)
@@ -167,7 +167,7 @@ class Channel(ChannelCore):
 
     def add_on_cancel_callback(self, callback: _Callback) -> None:
         """``callback(method_frame)`` whenever the broker sends Basic.Cancel for a consumer."""
-        require_callback(callback)
+        require_callable(callback)
         self._method_callbacks.setdefault(spec.Basic.Cancel, []).append(
             _Registration(callback, None, False)
         )
@@ -176,20 +176,20 @@ class Channel(ChannelCore):
         """``callback(channel, reason)`` once, when the channel closes. ``reason`` is
         ``ChannelClosedByClient`` after our close completed, ``ChannelClosedByBroker`` after a
         broker Channel.Close, else the connection's close reason."""
-        require_callback(callback)
+        require_callable(callback)
         self._on_close_callbacks.append(callback)
 
     def add_on_flow_callback(self, callback: _Callback) -> None:
         """``callback(method_frame)`` when the broker sends Channel.Flow (RabbitMQ no longer
         does; it blocks the connection instead)."""
-        require_callback(callback)
+        require_callable(callback)
         self._method_callbacks.setdefault(spec.Channel.Flow, []).append(
             _Registration(callback, None, False)
         )
 
     def add_on_return_callback(self, callback: _Callback) -> None:
         """``callback(channel, method, properties, body)`` for each Basic.Return."""
-        require_callback(callback)
+        require_callable(callback)
         self._return_callbacks.append(callback)
 
     # ----------------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class Channel(ChannelCore):
         ``on_message_callback(channel, method, properties, body)``; ``callback(method_frame)``
         gets the Basic.ConsumeOk. Raises ``DuplicateConsumerTag`` for a tag in use."""
         require_str(queue, "queue")
-        require_callback(on_message_callback, "on_message_callback")
+        require_callable(on_message_callback, "on_message_callback")
         self._raise_if_not_open()
         optional_callback(callback)
         if consumer_tag is not None:
@@ -331,7 +331,7 @@ class Channel(ChannelCore):
         ``spec.Basic.GetEmpty`` with ``add_callback`` to learn of it. One get at a time
         (``DuplicateGetOkCallback``)."""
         require_str(queue, "queue")
-        require_callback(callback)
+        require_callable(callback)
         self._raise_if_not_open()
         if self._get_pending:
             raise exceptions.DuplicateGetOkCallback()

@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from amqpbase import _closing, _opening, exceptions, frame, spec
-from amqpbase._callbacks import invoke
+from amqpbase._callbacks import invoke, require_callable
 from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
 from amqpbase.parameters import ConnectionParameters, Parameters
@@ -31,11 +31,6 @@ LOGGER = logging.getLogger(__name__)
 OpenCallback = Callable[["Connection"], Any]
 ErrorCallback = Callable[["Connection", BaseException], Any]
 FrameCallback = Callable[["Connection", frame.Method], Any]
-
-
-def _require_callable(callback: Any, name: str = "callback") -> None:
-    if not callable(callback):
-        raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
 
 
 class Connection:
@@ -74,7 +69,7 @@ class Connection:
             ("on_close_callback", on_close_callback),
         ):
             if cb is not None:
-                _require_callable(cb, name)
+                require_callable(cb, name)
         if not isinstance(internal_connection_workflow, bool):
             raise TypeError("internal_connection_workflow must be a bool")
 
@@ -146,7 +141,7 @@ class Connection:
         """Call ``callback()`` when the adapter's write buffer exceeds the backpressure
         multiplier times the average outbound frame size. Edge-triggered: it fires once per
         crossing and re-arms when the write buffer has drained."""
-        _require_callable(callback)
+        require_callable(callback)
         self._backpressure_callbacks.append(callback)
 
     def set_backpressure_multiplier(self, value: int = 10) -> None:
@@ -164,22 +159,22 @@ class Connection:
         by either side, or the precise cause otherwise (``StreamLostError``,
         ``AMQPHeartbeatTimeout``, ``ConnectionBlockedTimeout``, a ``ProtocolSyntaxError``
         subclass for a malformed frame from the broker, ...)."""
-        _require_callable(callback)
+        require_callable(callback)
         self._on_close_callbacks.append(callback)
 
     def add_on_connection_blocked_callback(self, callback: FrameCallback) -> None:
         """RabbitMQ extension: ``callback(connection, method_frame)`` on Connection.Blocked."""
-        _require_callable(callback)
+        require_callable(callback)
         self._blocked_callbacks.append(callback)
 
     def add_on_connection_unblocked_callback(self, callback: FrameCallback) -> None:
         """RabbitMQ extension: ``callback(connection, method_frame)`` on Connection.Unblocked."""
-        _require_callable(callback)
+        require_callable(callback)
         self._unblocked_callbacks.append(callback)
 
     def add_on_open_callback(self, callback: OpenCallback) -> None:
         """Call ``callback(connection)`` once the connection is open."""
-        _require_callable(callback)
+        require_callable(callback)
         self._on_open_callbacks.append(callback)
 
     def add_on_open_error_callback(
@@ -190,14 +185,14 @@ class Connection:
         The default callback (which logs the error) is removed unless ``remove_default`` is
         False. The exception is precise: e.g. ``ProbableAuthenticationError`` carrying the
         broker's 403 reply, ``TCPConnectionRefusedError``, ``StackTimeoutError``."""
-        _require_callable(callback)
+        require_callable(callback)
         if remove_default and self._default_on_open_error in self._on_open_error_callbacks:
             self._on_open_error_callbacks.remove(self._default_on_open_error)
         self._on_open_error_callbacks.append(callback)
 
     def add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
         """Run ``callback()`` on the connection's loop. The only call allowed from any thread."""
-        _require_callable(callback)
+        require_callable(callback)
         if self.is_closed:
             raise exceptions.ConnectionWrongStateError(
                 "add_callback_threadsafe() on a closed connection"
@@ -240,7 +235,7 @@ class Connection:
                 f"channel() needs an open connection; connection is {self._state.name}"
             )
         if on_open_callback is not None:
-            _require_callable(on_open_callback, "on_open_callback")
+            require_callable(on_open_callback, "on_open_callback")
         if channel_number is None:
             number = self._next_channel_number()
         else:
@@ -305,7 +300,7 @@ class Connection:
         if not isinstance(reason, str):
             raise TypeError("reason must be a str")
         if callback is not None:
-            _require_callable(callback)
+            require_callable(callback)
         if self._state is not ConnectionState.OPEN:
             raise exceptions.ConnectionWrongStateError("update_secret() needs an open connection")
         secret = new_secret.encode("utf-8") if isinstance(new_secret, str) else new_secret
@@ -346,7 +341,7 @@ class Connection:
         cause, or ``AMQPConnectionWorkflowAborted``. Returns the workflow (``abort()``)."""
         from amqpbase.connection_workflow import AMQPConnectionWorkflow
 
-        _require_callable(on_done, "on_done")
+        require_callable(on_done, "on_done")
         if workflow is None:
             workflow = AMQPConnectionWorkflow()
         custom_ioloop = cls._workflow_loop(custom_ioloop)
