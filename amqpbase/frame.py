@@ -19,7 +19,7 @@ offset, and trims the consumed prefix once per :meth:`FrameDecoder.feed` call.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
 
 from amqpbase import amqp_object, spec
 from amqpbase.exceptions import (
@@ -61,26 +61,16 @@ _MAX_FRAME = 0xFFFFFFFF  # frame_max is a long; 0 means "no limit" (AMQP 0-9-1, 
 # --------------------------------------------------------------------------------------------
 
 
-class _Frame:
-    """Value semantics over ``__slots__`` for the frame classes."""
+class _Frame(amqp_object.AMQPObject):
+    """Base of the frame classes: value semantics over ``__slots__`` (from ``AMQPObject``),
+    with each frame class's own name in its repr."""
 
-    __slots__: ClassVar[Tuple[str, ...]] = ()
+    __slots__ = ()
     frame_type: ClassVar[int]
 
-    def _fields(self) -> Iterator[Tuple[str, Any]]:
-        for name in self.__slots__:
-            yield name, getattr(self, name)
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{name}={value!r}" for name, value in self._fields())
-        return f"<{type(self).__name__}({items})>"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable value objects
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.NAME = cls.__name__
 
 
 class Method(_Frame):
