@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import logging
 import time
 import uuid
@@ -24,10 +25,13 @@ from amqpbase.connection import Connection
 from amqpbase.credentials import PlainCredentials
 from amqpbase.parameters import ConnectionParameters
 
-from .drivers import DEFAULT_TIMEOUT, DRIVER_CLASSES, Driver
+from .drivers import DEFAULT_TIMEOUT, Driver, driver_class
 
-#: Loops the suite runs on (pytest ids). Later issues append "tornado" and "twisted".
-DRIVERS: List[str] = ["select"]
+#: Loops the suite runs on (pytest ids). ``AMQPBASE_DRIVERS=select,tornado`` narrows a
+#: development run; CI runs them all.
+DRIVERS: List[str] = [
+    name.strip() for name in os.environ.get("AMQPBASE_DRIVERS", "select").split(",") if name.strip()
+]
 
 #: Every name this suite creates on the broker starts with this (easy to spot and purge).
 NAME_PREFIX = "amqpbase-conformance"
@@ -86,7 +90,7 @@ def no_unexpected_error_logs(request: pytest.FixtureRequest,
 @pytest.fixture(params=DRIVERS)
 def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
     """A fresh loop driver; every connection it made is closed after the test."""
-    instance = DRIVER_CLASSES[request.param]()
+    instance = driver_class(request.param)()
     try:
         yield instance
     finally:

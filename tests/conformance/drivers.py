@@ -10,8 +10,8 @@ The conformance tests are written once, against :class:`Driver`, and run once pe
 - schedule calls on the loop (:meth:`Driver.call_later`, :meth:`Driver.call_threadsafe`),
 - and tear everything down (:meth:`Driver.close`).
 
-Only the select driver exists today. Adding a loop means one subclass here and one entry in
-``conftest.DRIVERS``:
+Adding a loop means one subclass (in its own ``driver_<loop>.py``), one branch in
+:func:`driver_class` and one entry in ``conftest.DRIVERS``:
 
 - Tornado: ``connect`` builds ``TornadoConnection(..., custom_ioloop=<the loop>)``;
   ``run_until`` runs the asyncio/Tornado loop (``run_sync``/``run_until_complete``) on a
@@ -240,5 +240,18 @@ class SelectDriver(Driver):
         self.ioloop.close()
 
 
-#: Driver classes by pytest id; ``conftest.DRIVERS`` lists which ones run.
-DRIVER_CLASSES = {"select": SelectDriver}
+def driver_class(name: str) -> "type[Driver]":
+    """The driver class for a pytest id ("select", "tornado", "twisted"). The Tornado and
+    Twisted drivers live in their own modules (``driver_tornado.py``, ``driver_twisted.py``)
+    and are imported only when asked for, so a loop's import cost or failure stays its own."""
+    if name == "select":
+        return SelectDriver
+    if name == "tornado":
+        from .driver_tornado import TornadoDriver
+
+        return TornadoDriver
+    if name == "twisted":
+        from .driver_twisted import TwistedDriver
+
+        return TwistedDriver
+    raise ValueError(f"unknown conformance driver {name!r}")
