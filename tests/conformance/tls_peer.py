@@ -1,8 +1,8 @@
-"""TLS through SelectConnection against a loopback TLS peer: SNI and client certificates.
+"""A loopback TLS peer and the certificates it needs, for the TLS conformance tests.
 
 The peer is a real ``ssl`` server in a thread. It requires a client certificate signed by the
 test CA, records the SNI name the client sent, reads the AMQP protocol header through TLS and
-answers with another protocol version, so the connection ends with
+answers with another protocol version, so an adapter's connection ends with
 ``IncompatibleProtocolError`` — proof that bytes went both ways through the TLS stream.
 """
 
@@ -15,15 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from amqpbase import exceptions
-from amqpbase.adapters.select import IOLoop, SelectConnection
-from amqpbase.parameters import ConnectionParameters, SSLOptions
 
 SNI_NAME = "amqp.test"
 
@@ -73,10 +68,10 @@ def _write(path: Path, key: Any, cert: x509.Certificate) -> Tuple[str, str]:
     return str(key_file), str(cert_file)
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[str, str]]:
-    """A CA, a server certificate for SNI_NAME and a client certificate, all CA-signed."""
-    base = tmp_path_factory.mktemp("pki")
+def make_pki(base: Path) -> Dict[str, Tuple[str, str]]:
+    """A CA, a server certificate for SNI_NAME and a client certificate, all CA-signed, as
+    ``{"ca"|"server"|"client": (key_file, cert_file)}`` under ``base`` (created if needed)."""
+    base.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = _issue("amqpbase test CA", ca=True)
     server_key, server_cert = _issue(SNI_NAME, ca_key, _name("amqpbase test CA"), dns=SNI_NAME)
     client_key, client_cert = _issue("amqpbase client", ca_key, _name("amqpbase test CA"))
@@ -129,57 +124,9 @@ class TLSPeer:
             self.listener.close()
 
 
-def _open(port: int, context: ssl.SSLContext) -> BaseException:
-    loop = IOLoop()
-    errors: List[BaseException] = []
-
-    def failed(connection: Any, error: BaseException) -> None:
-        errors.append(error)
-        loop.stop()
-
-    params = ConnectionParameters(
-        host="127.0.0.1",
-        port=port,
-        ssl_options=SSLOptions(context, server_hostname=SNI_NAME),
-        socket_timeout=5,
-        stack_timeout=10,
-    )
-    SelectConnection(params, on_open_error_callback=failed, custom_ioloop=loop)
-    timer = loop.call_later(15, loop.stop)
-    loop.start()
-    loop.remove_timeout(timer)
-    loop.close()
-    assert errors, "no outcome within 15 s"
-    return errors[0]
-
-
-def _client_context(pki: Dict[str, Tuple[str, str]], with_cert: bool) -> ssl.SSLContext:
+def client_context(pki: Dict[str, Tuple[str, str]], with_cert: bool) -> ssl.SSLContext:
+    """A client context trusting the test CA, with the client certificate if ``with_cert``."""
     context = ssl.create_default_context(cafile=pki["ca"][1])
     if with_cert:
         context.load_cert_chain(pki["client"][1], pki["client"][0])
     return context
-
-
-def test_tls_sends_sni_and_client_certificate(pki: Dict[str, Tuple[str, str]]) -> None:
-    peer = TLSPeer(pki)
-    error = _open(peer.port, _client_context(pki, with_cert=True))
-    peer.thread.join(5)
-    assert peer.error is None, peer.error
-    assert peer.sni == [SNI_NAME]
-    assert ((("commonName", "amqpbase client"),),) == peer.client_subject
-    assert peer.received == b"AMQP\x00\x00\x09\x01"  # our protocol header, through TLS
-    assert type(error) is exceptions.IncompatibleProtocolError  # the peer's reply came back
-
-
-def test_tls_without_required_client_certificate_fails_precisely(
-    pki: Dict[str, Tuple[str, str]],
-) -> None:
-    peer = TLSPeer(pki)
-    error = _open(peer.port, _client_context(pki, with_cert=False))
-    peer.thread.join(5)
-    # TLS 1.3: the server rejects the missing certificate after the client's handshake
-    # finished, so the client sees it as a TLS alert on the stream (or during the handshake
-    # with TLS 1.2). Either way the cause is an SSL error, chained.
-    assert isinstance(error, (exceptions.TLSHandshakeError, exceptions.StreamLostError))
-    assert isinstance(error.__cause__, (ssl.SSLError, OSError)), repr(error.__cause__)
-    assert isinstance(peer.error, ssl.SSLError)
