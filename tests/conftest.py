@@ -14,7 +14,7 @@ import os
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
 
 import pytest
@@ -104,7 +104,58 @@ def broker() -> Iterator[Broker]:
     yield Broker(url, node_env)
 
 
+#: nodeid -> the event-loop driver a test runs on (tests parametrized with ``driver``).
+_LOOP_OF: Dict[str, str] = {}
+#: driver -> outcome ("passed", "failed", "skipped") -> count, for the end-of-run summary.
+_LOOP_OUTCOMES: Dict[str, Dict[str, int]] = {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     for item in items:
         if "broker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.broker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "driver" in callspec.params:
+            _LOOP_OF[item.nodeid] = str(callspec.params["driver"])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count each loop-parametrized test once: its call outcome, or a setup that failed or
+    skipped it."""
+    loop = _LOOP_OF.get(report.nodeid)
+    if loop is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    if report.when == "teardown" and report.outcome == "failed":
+        outcome = "error"
+    else:
+        outcome = report.outcome
+    counts = _LOOP_OUTCOMES.setdefault(loop, {})
+    counts[outcome] = counts.get(outcome, 0) + 1
+
+
+def _loops_disagree() -> bool:
+    passed = {counts.get("passed", 0) for counts in _LOOP_OUTCOMES.values()}
+    return len(passed) > 1
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print how many loop-parametrized tests passed on each loop (the suite promises the
+    same count on every loop)."""
+    if not _LOOP_OUTCOMES:
+        return
+    reporter = terminalreporter
+    reporter.section("tests per event loop")
+    for loop in sorted(_LOOP_OUTCOMES):
+        counts = _LOOP_OUTCOMES[loop]
+        detail = ", ".join(f"{counts[key]} {key}" for key in sorted(counts))
+        reporter.write_line(f"{loop:>8}: {detail}")
+    if _loops_disagree():
+        reporter.write_line("the loops do not pass the same number of tests: run fails",
+                            red=True, bold=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run in which the loops passed different numbers of tests fails, even if every
+    difference was a skip."""
+    if _loops_disagree() and exitstatus == 0:
+        session.exitstatus = 1
