@@ -1,0 +1,565 @@
+"""TwistedStream: the one TCP/TLS byte stream of a :class:`TwistedConnection`, on a reactor.
+
+The stream does the I/O behind TwistedConnection's hooks and reports back through the base
+``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
+``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. Its states
+and transition table mirror the select transport's, so both adapters end a stream the same way.
+
+Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
+
+* ``connect()`` from ``IDLE`` runs ``getaddrinfo`` on the reactor's thread pool (what Twisted's
+  own ``GAIResolver`` does, but keeping the ``socket.gaierror``, which GAIResolver swallows),
+  then connects to each address IN ORDER through a ``TCP4ClientEndpoint``/``TCP6ClientEndpoint``
+  (``socket_timeout`` per address), then runs the TLS handshake when ``ssl_options`` is set
+  (:mod:`._tls`, ``socket_timeout`` again). ``HostnameEndpoint`` is not used: it drops the
+  resolver's error and reports only the last address's failure, so neither the
+  ``NameResolutionError`` cause nor the per-address message could match the select adapter.
+  Failures map to the select adapter's exception classes and messages, cause chained.
+* Writes are coalesced: ``emit`` queues buffers by reference. The stream is registered on the
+  transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
+  time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
+  (or from the next reactor turn, when Twisted's buffer is already empty) does the stream hand
+  Twisted everything queued, as ONE ``bytes``. ``transport.write`` rejects ``memoryview``
+  (``_dataMustBeBytes``), and ``doWrite`` joins its buffers into one ``bytes`` anyway, so this
+  join is the single copy a body makes (``b"".join`` of one ``bytes`` returns it as is, so
+  Twisted adds none when its buffer was empty). ``_on_write_buffer_drained()`` follows each
+  drain that leaves nothing queued. A push producer would be resumed only after Twisted paused
+  it, above ``bufferSize`` (64 KiB), so a smaller backlog would never re-arm backpressure.
+* Reads: ``transport.bufferSize`` (Twisted's recv size, 64 KiB by default) is raised to
+  :data:`READ_SIZE`; the bytes Twisted hands ``dataReceived`` go to the base as they are.
+* ``disconnect()`` hands what is queued to Twisted, makes ONE non-blocking write attempt
+  (``transport.doWrite()``), never waits, aborts the transport (``abortConnection()``: no
+  flush wait, unlike ``loseConnection()``) or cancels the connect in progress, and reports
+  ``_on_stream_terminated(None)`` from a ``callLater(0)``, never from inside the down-call.
+  The protocol is detached first, so Twisted's own ``connectionLost`` for it is ignored.
+* A lost stream gives ``StreamLostError`` whose cause is an ``OSError``
+  (``ConnectionError`` for Twisted's ``ConnectionDone``/``ConnectionLost``, which themselves
+  are chained one level further, as the original Twisted exception).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import os
+import socket
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+
+from twisted.internet import error as twisted_error
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.interfaces import IAddress, IPullProducer
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from zope.interface import implementer  # type: ignore[import-untyped]
+
+from amqpbase import exceptions
+from amqpbase.connection import Connection
+
+from ._tls import TLSSession
+
+LOGGER = logging.getLogger(f"{__package__}.connection")
+
+#: What ``emit`` accepts and queues by reference.
+Buffer = Union[bytes, bytearray, memoryview]
+#: A Twisted reactor (IReactorTime, IReactorTCP, IReactorThreads, IReactorFromThreads). zope
+#: interfaces are not types for mypy without the mypy-zope plugin, hence ``Any``.
+Reactor = Any
+
+READ_SIZE = 256 * 1024  # recv size asked of Twisted's TCP transport (house rule: >= 128 KiB)
+_NO_TIMEOUT = 365 * 24 * 3600.0  # socket_timeout=None; Twisted's connector wants a number
+_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
+
+
+class StreamState(enum.Enum):
+    """Where the one stream is (the select transport's states); ``TwistedStream.state``."""
+
+    IDLE = "idle"  # no stream: connect() may be called
+    RESOLVING = "resolving"  # getaddrinfo() running on the reactor's thread pool
+    CONNECTING = "connecting"  # a TCP endpoint connecting, one address after another
+    HANDSHAKING = "handshaking"  # TLS handshake over the memory BIOs
+    OPEN = "open"  # _on_stream_connected() was called
+    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
+
+
+_S = StreamState
+_ACTIVE = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
+#: The one transition table; an event not listed for the current state raises.
+_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
+    (_S.IDLE, "connect"): _S.RESOLVING,
+    (_S.RESOLVING, "resolved"): _S.CONNECTING,
+    (_S.CONNECTING, "tls"): _S.HANDSHAKING,
+    (_S.CONNECTING, "up"): _S.OPEN,
+    (_S.HANDSHAKING, "up"): _S.OPEN,
+    **{(state, "fail"): _S.IDLE for state in _ACTIVE},
+    **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
+    (_S.CLOSING, "closed"): _S.IDLE,
+}
+
+
+@implementer(IPullProducer)
+class StreamProtocol(Protocol):
+    """The Twisted protocol shim: maps Twisted's events onto the stream that built it.
+
+    Events of a shim the stream has detached (after a disconnect or a failure) are ignored, so
+    each stream is reported once. As a pull producer registered on its own transport,
+    ``resumeProducing()`` means "Twisted's write buffer is empty".
+    """
+
+    def __init__(self, stream: "TwistedStream", attempt: object) -> None:
+        self.stream, self.attempt = stream, attempt
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's names
+        self.stream.on_tcp_connected(self)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self.stream.protocol is self:
+            self.stream.on_bytes(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+        if self.stream.protocol is self:
+            self.stream.on_lost(reason)
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        if self.stream.protocol is self:
+            self.stream.on_drained()
+
+    def stopProducing(self) -> None:  # noqa: N802 - the loss is reported by connectionLost
+        pass
+
+
+class _ShimFactory(Factory):
+    def __init__(self, stream: "TwistedStream", attempt: object) -> None:
+        self.stream, self.attempt = stream, attempt
+
+    def buildProtocol(self, addr: Optional[IAddress]) -> StreamProtocol:  # noqa: N802
+        return StreamProtocol(self.stream, self.attempt)
+
+
+class TwistedStream:
+    """One TCP/TLS stream at a time for ``connection``, on ``reactor`` (module contract).
+
+    ``state`` is a :class:`StreamState`; an event the table does not list for the current
+    state raises ``RuntimeError``.
+    """
+
+    def __init__(self, connection: Connection, reactor: Reactor) -> None:
+        self.conn, self.reactor = connection, reactor
+        self.state = StreamState.IDLE
+        self.params: Any = None
+        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
+        self.addresses: List[Tuple[Any, ...]] = []
+        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
+        self.sockaddr: Any = None
+        self.connecting: Optional[Deferred[Any]] = None  # the endpoint's connect Deferred
+        self.protocol: Optional[StreamProtocol] = None  # the attached shim
+        self.transport: Any = None  # its ITCPTransport
+        self.tls: Optional[TLSSession] = None
+        self.timer: Any = None  # TLS handshake deadline (IDelayedCall)
+        self.pending: Deque[Buffer] = collections.deque()  # queued, not yet given to Twisted
+        self.pending_size = 0
+        self.handed = 0  # bytes given to Twisted since its buffer was last empty
+        self.twisted_wants_data = False  # Twisted's buffer is empty: write without waiting
+        self.flush_call: Any = None
+
+    # ------------------------------------------------------------------ down-calls
+
+    def connect(self, params: Any) -> None:
+        """Open a stream to ``params.host``/``params.port``; only from ``IDLE``. The outcome
+        is reported by an up-call from the reactor, never from inside this call."""
+        self.transition("connect")
+        self.params = params
+        attempt = self.attempt = object()
+        try:
+            resolving: Deferred[Any] = deferToThreadPool(
+                self.reactor, self.reactor.getThreadPool(), socket.getaddrinfo,
+                params.host, params.port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - e.g. no thread can start: report it later
+            failure = exc
+            self.reactor.callLater(0, self.on_resolved, attempt, failure)
+            return
+        resolving.addBoth(lambda result: self.on_resolved(attempt, result))
+
+    def disconnect(self) -> None:
+        """Drop the stream (one last non-blocking write first) and report
+        ``_on_stream_terminated(None)`` from the reactor; a no-op when there is none."""
+        if self.state not in _ACTIVE:
+            return  # a repeat, or the stream already ended
+        transport = self.transport
+        if self.state is StreamState.OPEN and transport is not None:
+            self.protocol = None  # detach first: nothing below may call the base back
+            try:
+                if self.pending:
+                    self.hand_to_twisted()
+                # One non-blocking send of Twisted's buffer (what its reactor would do on the
+                # next writable event); never a wait for the rest.
+                write_now = getattr(transport, "doWrite", None)
+                if write_now is not None and self.handed:
+                    write_now()
+            except Exception:  # noqa: BLE001 - best effort: the stream is going anyway
+                LOGGER.debug(
+                    "%s: last write before disconnecting failed", self.where(), exc_info=True
+                )
+        self.teardown()
+        self.transition("disconnect")
+        self.reactor.callLater(0, self.notify_disconnected)
+
+    def emit(self, data: Buffer) -> None:
+        """Queue ``data`` by reference; it goes to Twisted at the next drain or reactor turn.
+        Without an open stream the bytes are dropped (logged at DEBUG)."""
+        if self.state is not StreamState.OPEN:
+            LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
+            return
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if size:
+            self.pending.append(data)
+            self.pending_size += size
+            if self.twisted_wants_data and self.flush_call is None:
+                self.flush_call = self.reactor.callLater(0, self.flush)
+
+    def write_buffer_size(self) -> int:
+        """Bytes queued here plus the bytes Twisted holds that the kernel has not taken."""
+        size = self.pending_size
+        if self.handed:
+            transport = self.transport
+            try:
+                # Twisted 26 abstract.FileDescriptor has no public accessor: unsent bytes are
+                # dataBuffer[offset:] plus _tempDataLen bytes still in _tempDataBuffer.
+                size += len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+            except (AttributeError, TypeError):  # another transport: upper bound
+                size += self.handed
+        return size
+
+    # ------------------------------------------------------------------ connecting
+
+    def on_resolved(self, attempt: object, result: Any) -> None:
+        if attempt is not self.attempt:
+            return  # disconnected meanwhile
+        if isinstance(result, Failure):
+            result = result.value
+        if isinstance(result, BaseException) or not result:
+            cause = result if isinstance(result, BaseException) else None
+            self.fail(
+                exceptions.NameResolutionError(f"{self.where()}: cannot resolve: {result}"), cause
+            )
+            return
+        self.transition("resolved")
+        self.addresses, self.errors = list(result), []
+        self.connect_next()
+
+    def connect_next(self) -> None:
+        params, attempt = self.params, self.attempt
+        timeout = params.socket_timeout if params.socket_timeout is not None else _NO_TIMEOUT
+        while self.addresses:
+            family, _, _, _, sockaddr = self.addresses.pop(0)
+            if family == socket.AF_INET:
+                endpoint: Any = TCP4ClientEndpoint(self.reactor, sockaddr[0], sockaddr[1], timeout)
+            elif family == socket.AF_INET6:
+                endpoint = TCP6ClientEndpoint(  # type: ignore[no-untyped-call]
+                    self.reactor, sockaddr[0], sockaddr[1], timeout
+                )
+            else:
+                self.errors.append((sockaddr, OSError(f"address family {family} unsupported")))
+                continue
+            self.sockaddr = sockaddr
+            connecting: Deferred[Any] = endpoint.connect(_ShimFactory(self, attempt))
+            self.connecting = connecting
+            connecting.addCallbacks(
+                self.on_endpoint_connected, self.on_endpoint_failed, errbackArgs=(attempt, sockaddr)
+            )
+            return
+        self.fail(*self.connect_failure())
+
+    def on_endpoint_connected(self, protocol: Any) -> None:
+        self.connecting = None  # connectionMade already ran (TCP endpoints call it first)
+
+    def on_endpoint_failed(self, failure: Failure, attempt: object, sockaddr: Any) -> None:
+        if attempt is not self.attempt or self.state is not StreamState.CONNECTING:
+            return  # cancelled by a disconnect or a failure: already reported
+        self.connecting = None
+        self.errors.append((sockaddr, self.os_error(failure.value or Exception(failure))))
+        self.connect_next()
+
+    def os_error(self, exc: BaseException) -> OSError:
+        """The OS-level error for a Twisted connect failure (the select adapter's causes)."""
+        if isinstance(exc, OSError):
+            return exc
+        result: OSError
+        if isinstance(exc, twisted_error.TimeoutError):
+            result = socket.timeout(
+                f"no answer within socket_timeout={self.params.socket_timeout}s"
+            )
+        elif isinstance(exc, twisted_error.ConnectError) and isinstance(exc.osError, int):
+            text = exc.args[0] if exc.args and exc.args[0] else os.strerror(exc.osError)
+            result = OSError(exc.osError, text)
+        else:
+            result = ConnectionError(str(exc))
+        result.__cause__ = exc
+        return result
+
+    def connect_failure(self) -> Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]:
+        tried = "; ".join(f"{a[0]}:{a[1]}: {exc}" for a, exc in self.errors) or "no address"
+        errors = [exc for _, exc in self.errors]
+        where = self.where()
+        if errors and all(isinstance(exc, ConnectionRefusedError) for exc in errors):
+            return exceptions.TCPConnectionRefusedError(
+                f"{where}: connection refused ({tried})"
+            ), errors[-1]
+        timeouts = [exc for exc in errors if isinstance(exc, socket.timeout)]
+        if timeouts:
+            error = exceptions.SocketTimeoutError(f"{where}: connect timed out ({tried})")
+            return error, timeouts[-1]
+        cause = errors[-1] if errors else None
+        return exceptions.SocketConnectError(f"{where}: cannot connect ({tried})"), cause
+
+    def on_tcp_connected(self, protocol: StreamProtocol) -> None:
+        transport = protocol.transport
+        assert transport is not None
+        if protocol.attempt is not self.attempt or self.state is not StreamState.CONNECTING:
+            transport.abortConnection()  # a connect we no longer want
+            return
+        self.protocol, self.transport = protocol, transport
+        self.connecting = None
+        set_socket_options(transport, self.params.tcp_options)
+        if hasattr(transport, "bufferSize"):
+            transport.bufferSize = READ_SIZE  # FileDescriptor: the recv size of doRead
+        # Pull producer: Twisted calls resumeProducing() now and after each full drain.
+        transport.registerProducer(protocol, False)
+        ssl_options = self.params.ssl_options
+        if ssl_options is None:
+            self.stream_up()
+            return
+        self.transition("tls")
+        try:
+            self.tls = TLSSession(
+                ssl_options.context, ssl_options.server_hostname or self.params.host
+            )
+        except (OSError, ValueError) as exc:
+            self.fail(
+                exceptions.TLSHandshakeError(f"{self.where()}: TLS set-up failed: {exc}"), exc
+            )
+            return
+        if self.params.socket_timeout is not None:
+            self.timer = self.reactor.callLater(self.params.socket_timeout, self.on_tls_timeout)
+        self.handshake()
+
+    def handshake(self) -> None:
+        tls = self.tls
+        assert tls is not None
+        try:
+            done = tls.handshake()
+        except (OSError, ValueError) as exc:  # SSLError, SSLCertVerificationError, SSLEOFError
+            self.send_tls_output()  # the alert, for the peer's logs (aborted right after)
+            self.fail(
+                exceptions.TLSHandshakeError(f"{self.where()}: TLS handshake failed: {exc}"), exc
+            )
+            return
+        self.send_tls_output()
+        if done:
+            self.cancel_timer()
+            self.stream_up()
+            if self.state is StreamState.OPEN:
+                self.decrypt()  # application data that came with the handshake's last flight
+
+    def on_tls_timeout(self) -> None:
+        self.timer = None
+        if self.state is StreamState.HANDSHAKING:
+            cause = socket.timeout(f"no answer within socket_timeout={self.params.socket_timeout}s")
+            self.fail(
+                exceptions.SocketTimeoutError(f"{self.where()}: TLS handshake timed out"), cause
+            )
+
+    def stream_up(self) -> None:
+        self.transition("up")
+        self.conn._on_stream_connected()
+
+    # ------------------------------------------------------------------ I/O
+
+    def on_bytes(self, data: bytes) -> None:
+        if self.tls is None:
+            if self.state is StreamState.OPEN:
+                self.conn._on_data_available(data)
+            return
+        self.tls.feed(data)
+        if self.state is StreamState.HANDSHAKING:
+            self.handshake()
+        elif self.state is StreamState.OPEN:
+            self.decrypt()
+
+    def decrypt(self) -> None:
+        protocol, tls = self.protocol, self.tls
+        assert tls is not None
+        while True:
+            try:
+                plaintext = tls.decrypt()
+            except (OSError, ValueError) as exc:  # an alert, a truncated stream
+                self.send_tls_output()
+                self.lose_stream(exc)
+                return
+            if plaintext is None:
+                self.lose_stream(None)  # close_notify
+                return
+            if not plaintext:
+                break
+            self.conn._on_data_available(plaintext)
+            if self.protocol is not protocol:
+                return  # the base disconnected while handling the data
+        self.send_tls_output()  # post-handshake messages OpenSSL answered while reading
+
+    def send_tls_output(self) -> None:
+        output = self.tls.take_output() if self.tls is not None else b""
+        if output and self.transport is not None:
+            self.transport.write(output)
+            self.handed += len(output)
+            self.twisted_wants_data = False
+
+    def flush(self) -> None:
+        """Next reactor turn after an emit while Twisted's buffer was empty."""
+        self.flush_call = None
+        if self.state is StreamState.OPEN and self.twisted_wants_data and self.pending:
+            self.write_pending()
+
+    def on_drained(self) -> None:
+        """Twisted's buffer is empty (``resumeProducing``): pass on the queue, or report the
+        drain when nothing is queued."""
+        self.twisted_wants_data = True
+        if self.state is not StreamState.OPEN:
+            return
+        if self.pending:
+            self.write_pending()  # Twisted asked for data: give it all now
+        elif self.handed:
+            self.handed = 0
+            self.conn._on_write_buffer_drained()
+
+    def write_pending(self) -> None:
+        try:
+            self.hand_to_twisted()
+        except (OSError, ValueError) as exc:  # an SSLError from encrypting
+            self.lose_stream(exc)
+
+    def hand_to_twisted(self) -> None:
+        pending = self.pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        self.pending_size = 0
+        if self.tls is not None:
+            self.tls.encrypt(data)
+            self.send_tls_output()
+            return
+        if not isinstance(data, bytes):
+            data = bytes(data)  # one memoryview (or bytearray) alone: Twisted takes bytes only
+        self.transport.write(data)
+        self.handed += len(data)
+        self.twisted_wants_data = False
+
+    # ------------------------------------------------------------------ ending a stream
+
+    def on_lost(self, reason: Failure) -> None:
+        cause: BaseException = lost_cause(reason)
+        if self.state is StreamState.HANDSHAKING and self.tls is not None:
+            self.tls.feed_eof()  # let OpenSSL tell how the handshake ended (an alert, EOF)
+            try:
+                self.tls.handshake()
+            except (OSError, ValueError) as exc:
+                cause = exc
+            self.fail(
+                exceptions.TLSHandshakeError(f"{self.where()}: TLS handshake failed: {cause}"),
+                cause,
+            )
+        else:
+            self.lose_stream(cause)
+
+    def lose_stream(self, exc: Optional[BaseException]) -> None:
+        cause = (
+            exc
+            if exc is not None
+            else ConnectionError("end of stream: the peer closed the connection")
+        )
+        self.fail(exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}"), cause)
+
+    def fail(self, error: exceptions.AMQPConnectionError, cause: Optional[BaseException]) -> None:
+        error.__cause__ = cause
+        self.teardown()
+        self.transition("fail")
+        self.conn._on_stream_terminated(error)
+
+    def notify_disconnected(self) -> None:
+        self.transition("closed")
+        self.conn._on_stream_terminated(None)
+
+    def teardown(self) -> None:
+        """Forget the stream: cancel the connect or abort the transport, drop the queue."""
+        self.attempt = None
+        self.addresses = []
+        self.cancel_timer()
+        if self.flush_call is not None:
+            if self.flush_call.active():
+                self.flush_call.cancel()
+            self.flush_call = None
+        connecting, self.connecting = self.connecting, None
+        if connecting is not None:
+            connecting.cancel()  # errback with ConnectingCancelledError: ignored (no attempt)
+        self.protocol = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            # abortConnection() drops Twisted's buffer and calls connectionLost from a
+            # callLater(0) (tcp.Connection.abortConnection), never synchronously.
+            transport.abortConnection()
+        self.tls = None
+        self.pending.clear()
+        self.pending_size = self.handed = 0
+        self.twisted_wants_data = False
+
+    def cancel_timer(self) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def transition(self, event: str) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(
+                f"stream event {event!r} is illegal in state {self.state.name}"
+            ) from None
+
+    def where(self) -> str:
+        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
+
+
+def lost_cause(reason: Failure) -> OSError:
+    """An ``OSError`` for Twisted's reason a connected stream ended (the Twisted exception is
+    chained to it: Twisted's TCP transport reports a failed ``recv`` as a bare
+    ``ConnectionLost``, without the errno)."""
+    value = reason.value
+    if isinstance(value, OSError):
+        return value
+    if isinstance(value, twisted_error.ConnectionDone):
+        cause = ConnectionError("end of stream: the peer closed the connection")
+    else:
+        cause = ConnectionError(f"connection lost: {value}")
+    cause.__cause__ = value
+    return cause
+
+
+def set_socket_options(transport: Any, tcp_options: Any) -> None:
+    """TCP_NODELAY, and ``tcp_options`` (keepalive, user timeout) on the connected socket, as
+    the select adapter does; an option the platform lacks is skipped with a warning."""
+    sock = transport.getHandle() if hasattr(transport, "getHandle") else None
+    if not isinstance(sock, socket.socket):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    options = dict(tcp_options or {})
+    if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in options.items():
+        option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
+        if option is None and name == "TCP_KEEPIDLE":
+            option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
+        if option is None:
+            LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
+        else:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)

@@ -1,0 +1,109 @@
+"""TwistedConnection: the base Connection's hooks on a Twisted reactor (rule 1).
+
+Hooks only: no frame is parsed and no protocol state is kept here (``docs/internals.md``, "The
+hook contract"). The byte stream lives in :class:`~._stream.TwistedStream`, a separate object
+(its names can never collide with the base's private ones), which connects through Twisted
+TCP endpoints, does TLS with the user's own :class:`ssl.SSLContext` over memory BIOs, and
+reports back through the base's up-calls.
+
+The reactor is a constructor argument (``custom_reactor``); without one the global reactor is
+imported when the connection is built, never when this module is imported (DESIGN.md rule 4),
+so ``pytest --reactor=asyncio`` or an application's own ``install()`` keeps working.
+
+Timers are ``reactor.callLater`` DelayedCalls; cancelling one that already fired or was
+cancelled is a no-op (guarded by ``active()``, since ``DelayedCall.cancel()`` raises
+``AlreadyCalled``/``AlreadyCancelled``). ``_adapter_add_callback_threadsafe`` is
+``reactor.callFromThread``, which wakes the reactor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from amqpbase.connection import Connection
+from amqpbase.parameters import Parameters
+
+from ._stream import Buffer, Reactor, TwistedStream
+
+
+def _global_reactor() -> Reactor:
+    """The installed global reactor, imported only now (importing it installs the default
+    reactor when none is installed yet)."""
+    from twisted.internet import reactor
+
+    return reactor
+
+
+class TwistedConnection(Connection):
+    """AMQP connection on a Twisted reactor (``custom_reactor``, else the global reactor).
+
+    All callbacks run on the reactor thread. ``reactor`` is the reactor in use. The pika-style
+    callback API is the base's; ``amqpbase.adapters.twisted.TwistedProtocolConnection`` adds
+    the Deferred-flavoured one on top of this class.
+    """
+
+    def __init__(
+        self,
+        parameters: Optional[Parameters] = None,
+        on_open_callback: Optional[Callable[..., Any]] = None,
+        on_open_error_callback: Optional[Callable[..., Any]] = None,
+        on_close_callback: Optional[Callable[..., Any]] = None,
+        custom_reactor: Optional[Reactor] = None,
+        internal_connection_workflow: bool = True,
+    ) -> None:
+        # Everything the hooks use exists before the base may call them from __init__.
+        self.reactor: Reactor = custom_reactor if custom_reactor is not None else _global_reactor()
+        self._io = TwistedStream(self, self.reactor)
+        super().__init__(
+            parameters=parameters,
+            on_open_callback=on_open_callback,
+            on_open_error_callback=on_open_error_callback,
+            on_close_callback=on_close_callback,
+            internal_connection_workflow=internal_connection_workflow,
+        )
+
+    @classmethod
+    def _workflow_loop(cls, custom_ioloop: Any) -> Any:
+        # create_connection(..., custom_ioloop=<reactor or None>): every attempt of a workflow
+        # runs on the same reactor, the global one unless a reactor is given.
+        return custom_ioloop if custom_ioloop is not None else _global_reactor()
+
+    @classmethod
+    def _create_for_workflow(
+        cls,
+        params: Parameters,
+        on_open: Callable[..., Any],
+        on_error: Callable[..., Any],
+        custom_ioloop: Any,
+    ) -> Connection:
+        # The base passes the loop as ``custom_ioloop``; this constructor calls it
+        # ``custom_reactor``.
+        return cls(
+            parameters=params,
+            on_open_callback=on_open,
+            on_open_error_callback=on_error,
+            custom_reactor=custom_ioloop,
+            internal_connection_workflow=False,
+        )
+
+    def _adapter_connect_stream(self) -> None:
+        self._io.connect(self.params)
+
+    def _adapter_disconnect_stream(self) -> None:
+        self._io.disconnect()
+
+    def _adapter_emit_data(self, data: Buffer) -> None:
+        self._io.emit(data)
+
+    def _adapter_get_write_buffer_size(self) -> int:
+        return self._io.write_buffer_size()
+
+    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.reactor.callLater(delay, callback)
+
+    def _adapter_remove_timeout(self, handle: Any) -> None:
+        if handle.active():  # cancel() raises once the call ran or was cancelled
+            handle.cancel()
+
+    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
+        self.reactor.callFromThread(callback)
