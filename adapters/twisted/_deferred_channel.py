@@ -1,0 +1,705 @@
+"""``TwistedChannel``: pika's Deferred-returning channel over :class:`amqpbase.channel.Channel`.
+
+Contracts (user documentation: ``docs/guide-twisted.md``):
+
+- Every method that waits for the broker returns a Deferred firing with what the callback API
+  would pass (the reply's :class:`amqpbase.frame.Method`; ``flow``: a bool). Such a method never
+  raises: a bad argument, a wrong state or a closed channel comes back as a failed Deferred.
+- Every pending Deferred (RPCs, ``basic_get``, publish confirms, ``basic_cancel``) fails with
+  the channel's close reason when the channel or its connection closes, and consumer queues are
+  closed with it (DESIGN.md rule 8).
+- Cancelling a Deferred we returned only detaches its owner: the request already on the wire
+  still gets its reply from the broker and the channel drops it (details per method).
+- Exceptions raised by callbacks users attach to our Deferreds stay inside those Deferreds
+  (Twisted reports them as "Unhandled error in Deferred"); callbacks registered with ``add_on_*``
+  run through :func:`amqpbase._callbacks.invoke`. Neither can break the channel or connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+
+from twisted.internet import defer
+
+from amqpbase import exceptions, frame, spec
+from amqpbase._callbacks import invoke, require_callable
+from amqpbase.channel import Channel
+from amqpbase.connection import Connection
+
+from ._deferred_tools import ClosableDeferredQueue, Outcome, ReceivedMessage, fail_with, fire
+
+LOGGER = logging.getLogger("amqpbase.adapters.twisted")
+
+_Deferred = defer.Deferred
+#: Close reasons that mean "the client closed it on purpose": ``closed`` fires (not fails).
+_CLIENT_CLOSES = (exceptions.ChannelClosedByClient, exceptions.ConnectionClosedByClient)
+
+
+def _failed(error: BaseException) -> "defer.Deferred[Any]":
+    return defer.fail(error)
+
+
+class _Publish:
+    """One publish awaiting its confirm: its Deferred (None once the caller cancelled it) and,
+    for a mandatory publish, the ``(exchange, routing_key)`` a Basic.Return would quote."""
+
+    __slots__ = ("deferred", "key")
+
+    def __init__(self, deferred: "defer.Deferred[Any]", key: Optional[Tuple[str, str]]) -> None:
+        self.deferred: Optional["defer.Deferred[Any]"] = deferred
+        self.key = key
+
+
+class _Returned:
+    """A Basic.Return received in confirm mode, waiting for the Basic.Ack of its publish.
+    ``upper`` is the last delivery tag published when it arrived: the returned publish can
+    only be one of the tags up to it."""
+
+    __slots__ = ("message", "key", "upper")
+
+    def __init__(self, message: ReceivedMessage, upper: int) -> None:
+        self.message = message
+        self.key = (message.method.exchange, message.method.routing_key)
+        self.upper = upper
+
+
+class TwistedChannel:
+    """A channel whose RPCs return Deferreds (pika's ``TwistedChannel`` API).
+
+    Obtained from ``TwistedProtocolConnection.channel()``; :attr:`impl` is the callback-API
+    :class:`~amqpbase.channel.Channel` underneath.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.impl = channel
+        self._close_reason: Optional[BaseException] = None
+        self._closed: Outcome[BaseException] = Outcome()  # fires for our close, fails else
+        self._on_closed: Outcome[BaseException] = Outcome()  # pika's: always fires
+        # RPC Deferreds awaiting their reply (a cancelled one is removed: reply dropped).
+        self._calls: Set["defer.Deferred[Any]"] = set()
+        # Consumer tag -> its queue, from basic_consume until the consumer is cancelled.
+        self._consumers: Dict[str, ClosableDeferredQueue[ReceivedMessage]] = {}
+        self._auto_ack: Set[str] = set()
+        self._cancels: Dict[str, Outcome[Any]] = {}  # basic_cancel awaiting CancelOk, by tag
+        # The pending basic_get's Deferred (None: none, or its caller cancelled it).
+        self._get: Optional["defer.Deferred[Any]"] = None
+        self._get_auto_ack = False
+        # Publisher confirms: delivery tag -> publish awaiting Basic.Ack/Nack, ascending.
+        self._confirming = False
+        self._publishes: Dict[int, _Publish] = {}
+        self._returns: Deque[_Returned] = deque()
+        self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_cancel_callback(self._on_broker_cancel)
+        channel.add_on_return_callback(self._on_return)
+        channel.add_callback(self._on_get_empty, [spec.Basic.GetEmpty], one_shot=False)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} channel={self.impl!r}>"
+
+    # ----------------------------------------------------------------------------------------
+    # State
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def channel_number(self) -> int:
+        return self.impl.channel_number
+
+    @property
+    def connection(self) -> Connection:
+        """The callback-API connection underneath (a ``TwistedConnection``), as in pika."""
+        return self.impl.connection
+
+    @property
+    def is_open(self) -> bool:
+        return self.impl.is_open
+
+    @property
+    def is_closing(self) -> bool:
+        """True while a close we asked for is in progress."""
+        return self.impl.is_closing
+
+    @property
+    def is_closed(self) -> bool:
+        return self.impl.is_closed
+
+    @property
+    def flow_active(self) -> bool:
+        return self.impl.flow_active
+
+    @property
+    def consumer_tags(self) -> List[str]:
+        return self.impl.consumer_tags
+
+    @property
+    def closed(self) -> "defer.Deferred[BaseException]":
+        """A new Deferred for the channel's end, however late you ask: it FIRES with the
+        reason (``ChannelClosedByClient``) when we closed the channel (our :meth:`close`, or
+        the connection's ``close()``), and FAILS with it otherwise (``ChannelClosedByBroker``,
+        or the connection's close reason such as ``ConnectionClosedByBroker``)."""
+        return self._closed.deferred()
+
+    @property
+    def on_closed(self) -> "defer.Deferred[BaseException]":
+        """pika's ``on_closed``: a new Deferred that fires with the close reason, whoever
+        closed the channel (never fails)."""
+        return self._on_closed.deferred()
+
+    # ----------------------------------------------------------------------------------------
+    # Callback registration
+    # ----------------------------------------------------------------------------------------
+
+    def add_on_close_callback(
+        self, callback: Callable[["TwistedChannel", BaseException], Any]
+    ) -> None:
+        """``callback(twisted_channel, reason)`` once when the channel closes, after every
+        pending Deferred of the channel has failed and :attr:`closed` has settled."""
+        require_callable(callback)
+
+        def on_close(_channel: Channel, reason: BaseException) -> None:
+            callback(self, reason)
+
+        self.impl.add_on_close_callback(on_close)
+
+    def add_on_return_callback(self, callback: Callable[[ReceivedMessage], Any]) -> None:
+        """``callback(message)`` for every Basic.Return; ``message`` is a
+        :class:`ReceivedMessage` whose ``method`` is the ``spec.Basic.Return`` (pika)."""
+        require_callable(callback)
+        self._return_callbacks.append(callback)
+
+    def add_on_cancel_callback(self, callback: Callable[[frame.Method], Any]) -> None:
+        """``callback(method_frame)`` when the broker cancels a consumer (Basic.Cancel); its
+        queue has been closed with ``ConsumerCancelled`` by then."""
+        self.impl.add_on_cancel_callback(callback)
+
+    def add_on_flow_callback(self, callback: Callable[[frame.Method], Any]) -> None:
+        """``callback(method_frame)`` on a Channel.Flow from the broker."""
+        self.impl.add_on_flow_callback(callback)
+
+    def callback_deferred(self, deferred: "defer.Deferred[Any]", replies: List[Any]) -> None:
+        """Fire ``deferred`` with the next method frame of one of the ``replies`` classes
+        (pika). It is not failed when the channel closes: prefer the methods below."""
+        self.impl.add_callback(deferred.callback, replies)
+
+    # ----------------------------------------------------------------------------------------
+    # Plumbing
+    # ----------------------------------------------------------------------------------------
+
+    def _rpc(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> "defer.Deferred[Any]":
+        """Call a callback-API channel method with ``callback=``; a Deferred for the result."""
+        if self._close_reason is not None:
+            return _failed(self._close_reason)
+        calls = self._calls
+        deferred: "defer.Deferred[Any]" = _Deferred(canceller=calls.discard)
+
+        def on_reply(result: Any) -> None:
+            if deferred in calls:
+                calls.discard(deferred)
+                deferred.callback(result)
+
+        calls.add(deferred)
+        try:
+            method(*args, callback=on_reply, **kwargs)
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            calls.discard(deferred)
+            return _failed(error)
+        return deferred
+
+    # ----------------------------------------------------------------------------------------
+    # Basic: consumers
+    # ----------------------------------------------------------------------------------------
+
+    def basic_consume(
+        self,
+        queue: str,
+        auto_ack: bool = False,
+        exclusive: bool = False,
+        consumer_tag: Optional[str] = None,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Tuple[ClosableDeferredQueue[ReceivedMessage], str]]":
+        """Start a consumer. Fires with ``(queue_object, consumer_tag)`` on Basic.ConsumeOk;
+        ``queue_object.get()`` gives each delivery as a :class:`ReceivedMessage`.
+
+        The queue is closed when the consumer ends: :meth:`basic_cancel` or a broker
+        Basic.Cancel (e.g. the queue was deleted) close it with ``ConsumerCancelled``; the
+        messages already in it can still be taken (and acknowledged), then ``get()`` fails.
+        A channel or connection close closes it with the close reason and discards the buffered
+        messages unless ``auto_ack`` (the broker requeues unacknowledged ones itself).
+
+        Cancelling the returned Deferred cancels the consumer (Basic.Cancel) and closes the
+        queue with ``CancelledError``.
+        """
+        if self._close_reason is not None:
+            return _failed(self._close_reason)
+        queue_object: ClosableDeferredQueue[ReceivedMessage] = ClosableDeferredQueue()
+        calls = self._calls
+        tag = ""
+
+        def on_message(_channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+            if queue_object.closed is None:
+                queue_object.put(ReceivedMessage(self, method, properties, body))
+                return
+            # Unreachable by design (the channel stops dispatching to a consumer being
+            # cancelled), but never swallow a delivery: give it back to the broker.
+            LOGGER.warning("Delivery %d for closed consumer %r", method.delivery_tag, tag)
+            if not auto_ack and self.impl.is_open:
+                self.impl.basic_reject(method.delivery_tag, requeue=True)
+
+        def on_consume_ok(reply: frame.Method) -> None:
+            if deferred in calls:
+                calls.discard(deferred)
+                deferred.callback((queue_object, reply.method.consumer_tag))
+
+        def abandon(_deferred: "defer.Deferred[Any]") -> None:
+            calls.discard(deferred)
+            self._end_consumer(tag, defer.CancelledError(f"basic_consume({queue!r}) cancelled"))
+            if tag in self.impl.consumer_tags and self.impl.is_open:
+                self.impl.basic_cancel(tag)  # nowait: later deliveries are requeued
+
+        deferred: "defer.Deferred[Any]" = _Deferred(canceller=abandon)
+        try:
+            tag = self.impl.basic_consume(
+                queue,
+                on_message,
+                auto_ack=auto_ack,
+                exclusive=exclusive,
+                consumer_tag=consumer_tag,
+                arguments=arguments,
+                callback=on_consume_ok,
+            )
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            return _failed(error)
+        calls.add(deferred)
+        self._consumers[tag] = queue_object
+        if auto_ack:
+            self._auto_ack.add(tag)
+        return deferred
+
+    def basic_cancel(self, consumer_tag: str = "") -> "defer.Deferred[Any]":
+        """Cancel a consumer: its queue closes at once with ``ConsumerCancelled`` (already
+        buffered messages stay gettable), and the Deferred fires with the Basic.CancelOk frame.
+        A tag that is no consumer (any more) fires with None: the broker may have cancelled it.
+        A second call for a tag being cancelled gets the same result as the first."""
+        if self._close_reason is not None:
+            return _failed(self._close_reason)
+        pending = self._cancels.get(consumer_tag)
+        if pending is not None:
+            return pending.deferred()
+        if not isinstance(consumer_tag, str):
+            return _failed(TypeError(f"consumer_tag must be a str, but got {consumer_tag!r}"))
+        if consumer_tag not in self.impl.consumer_tags:
+            LOGGER.info(
+                "basic_cancel: no consumer %r on %r (already cancelled?)", consumer_tag, self
+            )
+            return defer.succeed(None)
+        outcome: Outcome[Any] = Outcome()
+
+        def on_cancel_ok(reply: frame.Method) -> None:
+            if self._cancels.get(consumer_tag) is outcome:
+                del self._cancels[consumer_tag]
+            outcome.succeed(reply)
+
+        try:
+            self.impl.basic_cancel(consumer_tag, callback=on_cancel_ok)
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            return _failed(error)
+        self._cancels[consumer_tag] = outcome
+        self._end_consumer(
+            consumer_tag, exceptions.ConsumerCancelled(f"consumer {consumer_tag!r} cancelled")
+        )
+        return outcome.deferred()
+
+    def _end_consumer(self, tag: str, reason: BaseException) -> None:
+        queue_object = self._consumers.pop(tag, None)
+        self._auto_ack.discard(tag)
+        if queue_object is not None:
+            queue_object.close(reason, discard_pending=False)
+
+    def _on_broker_cancel(self, reply: frame.Method) -> None:
+        # RabbitMQ consumer cancel notification (consumer_cancel_notify): the queue was
+        # deleted, or its node went down. The channel has forgotten the consumer already.
+        tag = reply.method.consumer_tag
+        self._end_consumer(tag, exceptions.ConsumerCancelled(f"broker cancelled consumer {tag!r}"))
+
+    # ----------------------------------------------------------------------------------------
+    # Basic: get, ack, qos...
+    # ----------------------------------------------------------------------------------------
+
+    def basic_get(self, queue: str, auto_ack: bool = False) -> "defer.Deferred[Any]":
+        """Fetch one message: fires with a :class:`ReceivedMessage` (``method`` is the
+        ``spec.Basic.GetOk``), or with None when the queue is empty (Basic.GetEmpty). One get at
+        a time per channel: a second one before the first is answered fails with
+        ``DuplicateGetOkCallback``. Cancelling the Deferred drops the answer; a message it
+        brings is rejected with ``requeue=True`` (with ``auto_ack`` it cannot be given back and
+        is logged as dropped)."""
+        if self._close_reason is not None:
+            return _failed(self._close_reason)
+        deferred: "defer.Deferred[Any]" = _Deferred(canceller=self._forget_get)
+        try:
+            self.impl.basic_get(queue, self._on_get_ok, auto_ack=auto_ack)
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            return _failed(error)
+        self._get = deferred
+        self._get_auto_ack = bool(auto_ack)
+        return deferred
+
+    def _forget_get(self, deferred: "defer.Deferred[Any]") -> None:
+        if self._get is deferred:
+            self._get = None
+
+    def _on_get_ok(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+        deferred, self._get = self._get, None
+        if deferred is not None:
+            fire(deferred, ReceivedMessage(self, method, properties, body))
+        elif not self._get_auto_ack:
+            LOGGER.debug("basic_get was cancelled: requeueing delivery %d", method.delivery_tag)
+            self.impl.basic_reject(method.delivery_tag, requeue=True)
+        else:
+            LOGGER.warning(
+                "basic_get(auto_ack=True) was cancelled; message %d dropped (no ack needed)",
+                method.delivery_tag,
+            )
+
+    def _on_get_empty(self, _reply: frame.Method) -> None:
+        deferred, self._get = self._get, None
+        if deferred is not None:
+            fire(deferred, None)
+
+    def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
+        """Acknowledge a delivery (direct call, raises like ``Channel.basic_ack``)."""
+        self.impl.basic_ack(delivery_tag, multiple)
+
+    def basic_nack(
+        self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
+    ) -> None:
+        """Negatively acknowledge deliveries (direct call)."""
+        self.impl.basic_nack(delivery_tag, multiple, requeue)
+
+    def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
+        """Reject one delivery (direct call)."""
+        self.impl.basic_reject(delivery_tag, requeue)
+
+    def basic_qos(
+        self, prefetch_size: int = 0, prefetch_count: int = 0, global_qos: bool = False
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Basic.QosOk frame."""
+        return self._rpc(self.impl.basic_qos, prefetch_size, prefetch_count, global_qos)
+
+    def basic_recover(self, requeue: bool = False) -> "defer.Deferred[Any]":
+        """Fires with the Basic.RecoverOk frame."""
+        return self._rpc(self.impl.basic_recover, requeue)
+
+    # ----------------------------------------------------------------------------------------
+    # Publishing and publisher confirms
+    # ----------------------------------------------------------------------------------------
+
+    def confirm_delivery(self) -> "defer.Deferred[Any]":
+        """Enter publisher-confirm mode; fires with the Confirm.SelectOk frame. Every
+        :meth:`basic_publish` from this call on returns a Deferred for its confirm."""
+        if self._confirming:
+            LOGGER.warning("confirm_delivery() called again on %r; already in confirm mode", self)
+            return defer.succeed(None)
+        deferred = self._rpc(self.impl.confirm_delivery, self._on_confirm)
+        if not deferred.called:
+            # Confirm.Select is sent (or queued). The channel numbers publishes from this call
+            # on (Confirm.Select precedes every later publish on the wire), and so do we.
+            self._confirming = True
+        return deferred
+
+    def basic_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Any,
+        properties: Optional[spec.BasicProperties] = None,
+        mandatory: bool = False,
+    ) -> "defer.Deferred[Any]":
+        """Publish one message. Never raises: errors (bad argument, closed channel) come back
+        as a failed Deferred.
+
+        Outside confirm mode the Deferred has already fired with None when it is returned (the
+        message is handed to the transport; AMQP gives no receipt). In confirm mode it fires
+        with the broker's ``spec.Basic.Ack`` once the broker acknowledges the message, or fails
+        with ``NackError`` (Basic.Nack) or ``UnroutableError`` (a mandatory message the broker
+        returned, then acked), or with the close reason if the channel closes first. Each
+        publish is settled exactly once. Cancelling the Deferred only detaches it.
+        """
+        if self._close_reason is not None:
+            return _failed(self._close_reason)
+        try:
+            self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            return _failed(error)
+        if not self._confirming:
+            return defer.succeed(None)
+        # The channel numbers confirm-mode publishes 1, 2, ... (RabbitMQ does the same per
+        # channel); basic_publish has just advanced its counter past this message's tag.
+        tag = self.impl._next_delivery_tag - 1
+        publishes = self._publishes
+
+        def detach(_deferred: "defer.Deferred[Any]") -> None:
+            # Keep the tag (its ack and any return still have to be matched), drop the waiter.
+            record = publishes.get(tag)
+            if record is not None:
+                record.deferred = None
+
+        deferred: "defer.Deferred[Any]" = _Deferred(canceller=detach)
+        publishes[tag] = _Publish(deferred, (exchange, routing_key) if mandatory else None)
+        return deferred
+
+    def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+        message = ReceivedMessage(self, method, properties, body)
+        if self._confirming and self._publishes:
+            self._returns.append(_Returned(message, self.impl._next_delivery_tag - 1))
+        elif not self._return_callbacks:
+            LOGGER.warning(
+                "Basic.Return %s %r (exchange %r, routing key %r) on %r and no return callback",
+                method.reply_code,
+                method.reply_text,
+                method.exchange,
+                method.routing_key,
+                self,
+            )
+        for callback in list(self._return_callbacks):
+            invoke(callback, message)
+
+    def _on_confirm(self, reply: frame.Method) -> None:
+        """Basic.Ack / Basic.Nack from the broker: settle every publish it covers, once.
+
+        ``multiple`` covers every unsettled tag up to ``delivery_tag`` (all of them for tag 0,
+        AMQP 0-9-1 basic.ack). RabbitMQ coalesces acks and nacks separately, so a
+        ``Nack(2, multiple)`` may arrive before ``Ack(1)``: a tag settled once is simply not
+        pending any more, and only an ack ever makes a publish succeed.
+        """
+        method = reply.method
+        tag = method.delivery_tag
+        publishes = self._publishes
+        if method.multiple:
+            covered = []
+            for pending_tag in publishes:  # ascending: tags are added in publish order
+                if tag and pending_tag > tag:
+                    break
+                covered.append(pending_tag)
+        elif tag in publishes:
+            covered = [tag]
+        else:
+            return  # settled before (see the docstring)
+        settled = [(pending_tag, publishes.pop(pending_tag)) for pending_tag in covered]
+        nacked = type(method) is spec.Basic.Nack
+        returned = {} if nacked or not self._returns else self._match_returns(tag, settled)
+        for pending_tag, record in settled:
+            deferred = record.deferred
+            if deferred is None:
+                continue
+            if nacked:
+                fail_with(deferred, exceptions.NackError([pending_tag]))
+            elif pending_tag in returned:
+                fail_with(deferred, exceptions.UnroutableError([returned[pending_tag]]))
+            else:
+                fire(deferred, method)
+
+    def _match_returns(
+        self, ack_tag: int, settled: List[Tuple[int, _Publish]]
+    ) -> Dict[int, ReceivedMessage]:
+        """Pair the Basic.Returns received so far with the mandatory publishes an ack settles.
+
+        RabbitMQ sends the Basic.Return of an unroutable mandatory message before the Basic.Ack
+        that confirms it (confirms.html), and returns in publish order. A Return carries no
+        delivery tag, so a return is paired with a settled mandatory publish of the same
+        exchange and routing key published before the return arrived; the newest return takes
+        the highest such tag (for the usual single return: the ack's own delivery tag), older
+        ones the next lower ones. Returns that can no longer match a pending publish are
+        dropped (the return callbacks have seen them).
+        """
+        matched: Dict[int, ReceivedMessage] = {}
+        candidates = [(tag, record.key) for tag, record in settled if record.key is not None]
+        kept: Deque[_Returned] = deque()
+        ceiling = ack_tag if ack_tag else (settled[-1][0] if settled else 0)
+        for returned in reversed(self._returns):
+            chosen = None
+            for tag, key in reversed(candidates):
+                if (
+                    tag <= min(ceiling, returned.upper)
+                    and key == returned.key
+                    and tag not in matched
+                ):
+                    chosen = tag
+                    break
+            if chosen is None:
+                kept.appendleft(returned)
+            else:
+                matched[chosen] = returned.message
+                ceiling = chosen - 1
+        lowest_pending = next(iter(self._publishes), None)
+        self._returns = deque(
+            r for r in kept if lowest_pending is not None and lowest_pending <= r.upper
+        )
+        return matched
+
+    # ----------------------------------------------------------------------------------------
+    # Channel
+    # ----------------------------------------------------------------------------------------
+
+    def close(
+        self, reply_code: int = 0, reply_text: str = "Normal shutdown"
+    ) -> "defer.Deferred[Any]":
+        """Close the channel (consumers are cancelled first); returns :attr:`closed`, which
+        fires with ``ChannelClosedByClient`` once the broker confirmed (Channel.CloseOk). A
+        call while the channel is closing or closed just returns :attr:`closed`."""
+        if self._close_reason is None and not self.impl.is_closing:
+            try:
+                self.impl.close(reply_code, reply_text)
+            except Exception as error:  # noqa: BLE001 - reported through the Deferred
+                return _failed(error)
+        return self.closed
+
+    def flow(self, active: bool = True) -> "defer.Deferred[Any]":
+        """Fires with the broker's answer as a bool (Channel.FlowOk ``active``)."""
+        return self._rpc(self.impl.flow, active)
+
+    def _on_channel_closed(self, _channel: Channel, reason: BaseException) -> None:
+        """The channel is closed: fail everything pending with ``reason`` (DESIGN.md rule 8)."""
+        self._close_reason = reason
+        calls, self._calls = self._calls, set()
+        consumers, self._consumers = self._consumers, {}
+        auto_ack, self._auto_ack = self._auto_ack, set()
+        cancels, self._cancels = self._cancels, {}
+        publishes, self._publishes = self._publishes, {}
+        get, self._get = self._get, None
+        self._returns.clear()
+        if publishes:
+            LOGGER.debug(
+                "%r closed with %d publish(es) unconfirmed: %r", self, len(publishes), reason
+            )
+        # Each errback may run user code that cancels another of these Deferreds (whose
+        # canceller edits the old containers): iterate over copies.
+        for deferred in list(calls):
+            fail_with(deferred, reason)
+        if get is not None:
+            fail_with(get, reason)
+        for outcome in list(cancels.values()):
+            outcome.fail(reason)
+        for record in list(publishes.values()):
+            if record.deferred is not None:
+                fail_with(record.deferred, reason)
+        for tag, queue_object in list(consumers.items()):
+            # The broker requeues unacknowledged deliveries of a closed channel; auto-acked
+            # ones exist nowhere else, so those stay gettable.
+            queue_object.close(reason, discard_pending=tag not in auto_ack)
+        if isinstance(reason, _CLIENT_CLOSES):
+            self._closed.succeed(reason)
+        else:
+            self._closed.fail(reason)
+        self._on_closed.succeed(reason)
+
+    # ----------------------------------------------------------------------------------------
+    # Exchange / Queue / Tx: each fires with the reply's method frame
+    # ----------------------------------------------------------------------------------------
+
+    def exchange_declare(
+        self,
+        exchange: str,
+        exchange_type: Any = "direct",
+        passive: bool = False,
+        durable: bool = False,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Exchange.DeclareOk frame."""
+        return self._rpc(
+            self.impl.exchange_declare,
+            exchange,
+            exchange_type,
+            passive,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+        )
+
+    def exchange_delete(
+        self, exchange: Optional[str] = None, if_unused: bool = False
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Exchange.DeleteOk frame."""
+        return self._rpc(self.impl.exchange_delete, exchange, if_unused)
+
+    def exchange_bind(
+        self,
+        destination: str,
+        source: str,
+        routing_key: str = "",
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Exchange.BindOk frame."""
+        return self._rpc(self.impl.exchange_bind, destination, source, routing_key, arguments)
+
+    def exchange_unbind(
+        self,
+        destination: Optional[str] = None,
+        source: Optional[str] = None,
+        routing_key: str = "",
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Exchange.UnbindOk frame."""
+        return self._rpc(self.impl.exchange_unbind, destination, source, routing_key, arguments)
+
+    def queue_declare(
+        self,
+        queue: str,
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Queue.DeclareOk frame (``.method.queue``, ``.message_count``...);
+        a passive declare of a missing queue fails with ``ChannelClosedByBroker`` (404)."""
+        return self._rpc(
+            self.impl.queue_declare, queue, passive, durable, exclusive, auto_delete, arguments
+        )
+
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str,
+        routing_key: Optional[str] = None,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Queue.BindOk frame."""
+        return self._rpc(self.impl.queue_bind, queue, exchange, routing_key, arguments)
+
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: Optional[str] = None,
+        routing_key: Optional[str] = None,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Queue.UnbindOk frame."""
+        return self._rpc(self.impl.queue_unbind, queue, exchange, routing_key, arguments)
+
+    def queue_purge(self, queue: str) -> "defer.Deferred[Any]":
+        """Fires with the Queue.PurgeOk frame (``.method.message_count``)."""
+        return self._rpc(self.impl.queue_purge, queue)
+
+    def queue_delete(
+        self, queue: str, if_unused: bool = False, if_empty: bool = False
+    ) -> "defer.Deferred[Any]":
+        """Fires with the Queue.DeleteOk frame. Consumers on the queue are cancelled by the
+        broker (Basic.Cancel), which closes their queues with ``ConsumerCancelled``."""
+        return self._rpc(self.impl.queue_delete, queue, if_unused, if_empty)
+
+    def tx_select(self) -> "defer.Deferred[Any]":
+        """Fires with the Tx.SelectOk frame."""
+        return self._rpc(self.impl.tx_select)
+
+    def tx_commit(self) -> "defer.Deferred[Any]":
+        """Fires with the Tx.CommitOk frame."""
+        return self._rpc(self.impl.tx_commit)
+
+    def tx_rollback(self) -> "defer.Deferred[Any]":
+        """Fires with the Tx.RollbackOk frame."""
+        return self._rpc(self.impl.tx_rollback)

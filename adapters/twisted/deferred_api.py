@@ -1,0 +1,227 @@
+"""The Deferred-flavoured Twisted API: pika's ``TwistedProtocolConnection`` family.
+
+- :class:`TwistedProtocolConnection`: a connection that starts opening when it is built (host,
+  port and TLS from its parameters, attempts and retries by the base ``Connection``), with
+  ``ready`` / ``closed`` Deferreds, ``channel()`` returning a Deferred and ``close()``.
+- :class:`TwistedChannel` (``._deferred_channel``): every channel RPC returns a Deferred;
+  ``basic_consume`` hands out a :class:`ClosableDeferredQueue` of :class:`ReceivedMessage`;
+  in confirm mode every ``basic_publish`` returns a Deferred for its broker confirm.
+
+Both sit on the callback API (:class:`~.connection.TwistedConnection`,
+:class:`amqpbase.channel.Channel`) and know no AMQP themselves. The user guide is
+``docs/guide-twisted.md``.
+
+Rules shared by everything here:
+
+- ``ready``, ``closed`` (connection and channel) are properties that hand out a NEW Deferred on
+  every access, fired at once when the outcome is already known: any number of consumers, at
+  any time, all get the result (never a None left over by another consumer's callback), and an
+  outcome nobody asked for is never reported as an "Unhandled error in Deferred".
+- A method returning a Deferred never raises; its errors (bad arguments included) come back
+  through the Deferred.
+- Every pending Deferred fails with the close reason when the channel or connection closes.
+- Cancelling one of our Deferreds detaches its owner and never breaks anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, Optional, Set
+
+from twisted.internet import defer
+
+from amqpbase import exceptions, frame
+from amqpbase.channel import Channel
+from amqpbase.parameters import Parameters
+
+from ._deferred_channel import TwistedChannel
+from ._deferred_tools import ClosableDeferredQueue, Outcome, ReceivedMessage, fail_with
+from .connection import TwistedConnection
+
+__all__ = [
+    "ClosableDeferredQueue",
+    "ReceivedMessage",
+    "TwistedChannel",
+    "TwistedProtocolConnection",
+]
+
+LOGGER = logging.getLogger("amqpbase.adapters.twisted")
+
+#: Ends of a connection that the client asked for: ``closed`` FIRES with them.
+_CLIENT_CLOSES = (exceptions.ConnectionClosedByClient, exceptions.ConnectionOpenAborted)
+
+
+class TwistedProtocolConnection:
+    """An AMQP connection with pika's Deferred-based Twisted API.
+
+    ``TwistedProtocolConnection(parameters=None, custom_reactor=None)`` starts opening at once
+    (from the reactor): it connects to ``parameters.host``/``port`` (TLS with
+    ``parameters.ssl_options``) through a :class:`~.connection.TwistedConnection`, making
+    ``connection_attempts`` attempts ``retry_delay`` apart. Unlike pika's, it is not a Twisted
+    ``Protocol``: no ``ClientCreator``/``connectTCP`` is involved.
+
+    :attr:`impl` is the callback-API ``TwistedConnection`` underneath, for what this class does
+    not wrap (``update_secret``, ``add_on_connection_blocked_callback``...).
+    """
+
+    def __init__(self, parameters: Optional[Parameters] = None, custom_reactor: Any = None) -> None:
+        self._ready: Outcome[TwistedProtocolConnection] = Outcome()
+        self._closed: Outcome[BaseException] = Outcome()
+        self._channel_opens: Set["defer.Deferred[Any]"] = set()
+        self._end_reason: Optional[BaseException] = None
+        self.impl = TwistedConnection(
+            parameters,
+            on_open_callback=self._on_open,
+            on_open_error_callback=self._on_open_error,
+            on_close_callback=self._on_close,
+            custom_reactor=custom_reactor,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.impl!r}>"
+
+    # ----------------------------------------------------------------------------------------
+    # Outcomes
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> "defer.Deferred[TwistedProtocolConnection]":
+        """A new Deferred on every access: fires with this connection once it is open, or
+        fails with the exact exception the open failed with (``ProbableAuthenticationError``,
+        ``ProbableAccessDeniedError``, ``TCPConnectionRefusedError``, ``SocketTimeoutError``,
+        ``StackTimeoutError``, ``ConnectionOpenAborted`` after ``close()`` while opening...).
+        Cancelling it detaches only that Deferred; use :meth:`close` to abandon the open."""
+        return self._ready.deferred()
+
+    @property
+    def closed(self) -> "defer.Deferred[BaseException]":
+        """A new Deferred on every access for the end of the connection.
+
+        It FIRES with the reason when the client ended it: ``ConnectionClosedByClient`` after
+        :meth:`close`, ``ConnectionOpenAborted`` after :meth:`close` while opening. It FAILS
+        with the reason otherwise: ``ConnectionClosedByBroker`` (e.g. 320 from
+        ``rabbitmqctl close_connection``), ``StreamLostError``, ``AMQPHeartbeatTimeout``, ...,
+        or the open error when the connection never opened. (pika fires it in every case.)
+        """
+        return self._closed.deferred()
+
+    @property
+    def is_open(self) -> bool:
+        return self.impl.is_open
+
+    @property
+    def is_closing(self) -> bool:
+        return self.impl.is_closing
+
+    @property
+    def is_closed(self) -> bool:
+        return self.impl.is_closed
+
+    @property
+    def params(self) -> Parameters:
+        return self.impl.params
+
+    @property
+    def reactor(self) -> Any:
+        """The reactor the connection runs on."""
+        return self.impl.reactor
+
+    @property
+    def server_properties(self) -> Dict[str, Any]:
+        return self.impl.server_properties
+
+    def add_on_connection_blocked_callback(
+        self, callback: Callable[[Any, frame.Method], Any]
+    ) -> None:
+        """RabbitMQ extension: ``callback(impl, method_frame)`` on Connection.Blocked."""
+        self.impl.add_on_connection_blocked_callback(callback)
+
+    def add_on_connection_unblocked_callback(
+        self, callback: Callable[[Any, frame.Method], Any]
+    ) -> None:
+        """RabbitMQ extension: ``callback(impl, method_frame)`` on Connection.Unblocked."""
+        self.impl.add_on_connection_unblocked_callback(callback)
+
+    # ----------------------------------------------------------------------------------------
+    # Channels and closing
+    # ----------------------------------------------------------------------------------------
+
+    def channel(self, channel_number: Optional[int] = None) -> "defer.Deferred[TwistedChannel]":
+        """Open a channel: fires with a :class:`TwistedChannel` on Channel.OpenOk, fails with
+        the close reason if the channel or the connection closes first (or with the open
+        error). Called while the connection is still opening, it waits for :attr:`ready`; on a
+        connection that has ended it fails with the reason it ended. Cancelling the Deferred
+        closes the channel being opened."""
+        if self._end_reason is not None:
+            return defer.fail(self._end_reason)
+        if not self._ready.settled:
+            waiting = self._ready.deferred()
+            waiting.addCallback(lambda _connection: self.channel(channel_number))
+            return waiting  # type: ignore[return-value]
+        opens = self._channel_opens
+        wrapper: Optional[TwistedChannel] = None
+
+        def on_open(_channel: Channel) -> None:
+            if deferred in opens:
+                opens.discard(deferred)
+                deferred.callback(wrapper)
+
+        def on_close(_channel: Channel, reason: BaseException) -> None:
+            if deferred in opens:
+                opens.discard(deferred)
+                fail_with(deferred, reason)
+
+        def abandon(_deferred: "defer.Deferred[Any]") -> None:
+            opens.discard(deferred)
+            if base.is_opening or base.is_open:
+                base.close()
+
+        deferred: "defer.Deferred[Any]" = defer.Deferred(canceller=abandon)
+        try:
+            base = self.impl.channel(channel_number, on_open_callback=on_open)
+        except Exception as error:  # noqa: BLE001 - reported through the Deferred
+            return defer.fail(error)
+        wrapper = TwistedChannel(base)
+        base.add_on_close_callback(on_close)
+        opens.add(deferred)
+        return deferred
+
+    def close(
+        self, reply_code: int = 200, reply_text: str = "Normal shutdown"
+    ) -> "defer.Deferred[BaseException]":
+        """Close the connection (channels first, consumers cancelled) and return
+        :attr:`closed`, which fires with ``ConnectionClosedByClient`` once done (or with
+        ``ConnectionOpenAborted`` when called while opening). A call while the connection is
+        closing or closed just returns :attr:`closed`; bad arguments give a failed Deferred."""
+        impl = self.impl
+        if not (impl.is_closing or impl.is_closed):
+            try:
+                impl.close(reply_code, reply_text)
+            except Exception as error:  # noqa: BLE001 - reported through the Deferred
+                return defer.fail(error)
+        return self.closed
+
+    # ----------------------------------------------------------------------------------------
+    # Callbacks from the TwistedConnection
+    # ----------------------------------------------------------------------------------------
+
+    def _on_open(self, _connection: Any) -> None:
+        self._ready.succeed(self)
+
+    def _on_open_error(self, _connection: Any, error: BaseException) -> None:
+        self._ready.fail(error)
+        self._end(error)
+
+    def _on_close(self, _connection: Any, reason: BaseException) -> None:
+        # Every channel has been told first (its Deferreds failed, its opening Deferred too).
+        opens, self._channel_opens = self._channel_opens, set()
+        for deferred in list(opens):
+            fail_with(deferred, reason)
+        self._end(reason)
+
+    def _end(self, reason: BaseException) -> None:
+        self._end_reason = reason
+        if isinstance(reason, _CLIENT_CLOSES):
+            self._closed.succeed(reason)
+        else:
+            self._closed.fail(reason)
