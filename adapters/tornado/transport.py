@@ -1,0 +1,468 @@
+"""StreamTransport: the one TCP/TLS byte stream of a :class:`TornadoConnection`, built on
+Tornado's own networking (``Resolver``, ``TCPClient``, ``IOStream``/``SSLIOStream``).
+
+The transport does the stream work behind TornadoConnection's hooks and reports back through the
+base ``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
+``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. It is a
+separate object from the connection, so its names can never collide with the base's private
+ones. Everything here runs on the connection's ``IOLoop`` (Tornado 6 loops are asyncio loops).
+
+Contract (``docs/internals.md``, "The hook contract"):
+
+* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`); an event the
+  table does not list for the current state raises ``RuntimeError``.
+* ``connect()`` starts, from a loop callback (never inside the call), a task that
+
+  1. resolves the host with Tornado's configured ``Resolver`` (the default one calls
+     ``getaddrinfo`` in the asyncio loop's executor: never on the loop thread). No timeout of
+     its own, as on select: ``stack_timeout`` bounds it.
+  2. connects with ``TCPClient`` over every resolved address (Tornado's "happy eyeballs": the
+     addresses of the first family in order, the other family in parallel after 0.3 s),
+     bounded by ONE ``socket_timeout`` for all of them (select gives each address its own).
+  3. applies ``TCP_NODELAY`` and ``tcp_options`` to the connected socket.
+  4. with ``ssl_options``: ``IOStream.start_tls`` with the user's ``SSLContext`` and SNI
+     ``ssl_options.server_hostname`` or else the host (``TCPClient``'s own TLS always sends the
+     host, so it is not used), bounded by a fresh ``socket_timeout``.
+
+  The outcome is exactly one ``_on_stream_connected()`` or ``_on_stream_terminated(error)``,
+  with the same classes and message style as the select transport and the underlying error as
+  ``__cause__``: ``NameResolutionError``, ``TCPConnectionRefusedError``, ``SocketTimeoutError``,
+  ``SocketConnectError``, ``TLSHandshakeError``.
+* Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
+  loop for ONE flush callback (``IOLoop.add_callback``). The flush hands the queue to the
+  ``IOStream`` one piece at a time: runs of small buffers joined up to :data:`_PIECE_SIZE`,
+  each buffer of :data:`_COALESCE_BELOW` bytes or more (a body slice) by reference, never
+  copied. ``IOStream.write`` sends at once; while its future resolves inline the kernel took
+  everything and the next piece follows. A piece the kernel did not take whole stays "in
+  flight" until its write future resolves, and nothing more is handed over meanwhile, so a
+  full socket costs no syscall per queued buffer. ``wbuf_size`` is the queue plus the piece in
+  flight (Tornado has no public count of what an ``IOStream`` still holds; the piece is
+  counted whole until its future says it is sent). ``_on_write_buffer_drained()`` follows the
+  flush that empties both.
+* Reads: ``IOStream.read_into`` a preallocated :data:`_READ_SIZE` buffer (``partial=True``:
+  Tornado's ``recv_into`` fills it directly, no intermediate copy), one read per loop
+  iteration. The view handed to ``_on_data_available`` is only valid during the call (the
+  base copies what it keeps). A read ending in ``StreamClosedError`` is the one place a lost
+  stream is detected (a failed write closes the ``IOStream`` too, which fails the read):
+  ``StreamLostError`` with the OS error (``StreamClosedError.real_error``) chained, or a
+  ``ConnectionError`` naming the end of stream.
+* ``disconnect()`` makes one last non-blocking write of what is queued (so a Connection.CloseOk
+  emitted just before it reaches the broker when the socket has room), never waits, cancels a
+  connect in progress or closes the stream, and reports ``_on_stream_terminated(None)`` from a
+  loop callback. A repeat, or a disconnect after the stream ended, does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime
+import enum
+import errno
+import functools
+import logging
+import socket
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+
+from tornado import gen
+from tornado.concurrent import Future
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.netutil import Resolver
+from tornado.tcpclient import TCPClient
+from tornado.util import TimeoutError as TornadoTimeoutError
+
+from amqpbase import exceptions
+from amqpbase.connection import Connection
+
+LOGGER = logging.getLogger(f"{__package__}.connection")
+
+#: What ``emit`` accepts and queues by reference.
+Buffer = Union[bytes, bytearray, memoryview]
+_Piece = Union[bytes, memoryview]  # what the queue holds (a bytearray is queued as a view)
+_Address = Tuple[int, Any]  # (family, sockaddr), as Tornado's Resolver.resolve returns them
+
+_READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
+_COALESCE_BELOW = 16 * 1024  # smaller buffers are joined into one piece; larger ones go as is
+_PIECE_SIZE = 256 * 1024  # a joined piece stops growing past this size
+_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
+#: Both names of a timeout: ``TCPClient`` raises the builtin, ``gen.with_timeout`` Tornado's
+#: alias of ``asyncio.TimeoutError`` (the same class from Python 3.11 on).
+_TIMEOUTS = (TimeoutError, TornadoTimeoutError)
+
+
+class TransportState(enum.Enum):
+    """Where the transport's one stream is; ``StreamTransport.state`` holds it."""
+
+    IDLE = "idle"  # no stream: connect() may be called
+    CONNECTING = "connecting"  # resolving, TCP connecting, TLS handshaking (one task)
+    OPEN = "open"  # _on_stream_connected() was called
+    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
+
+
+_S = TransportState
+#: The one transition table; an event not listed for the current state raises.
+_TRANSITIONS: Dict[Tuple[TransportState, str], TransportState] = {
+    (_S.IDLE, "connect"): _S.CONNECTING,
+    (_S.CONNECTING, "up"): _S.OPEN,
+    (_S.CONNECTING, "fail"): _S.IDLE,
+    (_S.OPEN, "fail"): _S.IDLE,
+    (_S.CONNECTING, "disconnect"): _S.CLOSING,
+    (_S.OPEN, "disconnect"): _S.CLOSING,
+    (_S.CLOSING, "closed"): _S.IDLE,
+}
+
+
+class _Resolved(Resolver):
+    """A ``Resolver`` answering with addresses resolved beforehand, so ``TCPClient`` only
+    connects (the resolution is a phase of its own, with its own error class)."""
+
+    def initialize(self, addresses: List[_Address]) -> None:
+        self.addresses = addresses
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> List[_Address]:
+        return self.addresses
+
+
+class StreamTransport:
+    """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
+
+    ``state`` is the :class:`TransportState`; ``wbuf_size`` the bytes queued and not yet known
+    to be taken by the kernel.
+    """
+
+    def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
+        self.conn, self.ioloop = connection, ioloop
+        self.state = TransportState.IDLE
+        self.params: Any = None
+        self.stream: Optional[IOStream] = None
+        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
+        self.connect_task: Optional[asyncio.Task[IOStream]] = None
+        self.wbuf: Deque[_Piece] = collections.deque()
+        self.queued = 0  # bytes in wbuf
+        self.in_flight = 0  # bytes handed to the IOStream, write future not yet resolved
+        self.flush_requested = False
+        self.rbuf = bytearray(_READ_SIZE)
+        self.rview = memoryview(self.rbuf)
+
+    @property
+    def wbuf_size(self) -> int:
+        """Bytes queued here or held by the ``IOStream``, not yet known to be sent."""
+        return self.queued + self.in_flight
+
+    # ------------------------------------------------------------------ down-calls
+
+    def connect(self, params: Any) -> None:
+        """Open a stream to ``params.host``/``params.port`` (``ssl_options``, ``tcp_options``,
+        ``socket_timeout`` apply). Only from ``IDLE`` (else ``RuntimeError``); the outcome is
+        reported by an up-call, never from inside this call."""
+        self.transition("connect")
+        self.params = params
+        attempt = self.attempt = object()
+        # Start from the loop: the call may come from outside it (create_connection), and the
+        # task, TCPClient and IOStream must find this loop as the running one.
+        self.ioloop.add_callback(self.start_connect, attempt)
+
+    def disconnect(self) -> None:
+        """Drop the stream (one last non-blocking write first) or abort the connect, and report
+        ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
+        if self.state not in (TransportState.CONNECTING, TransportState.OPEN):
+            return  # a repeat, or the stream already ended
+        if self.state is TransportState.OPEN:
+            self.write_last()
+        self.teardown()
+        self.transition("disconnect")
+        self.ioloop.add_callback(self.notify_disconnected)
+
+    def emit(self, data: Buffer) -> None:
+        """Queue ``data`` by reference for the next flush; the caller must not modify it
+        afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
+        if self.state is not TransportState.OPEN:
+            LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
+            return
+        piece: _Piece = data if isinstance(data, bytes) else memoryview(data)
+        if isinstance(piece, memoryview) and (piece.ndim != 1 or piece.format != "B"):
+            piece = piece.cast("B")
+        size = len(piece)
+        if size:
+            self.wbuf.append(piece)  # by reference: no copy, no syscall
+            self.queued += size
+            if not self.in_flight and not self.flush_requested:
+                self.flush_requested = True  # one flush per loop iteration
+                self.ioloop.add_callback(self.flush)
+
+    # ------------------------------------------------------------------ connecting
+
+    def start_connect(self, attempt: object) -> None:
+        if attempt is not self.attempt:
+            return  # disconnected before the loop got here
+        task = asyncio.get_running_loop().create_task(self.open_stream(self.params))
+        self.connect_task = task
+        self.ioloop.add_future(task, functools.partial(self.on_connect_done, attempt))
+
+    async def open_stream(self, params: Any) -> IOStream:
+        """Resolve, connect, set the socket options, do the TLS handshake; raise an
+        :mod:`amqpbase.exceptions` connect error (cause chained) on failure."""
+        host, port, timeout = params.host, params.port, params.socket_timeout
+        where = self.where()
+        resolver = Resolver()
+        try:
+            addresses = await resolver.resolve(host, port, socket.AF_UNSPEC)
+        except Exception as exc:  # noqa: BLE001 - gaierror, UnicodeError, ...
+            raise exceptions.NameResolutionError(f"{where}: cannot resolve: {exc}") from exc
+        finally:
+            resolver.close()
+        if not addresses:
+            raise exceptions.NameResolutionError(f"{where}: cannot resolve: no address")
+
+        client = TCPClient(resolver=_Resolved(addresses))
+        try:
+            stream = await client.connect(host, port, timeout=timeout)
+        except _TIMEOUTS as exc:
+            raise exceptions.SocketTimeoutError(f"{where}: connect timed out ({exc})") from exc
+        except OSError as exc:  # StreamClosedError carries the OS error as real_error
+            error = connect_error(where, exc)
+            raise error from error.__cause__  # the OS error, not Tornado's wrapper
+        finally:
+            client.close()
+        try:
+            stream.set_nodelay(True)
+            set_tcp_options(stream.socket, params.tcp_options)
+        except OSError as exc:
+            stream.close()
+            raise exceptions.SocketConnectError(f"{where}: cannot connect ({exc})") from exc
+        if params.ssl_options is None:
+            return stream
+        return await self.start_tls(stream, params.ssl_options, host, timeout)
+
+    async def start_tls(
+        self, stream: IOStream, ssl_options: Any, host: str, timeout: Optional[float]
+    ) -> IOStream:
+        where = self.where()
+        try:
+            handshake = stream.start_tls(
+                False,
+                ssl_options=ssl_options.context,
+                server_hostname=ssl_options.server_hostname or host,
+            )
+        except (OSError, ValueError) as exc:
+            stream.close()
+            raise exceptions.TLSHandshakeError(f"{where}: TLS set-up failed: {exc}") from exc
+        try:
+            if timeout is None:
+                return await handshake
+            secured: IOStream = await gen.with_timeout(
+                datetime.timedelta(seconds=timeout), handshake
+            )
+            return secured
+        except _TIMEOUTS:
+            error = socket.timeout(f"no answer within socket_timeout={timeout}s")
+            raise exceptions.SocketTimeoutError(f"{where}: TLS handshake timed out") from error
+        except (OSError, ValueError) as exc:  # SSLError, CertificateError, reset, EOF
+            cause = exc.real_error if isinstance(exc, StreamClosedError) else None
+            cause = cause or exc
+            raise exceptions.TLSHandshakeError(
+                f"{where}: TLS handshake failed: {cause}"
+            ) from cause
+        finally:
+            # Tornado >= 6.6 closes the new SSLIOStream when its unfinished handshake is
+            # cancelled (timeout, abort); after success or failure this does nothing.
+            handshake.cancel()
+
+    def on_connect_done(self, attempt: object, task: "asyncio.Future[IOStream]") -> None:
+        if attempt is not self.attempt:  # aborted: close a stream that made it anyway
+            if not task.cancelled() and task.exception() is None:
+                task.result().close()
+            return
+        self.connect_task = None
+        if task.cancelled():  # not by us (teardown forgets the attempt): the loop shut down
+            self.fail(exceptions.SocketConnectError(f"{self.where()}: connect cancelled"))
+            return
+        error = task.exception()
+        if error is None:
+            self.stream_up(task.result())
+            return
+        if not isinstance(error, exceptions.AMQPConnectionError):  # not foreseen: keep it
+            wrapped = exceptions.SocketConnectError(f"{self.where()}: cannot connect: {error}")
+            wrapped.__cause__ = error
+            error = wrapped
+        self.fail(error)
+
+    def stream_up(self, stream: IOStream) -> None:
+        self.transition("up")
+        self.stream = stream
+        self.ioloop.add_callback(self.read_loop, stream)
+        self.conn._on_stream_connected()
+
+    # ------------------------------------------------------------------ I/O
+
+    async def read_loop(self, stream: IOStream) -> None:
+        """Read into the one buffer and hand each chunk to the base until the stream ends."""
+        view = self.rview
+        while self.stream is stream:
+            try:
+                filled = await stream.read_into(self.rbuf, partial=True)
+            except OSError as exc:  # StreamClosedError; or a recv error raised inline
+                if self.stream is stream:
+                    self.lose_stream(exc)
+                return
+            if self.stream is not stream:
+                return  # disconnected meanwhile
+            self.conn._on_data_available(view[:filled])  # the base copies what it keeps
+            # One read per loop iteration (as select's one recv per readiness event): a
+            # stream that always has data must not starve timers and the write flush.
+            await asyncio.sleep(0)
+
+    def flush(self) -> None:
+        self.flush_requested = False
+        if self.state is TransportState.OPEN and self.wbuf and not self.in_flight:
+            self.pump()
+
+    def pump(self, notify: bool = True) -> None:
+        """Hand pieces to the IOStream while the kernel takes each one whole; stop at the first
+        it does not (its write future resumes the pump)."""
+        stream = self.stream
+        assert stream is not None
+        while self.wbuf:
+            piece = self.take_piece()
+            self.in_flight = len(piece)
+            try:
+                written = stream.write(piece)
+            except StreamClosedError:  # the reader reports the lost stream
+                self.drop_queue()
+                return
+            if not written.done():
+                self.ioloop.add_future(written, functools.partial(self.on_written, stream))
+                return
+            self.in_flight = 0
+            if written.exception() is not None:  # the write failed and closed the stream
+                self.drop_queue()
+                return
+        if notify:
+            self.conn._on_write_buffer_drained()
+
+    def on_written(self, stream: IOStream, written: "Future[None]") -> None:
+        if stream is not self.stream:
+            return  # disconnected meanwhile
+        self.in_flight = 0
+        if written.exception() is not None:
+            self.drop_queue()
+        elif self.wbuf:
+            self.pump()
+        else:
+            self.conn._on_write_buffer_drained()
+
+    def take_piece(self) -> _Piece:
+        """Pop the next piece: one large buffer as is, or a run of small ones joined."""
+        wbuf = self.wbuf
+        head = wbuf.popleft()
+        size = len(head)
+        if size >= _COALESCE_BELOW or not wbuf or len(wbuf[0]) >= _COALESCE_BELOW:
+            self.queued -= size
+            return head
+        parts = [head]
+        while wbuf and size < _PIECE_SIZE and len(wbuf[0]) < _COALESCE_BELOW:
+            part = wbuf.popleft()
+            parts.append(part)
+            size += len(part)
+        self.queued -= size
+        return b"".join(parts)
+
+    def write_last(self) -> None:
+        """One last non-blocking attempt to send what is queued or held by the IOStream."""
+        stream = self.stream
+        if stream is None or stream.closed():
+            return
+        try:
+            if self.in_flight:
+                # An empty write makes the IOStream try its own pending bytes once more; its
+                # future resolves inline only if they all went out.
+                if not stream.write(b"").done():
+                    return
+                self.in_flight = 0
+            if self.wbuf:
+                self.pump(notify=False)
+        except StreamClosedError:
+            pass
+
+    def drop_queue(self) -> None:
+        self.wbuf.clear()
+        self.queued = self.in_flight = 0
+
+    # ------------------------------------------------------------------ ending a stream
+
+    def lose_stream(self, exc: Optional[BaseException]) -> None:
+        cause = exc.real_error if isinstance(exc, StreamClosedError) else exc
+        if cause is None:
+            cause = ConnectionError("end of stream: the peer closed the connection")
+        error = exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}")
+        error.__cause__ = cause
+        self.fail(error)
+
+    def fail(self, error: exceptions.AMQPConnectionError) -> None:
+        self.teardown()
+        self.transition("fail")
+        self.conn._on_stream_terminated(error)
+
+    def notify_disconnected(self) -> None:
+        self.transition("closed")
+        self.conn._on_stream_terminated(None)
+
+    def teardown(self) -> None:
+        self.attempt = None
+        if self.connect_task is not None:
+            # Cancelling reaches whatever the task awaits: the resolver, TCPClient (which
+            # closes its pending sockets) or the TLS handshake (closed in start_tls).
+            self.connect_task.cancel()
+            self.connect_task = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()  # the pending read ends with StreamClosedError, ignored
+        self.drop_queue()
+
+    def transition(self, event: str) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(
+                f"stream event {event!r} is illegal in state {self.state.name}"
+            ) from None
+
+    def where(self) -> str:
+        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
+
+
+def connect_error(where: str, exc: OSError) -> exceptions.AMQPConnectionError:
+    """The connect error for ``exc`` (``TCPClient``'s last failure), cause chained; the same
+    classes and wording as the select transport."""
+    cause: BaseException = exc
+    if isinstance(exc, StreamClosedError) and exc.real_error is not None:
+        cause = exc.real_error
+    error: exceptions.AMQPConnectionError
+    if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
+        error = exceptions.TCPConnectionRefusedError(f"{where}: connection refused ({cause})")
+    else:
+        error = exceptions.SocketConnectError(f"{where}: cannot connect ({cause})")
+    error.__cause__ = cause
+    return error
+
+
+def set_tcp_options(sock: socket.socket, tcp_options: Optional[Dict[str, int]]) -> None:
+    """Apply ``tcp_options`` (validated names from ``TCP_OPTION_NAMES``); a keepalive timing
+    turns ``SO_KEEPALIVE`` on; an option this platform lacks is skipped with a warning."""
+    options = dict(tcp_options or {})
+    if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in options.items():
+        option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
+        if option is None and name == "TCP_KEEPIDLE":
+            option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
+        if option is None:
+            LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
+        else:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+__all__ = ["Buffer", "StreamTransport", "TransportState"]

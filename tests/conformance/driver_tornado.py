@@ -1,0 +1,197 @@
+"""The Tornado conformance driver: :class:`TornadoConnection` on a Tornado ``IOLoop``.
+
+Two modes, chosen by the Twisted reactor pytest-twisted installed (looked up lazily, so this
+module imports no reactor):
+
+- **Own loop** (pytest-twisted's default reactor, not asyncio): each test gets a fresh asyncio
+  event loop wrapped by ``AsyncIOLoop(asyncio_loop=..., make_current=False)`` (so nothing
+  global is changed). ``run_until`` runs it with ``run_until_complete`` on a future resolved by
+  a periodic check or by the deadline; ``_release`` cancels leftover tasks and closes both.
+- **Shared loop** (``pytest --reactor=asyncio``): Twisted's ``AsyncioSelectorReactor`` runs
+  its asyncio loop (``reactor._asyncioEventloop``) in pytest-twisted's greenlet. The driver
+  wraps THAT loop in one Tornado ``IOLoop`` for the whole session and never runs, stops or
+  closes it: ``run_until`` waits with ``pytest_twisted.blockon`` on a Deferred fired by the
+  periodic check or by the deadline (conftest runs the test body outside the reactor
+  greenlet, where ``blockon`` is allowed). This is the set-up of an application mixing Twisted,
+  Tornado and asyncio code on one loop.
+
+In both modes the predicate is checked from inside the loop, which records the loop's thread
+in ``loop_thread_ident``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from tornado.ioloop import IOLoop
+from tornado.platform.asyncio import AsyncIOLoop
+
+from amqpbase.adapters.tornado import TornadoConnection
+from amqpbase.connection import Connection
+from amqpbase.parameters import Parameters
+
+from .drivers import CHECK_INTERVAL, DEFAULT_TIMEOUT, Callback, Driver, Predicate, describe
+
+#: The one Tornado IOLoop wrapping each shared (reactor) asyncio loop: Tornado allows one
+#: IOLoop per asyncio loop, and the reactor's loop outlives every test.
+_SHARED_IOLOOPS: Dict[asyncio.AbstractEventLoop, IOLoop] = {}
+
+
+def reactor_asyncio_loop() -> Optional[asyncio.AbstractEventLoop]:
+    """The asyncio loop of the installed Twisted reactor, or None when the installed reactor
+    is not asyncio-based (or Twisted was never set up by pytest-twisted)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return None  # importing it here would install the default reactor as a side effect
+    from twisted.internet import reactor
+
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def shared_ioloop(loop: asyncio.AbstractEventLoop) -> IOLoop:
+    """The Tornado IOLoop for the reactor's asyncio loop, made once per session."""
+    ioloop = _SHARED_IOLOOPS.get(loop)
+    if ioloop is None:
+        try:
+            ioloop = AsyncIOLoop(asyncio_loop=loop, make_current=False)
+        except RuntimeError:
+            # Something already wrapped it (Tornado allows one IOLoop per asyncio loop). The
+            # reactor installed its loop as the thread's current one: IOLoop.current() is it.
+            ioloop = IOLoop.current()
+            if getattr(ioloop, "asyncio_loop", None) is not loop:
+                raise
+        _SHARED_IOLOOPS[loop] = ioloop
+    return ioloop
+
+
+class TornadoDriver(Driver):
+    """Driver for ``amqpbase.adapters.tornado`` (see the module docstring for both modes)."""
+
+    name = "tornado"
+    connection_class = TornadoConnection
+
+    def __init__(self) -> None:
+        super().__init__()
+        shared = reactor_asyncio_loop()
+        self.shared = shared is not None
+        if shared is not None:
+            self.asyncio_loop = shared
+            self.ioloop = shared_ioloop(shared)
+        else:
+            self.asyncio_loop = asyncio.new_event_loop()
+            self.ioloop = AsyncIOLoop(asyncio_loop=self.asyncio_loop, make_current=False)
+
+    # ------------------------------------------------------------------ connections
+
+    def connect(
+        self,
+        params: Optional[Parameters],
+        on_open_callback: Optional[Callback] = None,
+        on_open_error_callback: Optional[Callback] = None,
+        on_close_callback: Optional[Callback] = None,
+    ) -> Connection:
+        connection = self.connection_class(
+            parameters=params,
+            on_open_callback=on_open_callback,
+            on_open_error_callback=on_open_error_callback,
+            on_close_callback=on_close_callback,
+            custom_ioloop=self.ioloop,
+        )
+        self.connections.append(connection)
+        return connection
+
+    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
+        def done(result: Any) -> None:
+            if isinstance(result, Connection):
+                self.connections.append(result)
+            on_done(result)
+
+        return self.connection_class.create_connection(
+            list(configs), done, custom_ioloop=self.ioloop
+        )
+
+    # ------------------------------------------------------------------ running the loop
+
+    def run_until(
+        self,
+        predicate: Predicate,
+        timeout: float = DEFAULT_TIMEOUT,
+        what: Optional[str] = None,
+        check_interval: float = CHECK_INTERVAL,
+    ) -> None:
+        if predicate():
+            return
+        outcome: List[bool] = []  # [True] when the predicate held, [False] at the deadline
+        timers: List[Any] = []
+        settle = self._waiter(outcome)
+
+        def check() -> None:
+            self.loop_thread_ident = threading.get_ident()
+            if outcome:
+                return
+            if predicate():
+                outcome.append(True)
+                settle()
+            else:
+                timers.append(self.ioloop.call_later(check_interval, check))
+
+        def give_up() -> None:
+            if not outcome:
+                outcome.append(False)
+                settle()
+
+        timers.append(self.ioloop.call_later(0, check))
+        timers.append(self.ioloop.call_later(timeout, give_up))
+        try:
+            self._wait()
+        finally:
+            for handle in timers:
+                self.ioloop.remove_timeout(handle)
+        if outcome != [True] and not predicate():
+            raise AssertionError(
+                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
+                f"{describe(predicate, what)}"
+            )
+
+    def _waiter(self, outcome: List[bool]) -> Callable[[], None]:
+        """Prepare what :meth:`_wait` blocks on; returns the loop-side call that ends it."""
+        if self.shared:
+            from twisted.internet import defer
+
+            deferred: defer.Deferred[None] = defer.Deferred()
+            self._pending: Any = deferred
+            return lambda: deferred.callback(None)
+        future = self.asyncio_loop.create_future()
+        self._pending = future
+        return lambda: future.set_result(None)
+
+    def _wait(self) -> None:
+        """Let the loop run until the check or the deadline settled the pending wait."""
+        if self.shared:
+            import pytest_twisted
+
+            pytest_twisted.blockon(self._pending)  # the reactor greenlet runs the loop
+        else:
+            self.asyncio_loop.run_until_complete(self._pending)
+
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.ioloop.call_later(delay, callback)
+
+    def call_threadsafe(self, callback: Callable[[], Any]) -> None:
+        self.ioloop.add_callback(callback)
+
+    # ------------------------------------------------------------------ teardown
+
+    def _release(self) -> None:
+        if self.shared:
+            return  # the reactor's loop is not ours: never stopped, never closed
+        loop = self.asyncio_loop
+        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        self.ioloop.close()  # closes the asyncio loop too
