@@ -161,6 +161,7 @@ class TwistedStream:
         self.pending: Deque[Buffer] = collections.deque()  # queued, not yet given to Twisted
         self.pending_size = 0
         self.handed = 0  # bytes given to Twisted since its buffer was last empty
+        self.drain_owed = False  # emitted bytes went to Twisted since the last drain report
         self.twisted_wants_data = False  # Twisted's buffer is empty: write without waiting
         self.flush_call: Any = None
 
@@ -425,13 +426,14 @@ class TwistedStream:
     def on_drained(self) -> None:
         """Twisted's buffer is empty (``resumeProducing``): pass on the queue, or report the
         drain when nothing is queued."""
+        self.handed = 0
         self.twisted_wants_data = True
         if self.state is not StreamState.OPEN:
             return
         if self.pending:
             self.write_pending()  # Twisted asked for data: give it all now
-        elif self.handed:
-            self.handed = 0
+        elif self.drain_owed:  # not for TLS handshake bytes: the base never queued those
+            self.drain_owed = False
             self.conn._on_write_buffer_drained()
 
     def write_pending(self) -> None:
@@ -445,6 +447,7 @@ class TwistedStream:
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         pending.clear()
         self.pending_size = 0
+        self.drain_owed = True
         if self.tls is not None:
             self.tls.encrypt(data)
             self.send_tls_output()
@@ -501,7 +504,10 @@ class TwistedStream:
             self.flush_call = None
         connecting, self.connecting = self.connecting, None
         if connecting is not None:
-            connecting.cancel()  # errback with ConnectingCancelledError: ignored (no attempt)
+            try:  # errback with ConnectingCancelledError: ignored (no attempt any more)
+                connecting.cancel()
+            except Exception:  # noqa: BLE001 - e.g. NotConnectingError: nothing to stop
+                LOGGER.debug("%s: cancelling the connect failed", self.where(), exc_info=True)
         self.protocol = None
         transport, self.transport = self.transport, None
         if transport is not None:
@@ -511,7 +517,7 @@ class TwistedStream:
         self.tls = None
         self.pending.clear()
         self.pending_size = self.handed = 0
-        self.twisted_wants_data = False
+        self.twisted_wants_data = self.drain_owed = False
 
     def cancel_timer(self) -> None:
         timer, self.timer = self.timer, None

@@ -32,7 +32,7 @@ class TwistedDriver(Driver):
 
     def __init__(self) -> None:
         super().__init__()
-        import pytest_twisted
+        import pytest_twisted  # type: ignore[import-untyped]
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
@@ -49,7 +49,7 @@ class TwistedDriver(Driver):
         on_open_error_callback: Optional[Callback] = None,
         on_close_callback: Optional[Callback] = None,
     ) -> Connection:
-        connection = self.connection_class(
+        connection: Connection = self.connection_class(
             parameters=params,
             on_open_callback=on_open_callback,
             on_open_error_callback=on_open_error_callback,

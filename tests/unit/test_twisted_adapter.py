@@ -1,0 +1,347 @@
+"""The Twisted adapter's own stream (``adapters/twisted/_stream.py``) on the real reactor,
+against loopback peers only (no broker): what the conformance suite cannot see from outside.
+
+The stream reports to a :class:`Recorder` standing where the base ``Connection`` would be; it
+records every up-call and fails the test when one arrives from inside a down-call (the hook
+contract forbids re-entrant up-calls). Tests run in pytest-twisted's reactor greenlet as
+``ensureDeferred`` coroutines and wait by polling with ``deferLater``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import pytest
+
+pytest.importorskip("twisted")
+pytest_twisted = pytest.importorskip("pytest_twisted")
+
+from twisted.internet import protocol as twisted_protocol  # noqa: E402
+from twisted.internet import task  # noqa: E402
+
+from amqpbase import exceptions  # noqa: E402
+from amqpbase.adapters.twisted._stream import StreamState, TwistedStream  # noqa: E402
+from amqpbase.parameters import ConnectionParameters, SSLOptions  # noqa: E402
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+class Recorder:
+    """Stands in for the base Connection: records the stream's up-calls."""
+
+    def __init__(self) -> None:
+        self.events: List[Tuple[str, Any]] = []
+        self.received = bytearray()
+        self.in_downcall = False
+
+    def _record(self, name: str, value: Any = None) -> None:
+        assert not self.in_downcall, f"{name} up-call from inside a down-call"
+        self.events.append((name, value))
+
+    def _on_stream_connected(self) -> None:
+        self._record("connected")
+
+    def _on_data_available(self, data: Any) -> None:
+        assert not self.in_downcall, "data up-call from inside a down-call"
+        self.received += data
+
+    def _on_write_buffer_drained(self) -> None:
+        self._record("drained")
+
+    def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
+        self._record("terminated", error)
+
+    def names(self, name: str) -> List[Any]:
+        return [value for event, value in self.events if event == name]
+
+
+class Harness:
+    """A :class:`TwistedStream` on the session reactor, reporting to a :class:`Recorder`."""
+
+    def __init__(self, **params: Any) -> None:
+        self.recorder = Recorder()
+        self.stream = TwistedStream(self.recorder, _reactor())  # type: ignore[arg-type]
+        self.params = ConnectionParameters(**params)
+
+    def down(self, call: Callable[[], Any]) -> None:
+        """Make a down-call the way the base does, flagging re-entrant up-calls."""
+        self.recorder.in_downcall = True
+        try:
+            call()
+        finally:
+            self.recorder.in_downcall = False
+
+    def connect(self) -> None:
+        self.down(lambda: self.stream.connect(self.params))
+
+    def disconnect(self) -> None:
+        self.down(self.stream.disconnect)
+
+    def emit(self, data: Any) -> None:
+        self.down(lambda: self.stream.emit(data))
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await task.deferLater(_reactor(), 0.005, lambda: None)
+
+
+async def pause(seconds: float) -> None:
+    await task.deferLater(_reactor(), seconds, lambda: None)
+
+
+class Echo(twisted_protocol.Protocol):
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        assert self.transport is not None
+        self.transport.write(data)
+
+
+@pytest.fixture
+def echo_port() -> Iterator[int]:
+    port = _reactor().listenTCP(
+        0, twisted_protocol.Factory.forProtocol(Echo), interface="127.0.0.1"
+    )
+    try:
+        yield port.getHost().port
+    finally:
+        port.stopListening()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """Completes TCP handshakes in the kernel backlog, never accepts, never speaks."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def test_importing_the_adapter_installs_no_reactor() -> None:
+    """DESIGN rule 4: importing the package (and touching TwistedConnection) imports no
+    reactor, so an application or ``--reactor=asyncio`` can still install its own."""
+    code = (
+        "import sys\n"
+        "import amqpbase.adapters.twisted as t\n"
+        "t.TwistedConnection\n"
+        "assert 'twisted.internet.reactor' not in sys.modules, 'reactor imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest_twisted.ensureDeferred
+async def test_plain_round_trip_memoryviews_and_drains(echo_port: int) -> None:
+    """Bytes and memoryview slices go out in order (no buffer is mutated or lost); each time
+    the whole write buffer empties the base hears ``_on_write_buffer_drained()``, also for a
+    backlog far below Twisted's 64 KiB pause threshold; the size returns to 0."""
+    h = Harness(host="127.0.0.1", port=echo_port)
+    h.connect()
+    await wait_until(lambda: h.recorder.names("connected"))
+    assert h.stream.state is StreamState.OPEN
+
+    body = bytearray(range(256)) * 4096  # 1 MiB
+    view = memoryview(body)
+    expected = b"head" + bytes(body) + b"tail"
+    h.emit(b"head")
+    for offset in range(0, len(body), 131072):
+        h.emit(view[offset : offset + 131072])
+    h.emit(b"tail")
+    assert h.stream.write_buffer_size() == len(expected)
+    await wait_until(lambda: len(h.recorder.received) >= len(expected))
+    assert bytes(h.recorder.received) == expected
+    await wait_until(lambda: h.recorder.names("drained"))
+    assert h.stream.write_buffer_size() == 0
+
+    drains = len(h.recorder.names("drained"))
+    h.emit(b"x" * 100)  # a small backlog: Twisted alone would never resume a push producer
+    await wait_until(lambda: len(h.recorder.names("drained")) > drains)
+    assert h.stream.write_buffer_size() == 0
+
+    h.disconnect()
+    assert h.recorder.names("terminated") == []  # later, from the reactor
+    h.disconnect()  # repeat: no-op
+    await wait_until(lambda: h.recorder.names("terminated"))
+    await pause(0.05)
+    assert h.recorder.names("terminated") == [None]
+    assert h.stream.state is StreamState.IDLE
+
+
+@pytest_twisted.ensureDeferred
+async def test_disconnect_while_resolving_reports_none_once() -> None:
+    """A disconnect while getaddrinfo runs on the thread pool: one ``None`` termination; the
+    late resolution result is ignored (no connect, no second report)."""
+    h = Harness(host="127.0.0.1", port=1)
+    h.connect()
+    assert h.stream.state is StreamState.RESOLVING
+    h.disconnect()
+    await wait_until(lambda: h.recorder.names("terminated"))
+    await pause(0.1)
+    assert h.recorder.events == [("terminated", None)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_peer_closing_is_stream_lost_with_the_cause_chained() -> None:
+    """The peer closes the TCP connection: ``StreamLostError`` whose cause is an OSError
+    (``ConnectionError``) chained to Twisted's own ``ConnectionDone``."""
+    from twisted.internet.error import ConnectionDone
+
+    class CloseAtOnce(twisted_protocol.Protocol):
+        def connectionMade(self) -> None:  # noqa: N802
+            assert self.transport is not None
+            self.transport.loseConnection()
+
+    factory = twisted_protocol.Factory.forProtocol(CloseAtOnce)
+    port = _reactor().listenTCP(0, factory, interface="127.0.0.1")
+    try:
+        h = Harness(host="127.0.0.1", port=port.getHost().port)
+        h.connect()
+        await wait_until(lambda: h.recorder.names("terminated"))
+    finally:
+        await port.stopListening()
+    [error] = h.recorder.names("terminated")
+    assert type(error) is exceptions.StreamLostError
+    assert isinstance(error.__cause__, ConnectionError)
+    assert isinstance(error.__cause__.__cause__, ConnectionDone)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_options_reach_the_socket(echo_port: int) -> None:
+    """TCP_NODELAY is set, and ``tcp_options`` keepalive settings are applied."""
+    h = Harness(host="127.0.0.1", port=echo_port, tcp_options={"TCP_KEEPIDLE": 42})
+    h.connect()
+    await wait_until(lambda: h.recorder.names("connected"))
+    sock = h.stream.transport.getHandle()
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 42
+    h.disconnect()
+    await wait_until(lambda: h.recorder.names("terminated"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_handshake_is_bounded_by_socket_timeout(silent_port: int) -> None:
+    """TCP connects but the peer never answers the ClientHello: after ``socket_timeout`` the
+    stream fails with ``SocketTimeoutError`` (cause ``socket.timeout``), as on select."""
+    context = ssl.create_default_context()
+    h = Harness(
+        host="127.0.0.1",
+        port=silent_port,
+        socket_timeout=0.3,
+        ssl_options=SSLOptions(context, server_hostname="localhost"),
+    )
+    start = time.monotonic()
+    h.connect()
+    await wait_until(lambda: h.recorder.names("terminated"))
+    elapsed = time.monotonic() - start
+    [error] = h.recorder.names("terminated")
+    assert type(error) is exceptions.SocketTimeoutError, repr(error)
+    assert "TLS handshake" in str(error)
+    assert isinstance(error.__cause__, socket.timeout)
+    assert 0.25 <= elapsed < 2.0, elapsed
+
+
+def _self_signed(folder: Path) -> Tuple[str, str]:
+    """A self-signed certificate for ``localhost`` (cert file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+class TLSEcho:
+    """A one-connection stdlib TLS echo server in a thread."""
+
+    def __init__(self, cert: str, key: str) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(10)
+        try:
+            raw, _ = self.listener.accept()
+            with self.context.wrap_socket(raw, server_side=True) as tls:
+                tls.settimeout(10)
+                while True:
+                    data = tls.recv(65536)
+                    if not data:
+                        return
+                    tls.sendall(data)
+        except OSError:
+            return
+        finally:
+            self.listener.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
+    """Through the user's own SSLContext (verifying the server, SNI ``localhost``): 1 MiB of
+    memoryview slices goes out encrypted and comes back decrypted, intact and in order."""
+    pytest.importorskip("cryptography")
+    cert, key = _self_signed(tmp_path)
+    peer = TLSEcho(cert, key)
+    context = ssl.create_default_context(cafile=cert)
+    h = Harness(
+        host="127.0.0.1",
+        port=peer.port,
+        socket_timeout=5,
+        ssl_options=SSLOptions(context, server_hostname="localhost"),
+    )
+    h.connect()
+    await wait_until(lambda: h.recorder.events)
+    assert h.recorder.events == [("connected", None)], h.recorder.events
+
+    body = bytes(range(256)) * 4096
+    view = memoryview(body)
+    for offset in range(0, len(body), 100_000):
+        h.emit(view[offset : offset + 100_000])
+    await wait_until(lambda: len(h.recorder.received) >= len(body), timeout=10)
+    assert bytes(h.recorder.received) == body
+    await wait_until(lambda: h.stream.write_buffer_size() == 0)
+
+    h.disconnect()
+    await wait_until(lambda: h.recorder.names("terminated"))
+    assert h.recorder.names("terminated") == [None]
