@@ -209,18 +209,20 @@ class TwistedProtocolConnection:
         self._ready.succeed(self)
 
     def _on_open_error(self, _connection: Any, error: BaseException) -> None:
+        # State first: user code resumed by ``ready`` failing may call channel() at once.
+        self._end_reason = error
         self._ready.fail(error)
         self._end(error)
 
     def _on_close(self, _connection: Any, reason: BaseException) -> None:
         # Every channel has been told first (its Deferreds failed, its opening Deferred too).
+        self._end_reason = reason
         opens, self._channel_opens = self._channel_opens, set()
         for deferred in list(opens):
             fail_with(deferred, reason)
         self._end(reason)
 
     def _end(self, reason: BaseException) -> None:
-        self._end_reason = reason
         if isinstance(reason, _CLIENT_CLOSES):
             self._closed.succeed(reason)
         else:
