@@ -119,6 +119,16 @@ class Amqp:
         return channel
 
     @defer.inlineCallbacks
+    def confirmed_channel(
+        self, connection: Optional[TwistedProtocolConnection] = None
+    ) -> Generator[Any, Any, TwistedChannel]:
+        """A channel in confirm mode: ``yield within(channel.basic_publish(...))`` returns once
+        the broker has the message (in its queue, if routed)."""
+        channel = yield self.open_channel(connection)
+        yield within(channel.confirm_delivery())
+        return channel
+
+    @defer.inlineCallbacks
     def declare_queue(self, channel: TwistedChannel, **kwargs: Any) -> Generator[Any, Any, str]:
         """Declare a uniquely named queue (deleted after the test); return its name."""
         name = self.name("q")
