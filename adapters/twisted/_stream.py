@@ -68,6 +68,7 @@ Buffer = Union[bytes, bytearray, memoryview]
 #: interfaces are not types for mypy without the mypy-zope plugin, hence ``Any``.
 Reactor = Any
 
+_TLS_RECORD = 16 * 1024  # TLS plaintext record size: smaller buffers are joined up to it
 READ_SIZE = 256 * 1024  # recv size asked of Twisted's TCP transport (house rule: >= 128 KiB)
 _NO_TIMEOUT = 365 * 24 * 3600.0  # socket_timeout=None; Twisted's connector wants a number
 _TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
@@ -152,7 +153,6 @@ class TwistedStream:
         self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.addresses: List[Tuple[Any, ...]] = []
         self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
-        self.sockaddr: Any = None
         self.connecting: Optional[Deferred[Any]] = None  # the endpoint's connect Deferred
         self.protocol: Optional[StreamProtocol] = None  # the attached shim
         self.transport: Any = None  # its ITCPTransport
@@ -214,7 +214,9 @@ class TwistedStream:
         if self.state is not StreamState.OPEN:
             LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
             return
-        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if isinstance(data, memoryview) and (data.ndim != 1 or data.format != "B"):
+            data = data.cast("B")  # len() counts bytes from here on
+        size = len(data)
         if size:
             self.pending.append(data)
             self.pending_size += size
@@ -265,7 +267,6 @@ class TwistedStream:
             else:
                 self.errors.append((sockaddr, OSError(f"address family {family} unsupported")))
                 continue
-            self.sockaddr = sockaddr
             connecting: Deferred[Any] = endpoint.connect(_ShimFactory(self, attempt))
             self.connecting = connecting
             connecting.addCallbacks(
@@ -443,15 +444,36 @@ class TwistedStream:
             self.lose_stream(exc)
 
     def hand_to_twisted(self) -> None:
+        """Everything queued goes to Twisted in one ``transport.write``. Plain TCP: one
+        ``bytes`` (the one copy Twisted needs). TLS: the plaintext is encrypted straight from
+        the queued buffers, small ones joined up to a full record, so bodies are not copied
+        before OpenSSL reads them."""
         pending = self.pending
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
-        pending.clear()
         self.pending_size = 0
         self.drain_owed = True
-        if self.tls is not None:
-            self.tls.encrypt(data)
+        tls = self.tls
+        if tls is not None:
+            small: List[Buffer] = []
+            small_size = 0
+            for buf in pending:
+                if len(buf) >= _TLS_RECORD:  # encrypted straight from the caller's buffer
+                    if small:
+                        tls.encrypt(b"".join(small))
+                        small, small_size = [], 0
+                    tls.encrypt(buf)
+                else:
+                    small.append(buf)
+                    small_size += len(buf)
+                    if small_size >= _TLS_RECORD:
+                        tls.encrypt(b"".join(small))
+                        small, small_size = [], 0
+            if small:
+                tls.encrypt(b"".join(small))
+            pending.clear()
             self.send_tls_output()
             return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
         if not isinstance(data, bytes):
             data = bytes(data)  # one memoryview (or bytearray) alone: Twisted takes bytes only
         self.transport.write(data)

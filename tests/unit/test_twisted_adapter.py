@@ -319,7 +319,8 @@ class TLSEcho:
 @pytest_twisted.ensureDeferred
 async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
     """Through the user's own SSLContext (verifying the server, SNI ``localhost``): 1 MiB of
-    memoryview slices goes out encrypted and comes back decrypted, intact and in order."""
+    memoryview slices mixed with small buffers goes out encrypted and comes back decrypted,
+    intact and in order."""
     pytest.importorskip("cryptography")
     cert, key = _self_signed(tmp_path)
     peer = TLSEcho(cert, key)
@@ -336,10 +337,17 @@ async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
 
     body = bytes(range(256)) * 4096
     view = memoryview(body)
+    expected = bytearray()
     for offset in range(0, len(body), 100_000):
+        # small buffers (joined into records) between large views (encrypted in place)
+        for n in range(30):
+            small = b"%d;" % (offset + n) * 50
+            h.emit(small)
+            expected += small
         h.emit(view[offset : offset + 100_000])
-    await wait_until(lambda: len(h.recorder.received) >= len(body), timeout=10)
-    assert bytes(h.recorder.received) == body
+        expected += view[offset : offset + 100_000]
+    await wait_until(lambda: len(h.recorder.received) >= len(expected), timeout=10)
+    assert h.recorder.received == expected
     await wait_until(lambda: h.stream.write_buffer_size() == 0)
 
     h.disconnect()
