@@ -1,0 +1,548 @@
+"""The Tornado adapter on real loopback sockets: TornadoConnection's hooks and its transport.
+
+What the conformance suite cannot see from the outside is checked here: the default loop,
+write coalescing (send system calls counted), buffers kept by reference, the in-flight
+discipline on a full socket, reads, the one last write of ``disconnect``, and the exact
+adapter-level errors. No mocks: a real Tornado ``IOLoop`` on its own asyncio loop, real sockets
+on 127.0.0.1 and the real base ``Connection``. A test may subclass TornadoConnection to
+*observe* an up-call (record it, then call the base), or call a down-call hook itself the way
+the base would. Send system calls are counted by switching the connected socket's class to a
+``socket.socket`` subclass whose ``send`` records the call, then makes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+import ssl
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, List, Optional, Tuple
+
+import pytest
+from tornado.platform.asyncio import AsyncIOLoop
+
+from amqpbase import exceptions
+from amqpbase.adapters.tornado import TornadoConnection
+from amqpbase.adapters.tornado import transport as tornado_transport
+from amqpbase.parameters import ConnectionParameters, SSLOptions
+
+PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+
+class Loop:
+    """A fresh asyncio loop wrapped by a Tornado IOLoop, run until a condition holds."""
+
+    def __init__(self) -> None:
+        self.asyncio_loop = asyncio.new_event_loop()
+        self.ioloop = AsyncIOLoop(asyncio_loop=self.asyncio_loop, make_current=False)
+
+    def run_until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+        async def wait() -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                assert time.monotonic() < deadline, f"not true within {timeout}s: {predicate}"
+                await asyncio.sleep(0.005)
+
+        self.asyncio_loop.run_until_complete(wait())
+
+    def run_for(self, seconds: float) -> None:
+        self.asyncio_loop.run_until_complete(asyncio.sleep(seconds))
+
+    def close(self) -> None:
+        self.ioloop.close()
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    running = Loop()
+    yield running
+    running.close()
+
+
+class CountingSocket(socket.socket):
+    """A connected socket's class is switched to this one (same slots, so Python allows it):
+    ``send`` records (bytes offered, bytes sent or -1 for EAGAIN, the buffer's owner), then
+    makes the real system call."""
+
+    __slots__ = ()
+    calls: ClassVar[List[Tuple[int, int, Any]]] = []
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        view = memoryview(data)
+        try:
+            sent = super().send(data, flags)
+        except BlockingIOError:
+            CountingSocket.calls.append((view.nbytes, -1, view.obj))
+            raise
+        CountingSocket.calls.append((view.nbytes, sent, view.obj))
+        return sent
+
+
+class Probe(TornadoConnection):
+    """TornadoConnection that records the up-calls it receives, then lets the base act."""
+
+    def __init__(self, *args: Any, count_sends: bool = False, **kwargs: Any) -> None:
+        self.terminations: List[Optional[BaseException]] = []
+        self.in_downcall = False
+        self.on_connected: Optional[Callable[["Probe"], None]] = None
+        self.drained = 0
+        self.count_sends = count_sends
+        self.sock: Any = None  # the connected socket, kept for inspection after teardown
+        super().__init__(*args, **kwargs)
+
+    def _on_stream_connected(self) -> None:
+        stream = self._io.stream
+        assert stream is not None
+        self.sock = stream.socket
+        if self.count_sends:
+            CountingSocket.calls = []
+            self.sock.__class__ = CountingSocket
+        super()._on_stream_connected()  # queues the protocol header
+        if self.on_connected is not None:
+            self.on_connected(self)
+
+    def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
+        assert not self.in_downcall, "_on_stream_terminated called from inside a down-call"
+        self.terminations.append(error)
+        super()._on_stream_terminated(error)
+
+    def _on_write_buffer_drained(self) -> None:
+        self.drained += 1
+        super()._on_write_buffer_drained()
+
+    def _adapter_disconnect_stream(self) -> None:
+        self.in_downcall = True
+        try:
+            super()._adapter_disconnect_stream()
+        finally:
+            self.in_downcall = False
+
+
+def params(port: int, **kwargs: Any) -> ConnectionParameters:
+    kwargs.setdefault("socket_timeout", 5.0)
+    kwargs.setdefault("stack_timeout", None)
+    kwargs.setdefault("connection_attempts", 1)
+    return ConnectionParameters(host="127.0.0.1", port=port, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A loopback TCP server on a thread: accepts one client and runs ``serve(sock)``."""
+
+    def __init__(self, serve: Callable[[socket.socket], None], backlog: int = 8) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(backlog)
+        self.port = int(self.listener.getsockname()[1])
+        self.received = bytearray()
+        self.error: Optional[BaseException] = None
+        self._serve = serve
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.listener.settimeout(20)
+            client, _ = self.listener.accept()
+            with client:
+                client.settimeout(20)
+                self._serve(client)
+        except BaseException as exc:  # noqa: BLE001 - reported by join()
+            self.error = exc
+
+    def read_all(self, sock: socket.socket, expected: int) -> None:
+        while len(self.received) < expected:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            self.received += chunk
+
+    def join(self) -> None:
+        self.thread.join(20)
+        self.listener.close()
+        if self.error is not None:
+            raise self.error
+
+
+# ------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------
+
+
+def test_default_loop_is_the_current_one_when_the_connection_is_built(loop: Loop) -> None:
+    """Without ``custom_ioloop`` the connection takes ``IOLoop.current()`` at construction (the
+    running loop here); ``create_connection`` without a loop runs its attempts on it too."""
+    seen: List[Any] = []
+    results: List[Any] = []
+
+    async def main() -> None:
+        connection = TornadoConnection(params(free_port()), on_open_error_callback=lambda *a: None)
+        seen.append(connection.ioloop)
+        TornadoConnection.create_connection([params(free_port())], results.append)
+
+    loop.asyncio_loop.run_until_complete(main())
+    loop.run_until(lambda: results)
+    assert seen == [loop.ioloop]
+    assert type(results[0]) is exceptions.AMQPConnectionWorkflowFailed
+    assert type(results[0].exceptions[0]) is exceptions.TCPConnectionRefusedError
+
+
+def test_timers_remove_twice_or_after_firing_and_threadsafe_callbacks(loop: Loop) -> None:
+    conn = TornadoConnection(params(free_port()), custom_ioloop=loop.ioloop,
+                             internal_connection_workflow=False)
+    fired: List[str] = []
+    fires = conn._adapter_call_later(0.01, lambda: fired.append("fires"))
+    cancelled = conn._adapter_call_later(0.02, lambda: fired.append("cancelled"))
+    conn._adapter_remove_timeout(cancelled)
+    conn._adapter_remove_timeout(cancelled)  # twice: no-op
+    loop.run_for(0.1)
+    conn._adapter_remove_timeout(fires)  # after it fired: no-op
+    assert fired == ["fires"]
+
+    threads: List[int] = []
+    loop_thread: List[int] = []
+    conn._adapter_call_later(0, lambda: loop_thread.append(threading.get_ident()))
+    worker = threading.Thread(target=lambda: conn._adapter_add_callback_threadsafe(
+        lambda: threads.append(threading.get_ident())))
+    worker.start()
+    loop.run_until(lambda: threads and loop_thread)
+    worker.join(5)
+    assert threads == loop_thread
+
+
+# ------------------------------------------------------------------------------------------
+# connecting
+# ------------------------------------------------------------------------------------------
+
+
+def test_socket_options_are_applied_to_the_connected_socket(loop: Loop) -> None:
+    server = Server(lambda sock: server.read_all(sock, len(PROTOCOL_HEADER)))
+    options: List[int] = []
+
+    def on_connected(conn: Probe) -> None:
+        sock = conn.sock
+        options.extend([sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+                        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)])
+        conn._adapter_disconnect_stream()
+
+    conn = Probe(params(server.port, tcp_options={"TCP_KEEPIDLE": 7, "TCP_USER_TIMEOUT": 1234}),
+                 custom_ioloop=loop.ioloop)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert options[0] and options[1] and options[2:] == [7, 1234]
+
+
+def test_an_option_this_platform_lacks_is_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock, caplog.at_level(logging.WARNING):
+        tornado_transport.set_tcp_options(sock, {"TCP_NO_SUCH_OPTION": 1})
+    assert "TCP_NO_SUCH_OPTION" in caplog.text
+
+
+def test_close_while_resolving_reports_the_abort_once_later(loop: Loop) -> None:
+    errors: List[BaseException] = []
+    conn = Probe(params(free_port()), custom_ioloop=loop.ioloop,
+                 on_open_error_callback=lambda c, e: errors.append(e))
+    original = conn._adapter_connect_stream
+
+    def connect_then_close() -> None:
+        original()
+        assert conn._io.state is tornado_transport.TransportState.CONNECTING
+        conn.close()  # the base aborts the open: _adapter_disconnect_stream()
+        assert conn.terminations == []  # never from inside the down-call
+
+    conn._adapter_connect_stream = connect_then_close  # type: ignore[method-assign]
+    loop.run_until(lambda: errors)
+    loop.run_for(0.2)  # a connect task or DNS answer arriving late changes nothing
+    assert conn.terminations == [None]
+    assert [type(e) for e in errors] == [exceptions.ConnectionOpenAborted]
+
+
+def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None:
+    """A listener whose accept queue is full leaves our SYN unanswered: close() aborts the
+    connect promptly (not after socket_timeout) and TCPClient closes the pending socket."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    errors: List[BaseException] = []
+    try:
+        conn = Probe(params(port, socket_timeout=5.0), custom_ioloop=loop.ioloop,
+                     on_open_error_callback=lambda c, e: errors.append(e))
+        loop.run_until(lambda: conn._io.connect_task is not None)
+        loop.run_for(0.1)
+        start = time.monotonic()
+        conn.close()
+        loop.run_until(lambda: errors)
+        assert time.monotonic() - start < 0.5
+        loop.run_for(0.05)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert [type(e) for e in errors] == [exceptions.ConnectionOpenAborted]
+    assert conn.terminations == [None]
+
+
+def test_disconnect_twice_terminates_once_never_reentrantly(loop: Loop) -> None:
+    server = Server(lambda sock: server.read_all(sock, len(PROTOCOL_HEADER)))
+
+    def on_connected(conn: Probe) -> None:
+        conn._adapter_disconnect_stream()
+        conn._adapter_disconnect_stream()  # repeat: no-op
+        assert conn.terminations == []  # not from inside the down-call
+
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.terminations)
+    loop.run_for(0.05)
+    server.join()
+    assert conn.terminations == [None]
+    conn._adapter_disconnect_stream()  # after the stream ended: no-op
+    loop.run_for(0.05)
+    assert conn.terminations == [None]
+
+
+# ------------------------------------------------------------------------------------------
+# writes
+# ------------------------------------------------------------------------------------------
+
+
+def test_emits_are_coalesced_into_one_send_per_loop_iteration(loop: Loop) -> None:
+    payload = [b"%06d;" % i for i in range(1000)]
+    expected = PROTOCOL_HEADER + b"".join(payload)
+    server = Server(lambda sock: server.read_all(sock, len(expected)))
+    before_flush: List[Any] = []
+
+    def on_connected(conn: Probe) -> None:
+        for chunk in payload:  # the base calling the hook 1000 times in one callback
+            conn._adapter_emit_data(chunk)
+        stream = conn._io.stream
+        assert stream is not None
+        before_flush.extend([len(CountingSocket.calls), conn._adapter_get_write_buffer_size(),
+                             stream.writing()])
+
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: len(server.received) == len(expected))
+    assert before_flush == [0, len(expected), False]  # emitting made no system call
+    assert [(offered, sent) for offered, sent, _ in CountingSocket.calls] == [
+        (len(expected), len(expected))
+    ]
+    assert conn._adapter_get_write_buffer_size() == 0 and conn.drained == 1
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert bytes(server.received) == expected
+
+
+def test_large_buffers_are_sent_by_reference_small_ones_joined(loop: Loop) -> None:
+    """Frames as the codec makes them for a large body: small bytes glue between 16 KiB
+    memoryview slices of one body (16 KiB: the smallest buffer sent as is). The slices reach
+    send() as views of the body itself (never copied); the small buffers around them are
+    joined."""
+    body = bytearray(bytes(range(256)) * 256)  # 64 KiB
+    view = memoryview(body)
+    parts: List[Any] = [b"head"]
+    for offset in range(0, len(body), 16 * 1024):
+        parts += [view[offset:offset + 16 * 1024], b"\xce", b"glue"]
+    expected = PROTOCOL_HEADER + b"".join(parts)
+    server = Server(lambda sock: server.read_all(sock, len(expected)))
+
+    def on_connected(conn: Probe) -> None:
+        for part in parts:
+            conn._adapter_emit_data(part)
+        queued = list(conn._io.wbuf)
+        assert all(a is b for a, b in zip(queued[1:], parts))  # queued by reference
+
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: len(server.received) == len(expected))
+    calls = CountingSocket.calls
+    assert [offered for offered, _, _ in calls] == [12] + [16 * 1024, 5] * 4
+    assert all(owner is body for offered, _, owner in calls if offered == 16 * 1024)
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert bytes(server.received) == expected
+
+
+def test_a_full_socket_waits_for_its_write_future_without_a_send_per_buffer(
+    loop: Loop,
+) -> None:
+    """32 MiB as 256 views to a peer that does not read at first: the kernel takes part, the
+    rest waits. Only the piece in flight is tried again (no EAGAIN per queued buffer); once the
+    peer reads, everything arrives in order and the drain is reported once."""
+    block = bytes(range(256)) * 512  # 128 KiB
+    body = b"".join(block[i:] + block[:i] for i in range(256))  # 32 MiB, no repeating pattern
+    expected = PROTOCOL_HEADER + body
+    start_reading = threading.Event()
+
+    def serve(sock: socket.socket) -> None:
+        start_reading.wait(10)
+        server.read_all(sock, len(expected))
+
+    server = Server(serve)
+    view = memoryview(body)
+    blocked: List[Tuple[int, int]] = []
+
+    def on_connected(conn: Probe) -> None:
+        for offset in range(0, len(body), 128 * 1024):
+            conn._adapter_emit_data(view[offset:offset + 128 * 1024])
+
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.sock is not None)
+    loop.run_for(0.3)
+    eagain = sum(1 for _, sent, _ in CountingSocket.calls if sent == -1)
+    blocked.append((conn._adapter_get_write_buffer_size(), eagain))
+    start_reading.set()
+    loop.run_until(lambda: conn.drained, timeout=30)
+    server.join()
+    size, eagain = blocked[0]
+    assert 0 < size < len(expected)  # the kernel took part of it, the rest waited
+    assert eagain <= 2, CountingSocket.calls  # not one EAGAIN per queued buffer
+    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
+    assert conn._adapter_get_write_buffer_size() == 0 and conn.drained == 1
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+
+
+def test_disconnect_makes_one_last_write_of_what_is_queued(loop: Loop) -> None:
+    """Bytes emitted just before disconnect (a Connection.CloseOk, say) still go out."""
+    last_words = b"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x33\xce"
+    expected = PROTOCOL_HEADER + last_words
+    server = Server(lambda sock: server.read_all(sock, len(expected)))
+
+    def on_connected(conn: Probe) -> None:
+        conn._adapter_emit_data(last_words)
+        conn._adapter_disconnect_stream()
+
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert bytes(server.received) == expected
+    assert conn.terminations == [None]
+
+
+# ------------------------------------------------------------------------------------------
+# reads and lost streams
+# ------------------------------------------------------------------------------------------
+
+
+def test_reads_deliver_every_byte_in_order_in_large_chunks(loop: Loop) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB from the server
+    received = bytearray()
+    chunks: List[int] = []
+
+    class Reader(Probe):
+        def _on_data_available(self, chunk: Any) -> None:
+            assert isinstance(chunk, memoryview)
+            chunks.append(len(chunk))
+            received.extend(chunk)  # observe only: these bytes are not AMQP
+
+    def serve(sock: socket.socket) -> None:
+        server.read_all(sock, len(PROTOCOL_HEADER))
+        sock.sendall(data)
+        time.sleep(0.2)
+
+    server = Server(serve)
+    conn = Reader(params(server.port), custom_ioloop=loop.ioloop)
+    loop.run_until(lambda: len(received) == len(data))
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert bytes(received) == data
+    assert max(chunks) <= 256 * 1024 and len(chunks) < 200
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["peer-closes", "peer-resets"])
+def test_a_lost_stream_is_stream_lost_error_with_the_os_error_chained(
+    loop: Loop, reset: bool
+) -> None:
+    def serve(sock: socket.socket) -> None:
+        server.read_all(sock, len(PROTOCOL_HEADER))
+        if reset:  # SO_LINGER 0: close() sends RST
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    server = Server(serve)
+    conn = Probe(params(server.port), custom_ioloop=loop.ioloop,
+                 on_open_error_callback=lambda c, e: None)
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    error = conn.terminations[0]
+    assert type(error) is exceptions.StreamLostError
+    assert f"127.0.0.1:{server.port}: stream lost" in str(error)
+    if reset:
+        assert isinstance(error.__cause__, ConnectionResetError)
+    else:
+        assert type(error.__cause__) is ConnectionError
+        assert "end of stream" in str(error.__cause__)
+
+
+# ------------------------------------------------------------------------------------------
+# TLS
+# ------------------------------------------------------------------------------------------
+
+
+def test_tls_carries_large_writes_in_order(loop: Loop, tmp_path: Path) -> None:
+    """8 MiB of memoryview slices through TLS (SSL retries with the same buffer are Tornado's
+    business) arrive intact, with SNI from ``server_hostname``."""
+    from tests.conformance.tls_peer import SNI_NAME, client_context, make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(pki["server"][1], pki["server"][0])
+    sni: List[Optional[str]] = []
+    server_context.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore
+    body = bytes(range(256)) * 32768  # 8 MiB
+    expected = PROTOCOL_HEADER + body
+
+    def serve(sock: socket.socket) -> None:
+        with server_context.wrap_socket(sock, server_side=True) as tls:
+            server.read_all(tls, len(expected))
+
+    server = Server(serve)
+    view = memoryview(body)
+
+    def on_connected(conn: Probe) -> None:
+        for offset in range(0, len(body), 128 * 1024):
+            conn._adapter_emit_data(view[offset:offset + 128 * 1024])
+
+    options = SSLOptions(client_context(pki, with_cert=False), server_hostname=SNI_NAME)
+    conn = Probe(params(server.port, ssl_options=options), custom_ioloop=loop.ioloop,
+                 on_open_error_callback=lambda c, e: None)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.drained, timeout=30)
+    server.thread.join(20)
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert sni == [SNI_NAME]
+    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
