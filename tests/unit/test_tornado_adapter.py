@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, List, Optional, Tuple
 
 import pytest
+from tornado.netutil import Resolver
 from tornado.platform.asyncio import AsyncIOLoop
 
 from amqpbase import exceptions
@@ -248,6 +249,53 @@ def test_socket_options_are_applied_to_the_connected_socket(loop: Loop) -> None:
     loop.run_until(lambda: conn.terminations)
     server.join()
     assert options[0] and options[1] and options[2:] == [7, 1234]
+
+
+class TwoAddresses(Resolver):
+    """A resolver (Tornado's extension point, set with ``Resolver.configure``) giving
+    ``amqp.test`` two loopback addresses: one that refuses, then ``LIVE_PORT``."""
+
+    DEAD_PORT = LIVE_PORT = 0
+
+    async def resolve(self, host: str, port: int, family: Any = socket.AF_UNSPEC) -> Any:
+        assert host == "amqp.test"
+        return [(socket.AF_INET, ("127.0.0.1", self.DEAD_PORT)),
+                (socket.AF_INET, ("127.0.0.1", self.LIVE_PORT))]
+
+
+@pytest.fixture
+def two_addresses() -> Iterator[type]:
+    Resolver.configure(TwoAddresses)
+    try:
+        yield TwoAddresses
+    finally:
+        Resolver.configure(None)
+
+
+def test_every_address_is_tried_in_order(loop: Loop, two_addresses: Any) -> None:
+    server = Server(lambda sock: server.read_all(sock, len(PROTOCOL_HEADER)))
+    two_addresses.DEAD_PORT, two_addresses.LIVE_PORT = free_port(), server.port
+    peers: List[Any] = []
+
+    def on_connected(conn: Probe) -> None:
+        peers.append(conn.sock.getpeername())
+        conn._adapter_disconnect_stream()
+
+    conn = Probe(ConnectionParameters(host="amqp.test", port=1, socket_timeout=5,
+                                      stack_timeout=None), custom_ioloop=loop.ioloop)
+    conn.on_connected = on_connected
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert peers == [("127.0.0.1", server.port)] and conn.terminations == [None]
+
+    two_addresses.LIVE_PORT = free_port()  # now both refuse
+    errors: List[BaseException] = []
+    TornadoConnection(ConnectionParameters(host="amqp.test", port=1, socket_timeout=5),
+                      custom_ioloop=loop.ioloop,
+                      on_open_error_callback=lambda c, e: errors.append(e))
+    loop.run_until(lambda: errors)
+    assert type(errors[0]) is exceptions.TCPConnectionRefusedError
+    assert isinstance(errors[0].__cause__, ConnectionRefusedError)
 
 
 def test_an_option_this_platform_lacks_is_skipped_with_a_warning(
