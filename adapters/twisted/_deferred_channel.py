@@ -18,8 +18,7 @@ Contracts (user documentation: ``docs/guide-twisted.md``):
 from __future__ import annotations
 
 import logging
-from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from twisted.internet import defer
 
@@ -28,6 +27,7 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.channel import Channel
 from amqpbase.connection import Connection
 
+from ._deferred_confirms import PublishConfirms
 from ._deferred_tools import ClosableDeferredQueue, Outcome, ReceivedMessage, fail_with, fire
 
 LOGGER = logging.getLogger("amqpbase.adapters.twisted")
@@ -39,30 +39,6 @@ _CLIENT_CLOSES = (exceptions.ChannelClosedByClient, exceptions.ConnectionClosedB
 
 def _failed(error: BaseException) -> "defer.Deferred[Any]":
     return defer.fail(error)
-
-
-class _Publish:
-    """One publish awaiting its confirm: its Deferred (None once the caller cancelled it) and,
-    for a mandatory publish, the ``(exchange, routing_key)`` a Basic.Return would quote."""
-
-    __slots__ = ("deferred", "key")
-
-    def __init__(self, deferred: "defer.Deferred[Any]", key: Optional[Tuple[str, str]]) -> None:
-        self.deferred: Optional["defer.Deferred[Any]"] = deferred
-        self.key = key
-
-
-class _Returned:
-    """A Basic.Return received in confirm mode, waiting for the Basic.Ack of its publish.
-    ``upper`` is the last delivery tag published when it arrived: the returned publish can
-    only be one of the tags up to it."""
-
-    __slots__ = ("message", "key", "upper")
-
-    def __init__(self, message: ReceivedMessage, upper: int) -> None:
-        self.message = message
-        self.key = (message.method.exchange, message.method.routing_key)
-        self.upper = upper
 
 
 class TwistedChannel:
@@ -86,10 +62,8 @@ class TwistedChannel:
         # The pending basic_get's Deferred (None: none, or its caller cancelled it).
         self._get: Optional["defer.Deferred[Any]"] = None
         self._get_auto_ack = False
-        # Publisher confirms: delivery tag -> publish awaiting Basic.Ack/Nack, ascending.
-        self._confirming = False
-        self._publishes: Dict[int, _Publish] = {}
-        self._returns: Deque[_Returned] = deque()
+        # Publisher confirms (None until confirm_delivery()).
+        self._confirms: Optional[PublishConfirms] = None
         self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_cancel_callback(self._on_broker_cancel)
@@ -398,14 +372,15 @@ class TwistedChannel:
     def confirm_delivery(self) -> "defer.Deferred[Any]":
         """Enter publisher-confirm mode; fires with the Confirm.SelectOk frame. Every
         :meth:`basic_publish` from this call on returns a Deferred for its confirm."""
-        if self._confirming:
+        if self._confirms is not None:
             LOGGER.warning("confirm_delivery() called again on %r; already in confirm mode", self)
             return defer.succeed(None)
-        deferred = self._rpc(self.impl.confirm_delivery, self._on_confirm)
+        confirms = PublishConfirms()
+        deferred = self._rpc(self.impl.confirm_delivery, confirms.on_ack_nack)
         if not deferred.called:
             # Confirm.Select is sent (or queued). The channel numbers publishes from this call
             # on (Confirm.Select precedes every later publish on the wire), and so do we.
-            self._confirming = True
+            self._confirms = confirms
         return deferred
 
     def basic_publish(
@@ -432,27 +407,18 @@ class TwistedChannel:
             self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
         except Exception as error:  # noqa: BLE001 - reported through the Deferred
             return _failed(error)
-        if not self._confirming:
+        confirms = self._confirms
+        if confirms is None:
             return defer.succeed(None)
         # The channel numbers confirm-mode publishes 1, 2, ... (RabbitMQ does the same per
         # channel); basic_publish has just advanced its counter past this message's tag.
         tag = self.impl._next_delivery_tag - 1
-        publishes = self._publishes
-
-        def detach(_deferred: "defer.Deferred[Any]") -> None:
-            # Keep the tag (its ack and any return still have to be matched), drop the waiter.
-            record = publishes.get(tag)
-            if record is not None:
-                record.deferred = None
-
-        deferred: "defer.Deferred[Any]" = _Deferred(canceller=detach)
-        publishes[tag] = _Publish(deferred, (exchange, routing_key) if mandatory else None)
-        return deferred
+        return confirms.add(tag, (exchange, routing_key) if mandatory else None)
 
     def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         message = ReceivedMessage(self, method, properties, body)
-        if self._confirming and self._publishes:
-            self._returns.append(_Returned(message, self.impl._next_delivery_tag - 1))
+        if self._confirms is not None:
+            self._confirms.on_return(message, self.impl._next_delivery_tag - 1)
         elif not self._return_callbacks:
             LOGGER.warning(
                 "Basic.Return %s %r (exchange %r, routing key %r) on %r and no return callback",
@@ -464,79 +430,6 @@ class TwistedChannel:
             )
         for callback in list(self._return_callbacks):
             invoke(callback, message)
-
-    def _on_confirm(self, reply: frame.Method) -> None:
-        """Basic.Ack / Basic.Nack from the broker: settle every publish it covers, once.
-
-        ``multiple`` covers every unsettled tag up to ``delivery_tag`` (all of them for tag 0,
-        AMQP 0-9-1 basic.ack). RabbitMQ coalesces acks and nacks separately, so a
-        ``Nack(2, multiple)`` may arrive before ``Ack(1)``: a tag settled once is simply not
-        pending any more, and only an ack ever makes a publish succeed.
-        """
-        method = reply.method
-        tag = method.delivery_tag
-        publishes = self._publishes
-        if method.multiple:
-            covered = []
-            for pending_tag in publishes:  # ascending: tags are added in publish order
-                if tag and pending_tag > tag:
-                    break
-                covered.append(pending_tag)
-        elif tag in publishes:
-            covered = [tag]
-        else:
-            return  # settled before (see the docstring)
-        settled = [(pending_tag, publishes.pop(pending_tag)) for pending_tag in covered]
-        nacked = type(method) is spec.Basic.Nack
-        returned = {} if nacked or not self._returns else self._match_returns(tag, settled)
-        for pending_tag, record in settled:
-            deferred = record.deferred
-            if deferred is None:
-                continue
-            if nacked:
-                fail_with(deferred, exceptions.NackError([pending_tag]))
-            elif pending_tag in returned:
-                fail_with(deferred, exceptions.UnroutableError([returned[pending_tag]]))
-            else:
-                fire(deferred, method)
-
-    def _match_returns(
-        self, ack_tag: int, settled: List[Tuple[int, _Publish]]
-    ) -> Dict[int, ReceivedMessage]:
-        """Pair the Basic.Returns received so far with the mandatory publishes an ack settles.
-
-        RabbitMQ sends the Basic.Return of an unroutable mandatory message before the Basic.Ack
-        that confirms it (confirms.html), and returns in publish order. A Return carries no
-        delivery tag, so a return is paired with a settled mandatory publish of the same
-        exchange and routing key published before the return arrived; the newest return takes
-        the highest such tag (for the usual single return: the ack's own delivery tag), older
-        ones the next lower ones. Returns that can no longer match a pending publish are
-        dropped (the return callbacks have seen them).
-        """
-        matched: Dict[int, ReceivedMessage] = {}
-        candidates = [(tag, record.key) for tag, record in settled if record.key is not None]
-        kept: Deque[_Returned] = deque()
-        ceiling = ack_tag if ack_tag else (settled[-1][0] if settled else 0)
-        for returned in reversed(self._returns):
-            chosen = None
-            for tag, key in reversed(candidates):
-                if (
-                    tag <= min(ceiling, returned.upper)
-                    and key == returned.key
-                    and tag not in matched
-                ):
-                    chosen = tag
-                    break
-            if chosen is None:
-                kept.appendleft(returned)
-            else:
-                matched[chosen] = returned.message
-                ceiling = chosen - 1
-        lowest_pending = next(iter(self._publishes), None)
-        self._returns = deque(
-            r for r in kept if lowest_pending is not None and lowest_pending <= r.upper
-        )
-        return matched
 
     # ----------------------------------------------------------------------------------------
     # Channel
@@ -566,13 +459,8 @@ class TwistedChannel:
         consumers, self._consumers = self._consumers, {}
         auto_ack, self._auto_ack = self._auto_ack, set()
         cancels, self._cancels = self._cancels, {}
-        publishes, self._publishes = self._publishes, {}
+        confirms = self._confirms
         get, self._get = self._get, None
-        self._returns.clear()
-        if publishes:
-            LOGGER.debug(
-                "%r closed with %d publish(es) unconfirmed: %r", self, len(publishes), reason
-            )
         # Each errback may run user code that cancels another of these Deferreds (whose
         # canceller edits the old containers): iterate over copies.
         for deferred in list(calls):
@@ -581,9 +469,8 @@ class TwistedChannel:
             fail_with(get, reason)
         for outcome in list(cancels.values()):
             outcome.fail(reason)
-        for record in list(publishes.values()):
-            if record.deferred is not None:
-                fail_with(record.deferred, reason)
+        if confirms is not None:
+            confirms.fail_all(reason)
         for tag, queue_object in list(consumers.items()):
             # The broker requeues unacknowledged deliveries of a closed channel; auto-acked
             # ones exist nowhere else, so those stay gettable.
