@@ -218,8 +218,7 @@ class TwistedChannel:
             # Unreachable by design (the channel stops dispatching to a consumer being
             # cancelled), but never swallow a delivery: give it back to the broker.
             LOGGER.warning("Delivery %d for closed consumer %r", method.delivery_tag, tag)
-            if not auto_ack and self.impl.is_open:
-                self.impl.basic_reject(method.delivery_tag, requeue=True)
+            self._give_back(method.delivery_tag, auto_ack)
 
         def on_consume_ok(reply: frame.Method) -> None:
             if deferred in calls:
@@ -258,11 +257,11 @@ class TwistedChannel:
         A second call for a tag being cancelled gets the same result as the first."""
         if self._close_reason is not None:
             return _failed(self._close_reason)
+        if not isinstance(consumer_tag, str):
+            return _failed(TypeError(f"consumer_tag must be a str, but got {consumer_tag!r}"))
         pending = self._cancels.get(consumer_tag)
         if pending is not None:
             return pending.deferred()
-        if not isinstance(consumer_tag, str):
-            return _failed(TypeError(f"consumer_tag must be a str, but got {consumer_tag!r}"))
         if consumer_tag not in self.impl.consumer_tags:
             LOGGER.info(
                 "basic_cancel: no consumer %r on %r (already cancelled?)", consumer_tag, self
@@ -327,14 +326,18 @@ class TwistedChannel:
         deferred, self._get = self._get, None
         if deferred is not None:
             fire(deferred, ReceivedMessage(self, method, properties, body))
-        elif not self._get_auto_ack:
-            LOGGER.debug("basic_get was cancelled: requeueing delivery %d", method.delivery_tag)
-            self.impl.basic_reject(method.delivery_tag, requeue=True)
         else:
-            LOGGER.warning(
-                "basic_get(auto_ack=True) was cancelled; message %d dropped (no ack needed)",
-                method.delivery_tag,
-            )
+            LOGGER.debug("basic_get was cancelled: giving back delivery %d", method.delivery_tag)
+            self._give_back(method.delivery_tag, self._get_auto_ack)
+
+    def _give_back(self, delivery_tag: int, auto_ack: bool) -> None:
+        """Return a delivery nobody will take to the broker (Basic.Reject, requeue). An
+        auto-acked one cannot be given back: say so. On a channel that is closing, the broker
+        requeues every unacknowledged delivery by itself."""
+        if auto_ack:
+            LOGGER.warning("Auto-acked delivery %d had no taker and is dropped", delivery_tag)
+        elif self.impl.is_open and self.impl.connection.is_open:
+            self.impl.basic_reject(delivery_tag, requeue=True)
 
     def _on_get_empty(self, _reply: frame.Method) -> None:
         deferred, self._get = self._get, None
