@@ -310,7 +310,10 @@ class StreamTransport:
                 return
             if self.stream is not stream:
                 return  # disconnected meanwhile
-            self.conn._on_data_available(view[:filled])  # the base copies what it keeps
+            try:
+                self.conn._on_data_available(view[:filled])  # the base copies what it keeps
+            except Exception:  # noqa: BLE001 - a bug must not stop the reader (select: same)
+                LOGGER.exception("%s: error while handling received data", self.where())
             # One read per loop iteration (as select's one recv per readiness event): a
             # stream that always has data must not starve timers and the write flush.
             await asyncio.sleep(0)

@@ -530,6 +530,38 @@ def test_reads_deliver_every_byte_in_order_in_large_chunks(loop: Loop) -> None:
     assert max(chunks) <= 256 * 1024 and len(chunks) < 200
 
 
+def test_an_error_while_handling_data_is_logged_and_reading_goes_on(
+    loop: Loop, caplog: pytest.LogCaptureFixture
+) -> None:
+    received = bytearray()
+    second_part = threading.Event()
+
+    class Clumsy(Probe):
+        def _on_data_available(self, chunk: Any) -> None:
+            if not received:
+                received.extend(chunk)
+                second_part.set()
+                raise RuntimeError("a bug while handling data")
+            received.extend(chunk)
+
+    def serve(sock: socket.socket) -> None:
+        server.read_all(sock, len(PROTOCOL_HEADER))
+        sock.sendall(b"first")
+        second_part.wait(5)
+        sock.sendall(b"second")
+        time.sleep(0.2)
+
+    server = Server(serve)
+    with caplog.at_level(logging.ERROR, logger="amqpbase"):
+        conn = Clumsy(params(server.port), custom_ioloop=loop.ioloop)
+        loop.run_until(lambda: bytes(received) == b"firstsecond")
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    records = [r for r in caplog.records if "error while handling received data" in r.message]
+    assert len(records) == 1 and records[0].exc_info is not None
+
+
 @pytest.mark.parametrize("reset", [False, True], ids=["peer-closes", "peer-resets"])
 def test_a_lost_stream_is_stream_lost_error_with_the_os_error_chained(
     loop: Loop, reset: bool
