@@ -268,7 +268,8 @@ class StreamTransport:
             ) from cause
         finally:
             # Tornado >= 6.6 closes the new SSLIOStream when its unfinished handshake is
-            # cancelled (timeout, abort); after success or failure this does nothing.
+            # cancelled (timeout, abort); older versions leave that socket to the garbage
+            # collector. After success or failure this does nothing.
             handshake.cancel()
 
     def on_connect_done(self, attempt: object, task: "asyncio.Future[IOStream]") -> None:
