@@ -76,6 +76,7 @@ class Amqp:
         self.counter = 0
         self.connections: List[TwistedProtocolConnection] = []
         self.queues: List[str] = []
+        self.exchanges: List[str] = []
 
     def name(self, kind: str = "q") -> str:
         self.counter += 1
@@ -156,18 +157,19 @@ class Amqp:
         for connection in self.connections:
             if connection.is_open:
                 yield within(connection.close(), 15.0)
-        if not self.queues:
+        if not (self.queues or self.exchanges):
             return
         connection = TwistedProtocolConnection(self.params())
         yield within(connection.ready)
-        for queue in self.queues:
-            channel = yield within(connection.channel())
+        channel = yield within(connection.channel())
+        deletions = [("queue_delete", name) for name in self.queues]
+        deletions += [("exchange_delete", name) for name in self.exchanges]
+        for method_name, name in deletions:
+            # Deleting a missing queue or exchange is a no-op for RabbitMQ 3.10.
             try:
-                yield within(channel.queue_delete(queue))
-            except Exception:  # noqa: BLE001 - gone already, or the channel closed
-                pass
-            if channel.is_open:
-                yield within(channel.close())
+                yield within(getattr(channel, method_name)(name))
+            except Exception:  # noqa: BLE001 - the channel closed: carry on with a new one
+                channel = yield within(connection.channel())
         yield within(connection.close(), 15.0)
 
 

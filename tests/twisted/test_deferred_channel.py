@@ -26,6 +26,7 @@ def test_rpcs_fire_with_their_reply_frames(amqp: Amqp) -> Test:
     channel = yield amqp.open_channel(connection)
     publisher = yield amqp.confirmed_channel(connection)
     exchange, other = amqp.name("x"), amqp.name("x")
+    amqp.exchanges += [exchange, other]
     queue = amqp.name("q")
     amqp.queues.append(queue)
 
