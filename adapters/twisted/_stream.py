@@ -383,13 +383,21 @@ class TwistedStream:
     def on_bytes(self, data: bytes) -> None:
         if self.tls is None:
             if self.state is StreamState.OPEN:
-                self.conn._on_data_available(data)
+                self.deliver(data)
             return
         self.tls.feed(data)
         if self.state is StreamState.HANDSHAKING:
             self.handshake()
         elif self.state is StreamState.OPEN:
             self.decrypt()
+
+    def deliver(self, data: bytes) -> None:
+        # An exception escaping dataReceived makes Twisted drop the connection; the select
+        # loop logs a handler's exception and keeps reading, and so does this adapter.
+        try:
+            self.conn._on_data_available(data)
+        except Exception:  # noqa: BLE001 - rule 7: log with the traceback, keep the stream
+            LOGGER.exception("%s: exception while handling received data", self.where())
 
     def decrypt(self) -> None:
         protocol, tls = self.protocol, self.tls
@@ -406,7 +414,7 @@ class TwistedStream:
                 return
             if not plaintext:
                 break
-            self.conn._on_data_available(plaintext)
+            self.deliver(plaintext)
             if self.protocol is not protocol:
                 return  # the base disconnected while handling the data
         self.send_tls_output()  # post-handshake messages OpenSSL answered while reading

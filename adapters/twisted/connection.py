@@ -18,12 +18,15 @@ cancelled is a no-op (guarded by ``active()``, since ``DelayedCall.cancel()`` ra
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
 
 from ._stream import Buffer, Reactor, TwistedStream
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _global_reactor() -> Reactor:
@@ -32,6 +35,15 @@ def _global_reactor() -> Reactor:
     from twisted.internet import reactor
 
     return reactor
+
+
+def _run_logged(callback: Callable[[], Any]) -> None:
+    """Run a timer or thread-safe callback; an exception is logged here, with its traceback,
+    as the select loop does (rule 7), instead of going to Twisted's own log only."""
+    try:
+        callback()
+    except Exception:  # noqa: BLE001 - rule 7: log, keep the reactor's work going
+        LOGGER.exception("Exception in reactor callback %r", callback)
 
 
 class TwistedConnection(Connection):
@@ -99,11 +111,12 @@ class TwistedConnection(Connection):
         return self._io.write_buffer_size()
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.reactor.callLater(delay, callback)
+        # Twisted asserts delay >= 0; like the select loop, a negative delay means "now".
+        return self.reactor.callLater(max(0.0, delay), _run_logged, callback)
 
     def _adapter_remove_timeout(self, handle: Any) -> None:
         if handle.active():  # cancel() raises once the call ran or was cancelled
             handle.cancel()
 
     def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.reactor.callFromThread(callback)
+        self.reactor.callFromThread(_run_logged, callback)

@@ -70,8 +70,8 @@ class Recorder:
 class Harness:
     """A :class:`TwistedStream` on the session reactor, reporting to a :class:`Recorder`."""
 
-    def __init__(self, **params: Any) -> None:
-        self.recorder = Recorder()
+    def __init__(self, recorder: Optional[Recorder] = None, **params: Any) -> None:
+        self.recorder = recorder if recorder is not None else Recorder()
         self.stream = TwistedStream(self.recorder, _reactor())  # type: ignore[arg-type]
         self.params = ConnectionParameters(**params)
 
@@ -353,3 +353,37 @@ async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
     h.disconnect()
     await wait_until(lambda: h.recorder.names("terminated"))
     assert h.recorder.names("terminated") == [None]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_exception_handling_data_is_logged_and_reading_goes_on(
+    echo_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception escaping ``_on_data_available`` is logged (amqpbase logger, traceback)
+    and the stream keeps reading, as on the select loop; Twisted alone would drop it."""
+
+    class FailOnce(Recorder):
+        failed = False
+
+        def _on_data_available(self, data: Any) -> None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("boom")
+            super()._on_data_available(data)
+
+    recorder = FailOnce()
+    h = Harness(recorder, host="127.0.0.1", port=echo_port)
+    h.connect()
+    await wait_until(lambda: h.recorder.names("connected"))
+    h.emit(b"first")
+    await wait_until(lambda: recorder.failed)
+    await pause(0.05)  # separate reads: the echo of "second" comes on its own
+    h.emit(b"second")
+    await wait_until(lambda: h.recorder.received == b"second")
+    assert h.stream.state is StreamState.OPEN
+    assert any(
+        r.name.startswith("amqpbase") and r.exc_info and "boom" in str(r.exc_info[1])
+        for r in caplog.records
+    )
+    h.disconnect()
+    await wait_until(lambda: h.recorder.names("terminated"))
