@@ -46,6 +46,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
+from .._socket_options import apply_socket_options
 from .ioloop import IOLoop, _Timeout
 
 # The logger keeps the name it had when the transport lived in connection.py, so logging
@@ -60,7 +61,6 @@ _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
 _IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
 _TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to this size
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
-_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
 
 
 class TransportState(enum.Enum):
@@ -196,7 +196,7 @@ class SocketTransport:
             try:
                 sock = self.socket_class(family, type_, proto)
                 sock.setblocking(False)
-                self.set_socket_options(sock)
+                apply_socket_options(sock, self.params.tcp_options, LOGGER)
                 err = sock.connect_ex(sockaddr)
                 if err not in _IN_PROGRESS:
                     raise OSError(err, os.strerror(err))
@@ -210,20 +210,6 @@ class SocketTransport:
             self.start_timer()
             return
         self.fail(*self.connect_failure())
-
-    def set_socket_options(self, sock: socket.socket) -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        options = dict(self.params.tcp_options or {})
-        if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in options.items():
-            option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
-            if option is None and name == "TCP_KEEPIDLE":
-                option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
-            if option is None:
-                LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
-            else:
-                sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
     def connect_failure(self) -> Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]:
         tried = (

@@ -75,6 +75,8 @@ from tornado.util import TimeoutError as TornadoTimeoutError
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
+from .._socket_options import apply_socket_options
+
 LOGGER = logging.getLogger(f"{__package__}.connection")
 
 #: What ``emit`` accepts and queues by reference.
@@ -85,7 +87,6 @@ _Address = Tuple[int, Any]  # (family, sockaddr), as Tornado's Resolver.resolve 
 _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
 _COALESCE_BELOW = 16 * 1024  # smaller buffers are joined into one piece; larger ones go as is
 _PIECE_SIZE = 256 * 1024  # a joined piece stops growing past this size
-_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
 #: Both names of a timeout: ``TCPClient`` raises the builtin, ``gen.with_timeout`` Tornado's
 #: alias of ``asyncio.TimeoutError`` (the same class from Python 3.11 on).
 _TIMEOUTS = (TimeoutError, TornadoTimeoutError)
@@ -228,8 +229,7 @@ class StreamTransport:
         finally:
             client.close()
         try:
-            stream.set_nodelay(True)
-            set_tcp_options(stream.socket, params.tcp_options)
+            apply_socket_options(stream.socket, params.tcp_options, LOGGER)
         except OSError as exc:
             stream.close()
             raise exceptions.SocketConnectError(f"{where}: cannot connect ({exc})") from exc
@@ -451,22 +451,6 @@ def connect_error(where: str, exc: OSError) -> exceptions.AMQPConnectionError:
         error = exceptions.SocketConnectError(f"{where}: cannot connect ({cause})")
     error.__cause__ = cause
     return error
-
-
-def set_tcp_options(sock: socket.socket, tcp_options: Optional[Dict[str, int]]) -> None:
-    """Apply ``tcp_options`` (validated names from ``TCP_OPTION_NAMES``); a keepalive timing
-    turns ``SO_KEEPALIVE`` on; an option this platform lacks is skipped with a warning."""
-    options = dict(tcp_options or {})
-    if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in options.items():
-        option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
-        if option is None and name == "TCP_KEEPIDLE":
-            option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
-        if option is None:
-            LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
-        else:
-            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 __all__ = ["Buffer", "StreamTransport", "TransportState"]

@@ -551,21 +551,6 @@ def test_connects_sends_protocol_header_and_sets_socket_options(loop: IOLoop) ->
     assert isinstance(lost.__cause__, ConnectionError)  # EOF: the peer closed the stream
 
 
-def test_unsupported_tcp_option_is_skipped_with_a_warning(
-    loop: IOLoop, caplog: pytest.LogCaptureFixture
-) -> None:
-    transport = select_transport.SocketTransport.__new__(select_transport.SocketTransport)
-
-    class P:
-        tcp_options = {"TCP_NO_SUCH_OPTION": 1}
-
-    transport.params = P()
-    with socket.socket() as sock, caplog.at_level(logging.WARNING):
-        transport.set_socket_options(sock)
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-    assert "TCP_NO_SUCH_OPTION" in caplog.text
-
-
 def test_disconnect_while_resolving_reports_once_later(loop: IOLoop) -> None:
     errors: List[BaseException] = []
     conn = Probe(

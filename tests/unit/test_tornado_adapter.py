@@ -298,14 +298,6 @@ def test_every_address_is_tried_in_order(loop: Loop, two_addresses: Any) -> None
     assert isinstance(errors[0].__cause__, ConnectionRefusedError)
 
 
-def test_an_option_this_platform_lacks_is_skipped_with_a_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with socket.socket() as sock, caplog.at_level(logging.WARNING):
-        tornado_transport.set_tcp_options(sock, {"TCP_NO_SUCH_OPTION": 1})
-    assert "TCP_NO_SUCH_OPTION" in caplog.text
-
-
 def test_close_while_resolving_reports_the_abort_once_later(loop: Loop) -> None:
     errors: List[BaseException] = []
     conn = Probe(params(free_port()), custom_ioloop=loop.ioloop,
