@@ -25,7 +25,6 @@ import pytest
 
 from amqpbase import exceptions
 from amqpbase.adapters.select import IOLoop, SelectConnection
-from amqpbase.adapters.select import transport as select_transport
 from amqpbase.parameters import ConnectionParameters, SSLOptions
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
