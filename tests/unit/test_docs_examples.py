@@ -1,6 +1,7 @@
 """The code examples in the user docs work as printed.
 
-Every ```python block in ``docs/guide-select.md`` and ``docs/porting-from-pika.md`` must compile.
+Every ```python block in the user guides (``docs/guide-*.md``) and ``docs/porting-from-pika.md``
+must compile.
 A block preceded by the line ``<!-- run -->`` (blank lines in between are allowed) is also run
 as a program against the real broker (the session ``broker`` fixture): in a subprocess of this
 interpreter, with ``AMQP_URL`` set to the broker's URL, in a scratch directory, with a 30 s
@@ -25,7 +26,10 @@ from typing import Any, List, NamedTuple, Union
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = (REPO / "docs" / "guide-select.md", REPO / "docs" / "porting-from-pika.md")
+DOCS = tuple(
+    REPO / "docs" / name
+    for name in ("guide-select.md", "guide-tornado.md", "porting-from-pika.md")
+)
 RUN_MARKER = "<!-- run -->"
 RUN_TIMEOUT = 30.0
 #: The guide demonstrates every section with a program that runs; keep it that way.
