@@ -61,7 +61,11 @@ class TwistedProtocolConnection:
     ``Protocol``: no ``ClientCreator``/``connectTCP`` is involved.
 
     :attr:`impl` is the callback-API ``TwistedConnection`` underneath, for what this class does
-    not wrap (``update_secret``, ``add_on_connection_blocked_callback``...).
+    not wrap (``update_secret``, the capability flags, ``add_callback_threadsafe``...).
+
+    The constructor raises ``TypeError`` for ``parameters`` that are not a ``Parameters``
+    instance; everything that goes wrong later is reported through :attr:`ready` and
+    :attr:`closed`.
     """
 
     def __init__(self, parameters: Optional[Parameters] = None, custom_reactor: Any = None) -> None:
