@@ -19,12 +19,14 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
   transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
   time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
   (or from the next reactor turn, when Twisted's buffer is already empty) does the stream hand
-  Twisted everything queued, as ONE ``bytes``. ``transport.write`` rejects ``memoryview``
-  (``_dataMustBeBytes``), and ``doWrite`` joins its buffers into one ``bytes`` anyway, so this
-  join is the single copy a body makes (``b"".join`` of one ``bytes`` returns it as is, so
-  Twisted adds none when its buffer was empty). ``_on_write_buffer_drained()`` follows each
-  drain that leaves nothing queued. A push producer would be resumed only after Twisted paused
-  it, above ``bufferSize`` (64 KiB), so a smaller backlog would never re-arm backpressure.
+  Twisted everything queued in one ``transport.write``. Plain TCP: ONE ``bytes``;
+  ``transport.write`` rejects ``memoryview`` (``_dataMustBeBytes``) and ``doWrite`` joins its
+  buffers into one ``bytes`` anyway, so this join is the single copy a body makes
+  (``b"".join`` of one ``bytes`` returns it as is, so Twisted adds none when its buffer was
+  empty). TLS: OpenSSL encrypts from the queued buffers (small ones joined up to a record).
+  ``_on_write_buffer_drained()`` follows each drain that leaves nothing queued. A push
+  producer would be resumed only after Twisted paused it, above ``bufferSize`` (64 KiB), so
+  a smaller backlog would never re-arm backpressure.
 * Reads: ``transport.bufferSize`` (Twisted's recv size, 64 KiB by default) is raised to
   :data:`READ_SIZE`; the bytes Twisted hands ``dataReceived`` go to the base as they are.
 * ``disconnect()`` hands what is queued to Twisted, makes ONE non-blocking write attempt
@@ -189,21 +191,12 @@ class TwistedStream:
         ``_on_stream_terminated(None)`` from the reactor; a no-op when there is none."""
         if self.state not in _ACTIVE:
             return  # a repeat, or the stream already ended
-        transport = self.transport
-        if self.state is StreamState.OPEN and transport is not None:
+        if self.state is StreamState.OPEN and self.pending:
             self.protocol = None  # detach first: nothing below may call the base back
             try:
-                if self.pending:
-                    self.hand_to_twisted()
-                # One non-blocking send of Twisted's buffer (what its reactor would do on the
-                # next writable event); never a wait for the rest.
-                write_now = getattr(transport, "doWrite", None)
-                if write_now is not None and self.handed:
-                    write_now()
-            except Exception:  # noqa: BLE001 - best effort: the stream is going anyway
-                LOGGER.debug(
-                    "%s: last write before disconnecting failed", self.where(), exc_info=True
-                )
+                self.hand_to_twisted()  # teardown() makes the one last write attempt
+            except (OSError, ValueError):  # an SSLError: the stream is going anyway
+                LOGGER.debug("%s: could not encrypt the last bytes", self.where(), exc_info=True)
         self.teardown()
         self.transition("disconnect")
         self.reactor.callLater(0, self.notify_disconnected)
@@ -354,7 +347,7 @@ class TwistedStream:
         try:
             done = tls.handshake()
         except (OSError, ValueError) as exc:  # SSLError, SSLCertVerificationError, SSLEOFError
-            self.send_tls_output()  # the alert, for the peer's logs (aborted right after)
+            self.send_tls_output()  # the alert: teardown() gives it one write attempt
             self.fail(
                 exceptions.TLSHandshakeError(f"{self.where()}: TLS handshake failed: {exc}"), exc
             )
@@ -538,11 +531,14 @@ class TwistedStream:
                 connecting.cancel()
             except Exception:  # noqa: BLE001 - e.g. NotConnectingError: nothing to stop
                 LOGGER.debug("%s: cancelling the connect failed", self.where(), exc_info=True)
-        self.protocol = None
+        self.protocol = None  # the shim's later events (connectionLost, ...) are ignored
         transport, self.transport = self.transport, None
         if transport is not None:
-            # abortConnection() drops Twisted's buffer and calls connectionLost from a
-            # callLater(0) (tcp.Connection.abortConnection), never synchronously.
+            if self.handed:
+                last_write(transport)
+            # abortConnection() drops what Twisted still holds and calls connectionLost from
+            # a callLater(0) (tcp.Connection.abortConnection), never synchronously; unlike
+            # loseConnection() it does not wait for the buffer to flush.
             transport.abortConnection()
         self.tls = None
         self.pending.clear()
@@ -564,6 +560,19 @@ class TwistedStream:
 
     def where(self) -> str:
         return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
+
+
+def last_write(transport: Any) -> None:
+    """One non-blocking send of what Twisted's transport holds (what its reactor would do on
+    the next writable event: ``FileDescriptor.doWrite``), so a Connection.CloseOk or a TLS
+    alert queued just before the end has its chance; never a wait for the rest."""
+    write_now = getattr(transport, "doWrite", None)
+    if write_now is None or getattr(transport, "disconnected", True):
+        return
+    try:
+        write_now()
+    except Exception:  # noqa: BLE001 - best effort: the stream is going anyway
+        LOGGER.debug("last write before closing failed", exc_info=True)
 
 
 def lost_cause(reason: Failure) -> OSError:
