@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .connection import TwistedConnection
+
+if TYPE_CHECKING:  # type checkers see the real classes; at run time __getattr__ imports them
+    from .deferred_api import ClosableDeferredQueue, TwistedChannel, TwistedProtocolConnection
 
 __all__ = [
     "ClosableDeferredQueue",

@@ -134,6 +134,8 @@ class StreamProtocol(Protocol):
 
 
 class _ShimFactory(Factory):
+    noisy = False  # no "Starting factory" log line per connect attempt
+
     def __init__(self, stream: "TwistedStream", attempt: object) -> None:
         self.stream, self.attempt = stream, attempt
 
