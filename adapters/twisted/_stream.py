@@ -60,6 +60,7 @@ from zope.interface import implementer  # type: ignore[import-untyped]
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
+from .._socket_options import apply_socket_options
 from ._tls import TLSSession
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
@@ -73,7 +74,6 @@ Reactor = Any
 _TLS_RECORD = 16 * 1024  # TLS plaintext record size: smaller buffers are joined up to it
 READ_SIZE = 256 * 1024  # recv size asked of Twisted's TCP transport (house rule: >= 128 KiB)
 _NO_TIMEOUT = 365 * 24 * 3600.0  # socket_timeout=None; Twisted's connector wants a number
-_TCP_OPTIONS = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
 
 
 class StreamState(enum.Enum):
@@ -320,7 +320,9 @@ class TwistedStream:
             return
         self.protocol, self.transport = protocol, transport
         self.connecting = None
-        set_socket_options(transport, self.params.tcp_options)
+        sock = transport.getHandle() if hasattr(transport, "getHandle") else None
+        if isinstance(sock, socket.socket):  # ITCPTransport.getHandle(): the connected socket
+            apply_socket_options(sock, self.params.tcp_options, LOGGER)
         if hasattr(transport, "bufferSize"):
             transport.bufferSize = READ_SIZE  # FileDescriptor: the recv size of doRead
         # Pull producer: Twisted calls resumeProducing() now and after each full drain.
@@ -590,23 +592,3 @@ def lost_cause(reason: Failure) -> OSError:
         cause = ConnectionError(f"connection lost: {value}")
     cause.__cause__ = value
     return cause
-
-
-def set_socket_options(transport: Any, tcp_options: Any) -> None:
-    """TCP_NODELAY, and ``tcp_options`` (keepalive, user timeout) on the connected socket, as
-    the select adapter does; an option the platform lacks is skipped with a warning."""
-    sock = transport.getHandle() if hasattr(transport, "getHandle") else None
-    if not isinstance(sock, socket.socket):
-        return
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    options = dict(tcp_options or {})
-    if {"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"} & options.keys():
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in options.items():
-        option = getattr(socket, name, None) if name in _TCP_OPTIONS else None
-        if option is None and name == "TCP_KEEPIDLE":
-            option = getattr(socket, "TCP_KEEPALIVE", None)  # macOS spelling
-        if option is None:
-            LOGGER.warning("TCP option %s=%r is not supported here; ignored", name, value)
-        else:
-            sock.setsockopt(socket.IPPROTO_TCP, option, value)
