@@ -65,7 +65,9 @@ def test_blocked_connection_timeout_closes_the_connection(
     conn, events = session.open_connection(session.params(blocked_connection_timeout=1.0))
     blocked_at: List[float] = []
     closed_at: List[float] = []
+    unblocked_at: List[float] = []
     conn.add_on_connection_blocked_callback(lambda c, f: blocked_at.append(time.monotonic()))
+    conn.add_on_connection_unblocked_callback(lambda c, f: unblocked_at.append(time.monotonic()))
     conn.add_on_close_callback(lambda c, r: closed_at.append(time.monotonic()))
     ch = session.open_channel(conn)
     channel_events = ChannelEvents()
@@ -74,7 +76,11 @@ def test_blocked_connection_timeout_closes_the_connection(
     memory_alarm.raise_alarm()
     ch.basic_publish("", session.name("nowhere"), b"x")
     session.driver.run_until(lambda: blocked_at, what="Connection.Blocked")
-    session.driver.run_until(lambda: events.closed, what="the blocked-connection timeout")
+    # An Unblocked would cancel the timeout (the broker cleared its alarm): name it if seen.
+    session.driver.run_until(
+        lambda: events.closed,
+        what=f"the blocked-connection timeout (Blocked at {blocked_at}, Unblocked at "
+        f"{unblocked_at})")
 
     reason = events.closed[0]
     assert type(reason) is exceptions.ConnectionBlockedTimeout
