@@ -69,7 +69,8 @@ class Broker:
         env.update(self._node_env)
         command: List[str] = [RABBITMQCTL, "-n", self.nodename, *args]
         proc = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            command, env=env, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
             raise RuntimeError(

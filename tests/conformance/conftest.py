@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import inspect
-import os
 import logging
+import os
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -30,7 +30,9 @@ from .drivers import DEFAULT_TIMEOUT, Driver, driver_class
 #: Loops the suite runs on (pytest ids). ``AMQPBASE_DRIVERS=select,tornado`` narrows a
 #: development run; CI runs them all.
 DRIVERS: List[str] = [
-    name.strip() for name in os.environ.get("AMQPBASE_DRIVERS", "select").split(",") if name.strip()
+    name.strip()
+    for name in os.environ.get("AMQPBASE_DRIVERS", "select,tornado,twisted").split(",")
+    if name.strip()
 ]
 
 #: Every name this suite creates on the broker starts with this (easy to spot and purge).

@@ -45,7 +45,9 @@ def test_plain_response_when_offered(mechanisms: Union[bytes, str]) -> None:
     assert creds.response_for(Start(mechanisms)) == ("PLAIN", b"\0user\0pass")
 
 
-@pytest.mark.parametrize("mechanisms", [b"", b"AMQPLAIN", b"EXTERNAL", b"PLAINX", b"plain", "XPLAIN"])
+@pytest.mark.parametrize(
+    "mechanisms", [b"", b"AMQPLAIN", b"EXTERNAL", b"PLAINX", b"plain", "XPLAIN"]
+)
 def test_plain_response_when_not_offered(mechanisms: Union[bytes, str]) -> None:
     assert PlainCredentials("user", "pass").response_for(Start(mechanisms)) == (None, None)
 
