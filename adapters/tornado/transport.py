@@ -229,7 +229,10 @@ class StreamTransport:
         finally:
             client.close()
         try:
-            apply_socket_options(stream.socket, params.tcp_options, LOGGER)
+            # IOStream drops its socket when the peer already closed it: nothing to set, and
+            # the first read reports the lost stream, as on the other loops.
+            if stream.socket is not None:
+                apply_socket_options(stream.socket, params.tcp_options, LOGGER)
         except OSError as exc:
             stream.close()
             raise exceptions.SocketConnectError(f"{where}: cannot connect ({exc})") from exc
