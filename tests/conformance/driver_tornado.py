@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional
 
 from tornado.ioloop import IOLoop
 from tornado.platform.asyncio import AsyncIOLoop
 
 from amqpbase.adapters.tornado import TornadoConnection
-from amqpbase.connection import Connection
-from amqpbase.parameters import Parameters
 
-from .drivers import CHECK_INTERVAL, DEFAULT_TIMEOUT, Callback, Driver, Predicate, describe
+from .drivers import Driver
 
 #: The one Tornado IOLoop wrapping each shared (reactor) asyncio loop: Tornado allows one
 #: IOLoop per asyncio loop, and the reactor's loop outlives every test.
@@ -84,80 +81,13 @@ class TornadoDriver(Driver):
             self.asyncio_loop = asyncio.new_event_loop()
             self.ioloop = AsyncIOLoop(asyncio_loop=self.asyncio_loop, make_current=False)
 
-    # ------------------------------------------------------------------ connections
-
-    def connect(
-        self,
-        params: Optional[Parameters],
-        on_open_callback: Optional[Callback] = None,
-        on_open_error_callback: Optional[Callback] = None,
-        on_close_callback: Optional[Callback] = None,
-    ) -> Connection:
-        connection = self.connection_class(
-            parameters=params,
-            on_open_callback=on_open_callback,
-            on_open_error_callback=on_open_error_callback,
-            on_close_callback=on_close_callback,
-            custom_ioloop=self.ioloop,
-        )
-        self.connections.append(connection)
-        return connection
-
-    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
-        def done(result: Any) -> None:
-            if isinstance(result, Connection):
-                self.connections.append(result)
-            on_done(result)
-
-        return self.connection_class.create_connection(
-            list(configs), done, custom_ioloop=self.ioloop
-        )
+    @property
+    def loop(self) -> Any:
+        return self.ioloop
 
     # ------------------------------------------------------------------ running the loop
 
-    def run_until(
-        self,
-        predicate: Predicate,
-        timeout: float = DEFAULT_TIMEOUT,
-        what: Optional[str] = None,
-        check_interval: float = CHECK_INTERVAL,
-    ) -> None:
-        if predicate():
-            return
-        outcome: List[bool] = []  # [True] when the predicate held, [False] at the deadline
-        timers: List[Any] = []
-        settle = self._waiter(outcome)
-
-        def check() -> None:
-            self.loop_thread_ident = threading.get_ident()
-            if outcome:
-                return
-            if predicate():
-                outcome.append(True)
-                settle()
-            else:
-                timers.append(self.ioloop.call_later(check_interval, check))
-
-        def give_up() -> None:
-            if not outcome:
-                outcome.append(False)
-                settle()
-
-        timers.append(self.ioloop.call_later(0, check))
-        timers.append(self.ioloop.call_later(timeout, give_up))
-        try:
-            self._wait()
-        finally:
-            for handle in timers:
-                self.ioloop.remove_timeout(handle)
-        if outcome != [True] and not predicate():
-            raise AssertionError(
-                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
-                f"{describe(predicate, what)}"
-            )
-
-    def _waiter(self, outcome: List[bool]) -> Callable[[], None]:
-        """Prepare what :meth:`_wait` blocks on; returns the loop-side call that ends it."""
+    def _begin_wait(self) -> Callable[[], None]:
         if self.shared:
             from twisted.internet import defer
 
@@ -169,13 +99,18 @@ class TornadoDriver(Driver):
         return lambda: future.set_result(None)
 
     def _wait(self) -> None:
-        """Let the loop run until the check or the deadline settled the pending wait."""
         if self.shared:
             import pytest_twisted
 
             pytest_twisted.blockon(self._pending)  # the reactor greenlet runs the loop
         else:
             self.asyncio_loop.run_until_complete(self._pending)
+
+    def _schedule(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.ioloop.call_later(delay, callback)
+
+    def _unschedule(self, handle: Any) -> None:
+        self.ioloop.remove_timeout(handle)
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.ioloop.call_later(delay, callback)

@@ -14,14 +14,11 @@ reactor is left running and clean between tests.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List
 
 from amqpbase.adapters.twisted import TwistedConnection
-from amqpbase.connection import Connection
-from amqpbase.parameters import Parameters
 
-from .drivers import CHECK_INTERVAL, DEFAULT_TIMEOUT, Callback, Driver, Predicate, describe
+from .drivers import Driver
 
 
 class TwistedDriver(Driver):
@@ -40,82 +37,30 @@ class TwistedDriver(Driver):
         #: Timers made by call_later that have not run yet (cancelled by _release).
         self._timers: List[Any] = []
 
-    # ------------------------------------------------------------------ connections
+    loop_argument = "custom_reactor"
 
-    def connect(
-        self,
-        params: Optional[Parameters],
-        on_open_callback: Optional[Callback] = None,
-        on_open_error_callback: Optional[Callback] = None,
-        on_close_callback: Optional[Callback] = None,
-    ) -> Connection:
-        connection: Connection = self.connection_class(
-            parameters=params,
-            on_open_callback=on_open_callback,
-            on_open_error_callback=on_open_error_callback,
-            on_close_callback=on_close_callback,
-            custom_reactor=self.reactor,
-        )
-        self.connections.append(connection)
-        return connection
-
-    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
-        def done(result: Any) -> None:
-            if isinstance(result, Connection):
-                self.connections.append(result)
-            on_done(result)
-
-        return self.connection_class.create_connection(
-            list(configs), done, custom_ioloop=self.reactor
-        )
+    @property
+    def loop(self) -> Any:
+        return self.reactor
 
     # ------------------------------------------------------------------ running the loop
 
-    def run_until(
-        self,
-        predicate: Predicate,
-        timeout: float = DEFAULT_TIMEOUT,
-        what: Optional[str] = None,
-        check_interval: float = CHECK_INTERVAL,
-    ) -> None:
-        if predicate():
-            return
+    def _begin_wait(self) -> Callable[[], None]:
         from twisted.internet.defer import Deferred
 
-        reactor = self.reactor
-        finished: Deferred[bool] = Deferred()
-        timers: List[Any] = []  # [deadline, next check]
+        finished: Deferred[None] = Deferred()
+        self._pending: Any = finished
+        return lambda: finished.callback(None)
 
-        def finish(held: bool) -> None:
-            if not finished.called:
-                finished.callback(held)
+    def _wait(self) -> None:
+        self._blockon(self._pending)  # switches to the reactor greenlet until it fires
 
-        def check() -> None:
-            self.loop_thread_ident = threading.get_ident()
-            try:
-                held = bool(predicate())
-            except BaseException:  # noqa: BLE001 - raised in the test by blockon
-                if not finished.called:
-                    finished.errback()
-                return
-            if held:
-                finish(True)
-            else:
-                timers[1] = reactor.callLater(check_interval, check)
+    def _schedule(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.reactor.callLater(delay, callback)
 
-        timers.append(reactor.callLater(timeout, finish, False))
-        timers.append(reactor.callLater(0, check))
-        try:
-            held = self._blockon(finished)
-        finally:
-            for timer in timers:
-                if timer.active():
-                    timer.cancel()
-        if not held and not predicate():
-            raise AssertionError(
-                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
-                f"{describe(predicate, what)}"
-            )
+    def _unschedule(self, handle: Any) -> None:
+        if handle.active():
+            handle.cancel()
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         timers = self._timers

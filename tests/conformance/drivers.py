@@ -10,22 +10,17 @@ The conformance tests are written once, against :class:`Driver`, and run once pe
 - schedule calls on the loop (:meth:`Driver.call_later`, :meth:`Driver.call_threadsafe`),
 - and tear everything down (:meth:`Driver.close`).
 
-Adding a loop means one subclass (in its own ``driver_<loop>.py``), one branch in
-:func:`driver_class` and one entry in ``conftest.DRIVERS``:
-
-- Tornado: ``connect`` builds ``TornadoConnection(..., custom_ioloop=<the loop>)``;
-  ``run_until`` runs the asyncio/Tornado loop (``run_sync``/``run_until_complete``) on a
-  future resolved by a periodic check; under ``--reactor=asyncio`` it must use the loop the
-  Twisted reactor runs on.
-- Twisted (pytest-twisted runs the reactor in a greenlet): ``run_until`` builds a Deferred
-  fired by a periodic check (``task.LoopingCall(check).start(check_interval)``) or by a
-  ``reactor.callLater(timeout, ...)`` deadline, and waits with
-  ``pytest_twisted.blockon(deferred)``; ``call_threadsafe`` is ``reactor.callFromThread``.
-  It never calls ``reactor.run()``/``stop()``. ``blockon`` only works outside the reactor
-  greenlet, and pytest-twisted runs every test body INSIDE it by default: that is why
-  ``conftest.pytest_pyfunc_call`` runs conformance tests on the main greenlet (checked on a
-  prototype of this driver: blockon from the test body then works, and callbacks still run
-  on the one loop thread).
+The drivers: :class:`SelectDriver` (here), ``TornadoDriver`` (``driver_tornado.py``) and
+``TwistedDriver`` (``driver_twisted.py``). :class:`Driver` implements connecting and
+:meth:`Driver.run_until` once; a driver supplies only its loop object, how to wait on it
+(:meth:`Driver._begin_wait`/:meth:`Driver._wait`: the select loop runs inside the test; the
+Tornado driver runs its own asyncio loop, or, under ``--reactor=asyncio``, waits on the
+reactor's loop; the Twisted driver waits with ``pytest_twisted.blockon``) and its timers.
+``blockon`` only works outside the reactor greenlet, and pytest-twisted runs every test body
+INSIDE it by default: that is why ``conftest.pytest_pyfunc_call`` runs conformance tests on
+the main greenlet. No driver ever calls ``reactor.run()``/``stop()``. Adding a loop means one
+subclass in its own ``driver_<loop>.py``, one branch in :func:`driver_class` and one entry in
+``conftest.DRIVERS``.
 
 Tests never sleep: they wait for state that their callbacks set. A predicate is checked every
 :data:`CHECK_INTERVAL` seconds from inside the loop (cheap: it reads Python objects only).
@@ -67,7 +62,16 @@ class Driver(abc.ABC):
 
     # ------------------------------------------------------------------ connections
 
+    #: The adapter's connection class (``SelectConnection``, ...), set by each driver.
+    connection_class: Any = None
+    #: The constructor argument that takes the loop ("custom_ioloop", or "custom_reactor").
+    loop_argument = "custom_ioloop"
+
+    @property
     @abc.abstractmethod
+    def loop(self) -> Any:
+        """The loop object this driver's connections run on (an IOLoop, the reactor)."""
+
     def connect(
         self,
         params: Optional[Parameters],
@@ -78,17 +82,30 @@ class Driver(abc.ABC):
         """Make a connection on this driver's loop with the callback API. It starts opening
         from the loop (``internal_connection_workflow=True``); nothing happens until the
         loop runs (:meth:`run_until`)."""
+        connection: Connection = self.connection_class(
+            parameters=params,
+            on_open_callback=on_open_callback,
+            on_open_error_callback=on_open_error_callback,
+            on_close_callback=on_close_callback,
+            **{self.loop_argument: self.loop},
+        )
+        self.connections.append(connection)
+        return connection
 
-    @abc.abstractmethod
-    def create_connection(
-        self, configs: Sequence[Parameters], on_done: Callback
-    ) -> Any:
+    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
         """``<AdapterConnection>.create_connection(configs, on_done, <this loop>)``; returns
         the workflow. Connections it opens are tracked for :meth:`close`."""
 
+        def done(result: Any) -> None:
+            if isinstance(result, Connection):
+                self.connections.append(result)
+            on_done(result)
+
+        return self.connection_class.create_connection(list(configs), done,
+                                                       custom_ioloop=self.loop)
+
     # ------------------------------------------------------------------ running the loop
 
-    @abc.abstractmethod
     def run_until(
         self,
         predicate: Predicate,
@@ -101,7 +118,63 @@ class Driver(abc.ABC):
         Returns as soon as it holds (it is checked first, then from inside the loop every
         ``check_interval`` seconds). After ``timeout`` seconds raises ``AssertionError``
         naming ``what`` was awaited (default: the predicate's repr). A long
-        ``check_interval`` lets a test prove that something else woke the loop."""
+        ``check_interval`` lets a test prove that something else woke the loop. An exception
+        raised by the predicate ends the wait and is raised here."""
+        if predicate():
+            return
+        outcome: List[Any] = []  # True: the predicate held; False: deadline; else an error
+        timers: List[Any] = []
+        settle = self._begin_wait()
+
+        def finish(result: Any) -> None:
+            if not outcome:
+                outcome.append(result)
+                settle()
+
+        def check() -> None:
+            self.loop_thread_ident = threading.get_ident()
+            if outcome:
+                return
+            try:
+                held = bool(predicate())
+            except Exception as error:  # noqa: BLE001 - re-raised in the test below
+                finish(error)
+                return
+            if held:
+                finish(True)
+            else:
+                timers.append(self._schedule(check_interval, check))
+
+        timers.append(self._schedule(0, check))
+        timers.append(self._schedule(timeout, lambda: finish(False)))
+        try:
+            self._wait()
+        finally:
+            for handle in timers:
+                self._unschedule(handle)
+        if outcome and isinstance(outcome[0], Exception):
+            raise outcome[0]
+        if outcome != [True] and not predicate():
+            raise AssertionError(
+                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
+                f"{describe(predicate, what)}"
+            )
+
+    @abc.abstractmethod
+    def _begin_wait(self) -> Callable[[], None]:
+        """Prepare one :meth:`_wait`; return the call (made on the loop) that ends it."""
+
+    @abc.abstractmethod
+    def _wait(self) -> None:
+        """Let the loop run until the call :meth:`_begin_wait` returned has been made."""
+
+    @abc.abstractmethod
+    def _schedule(self, delay: float, callback: Callable[[], Any]) -> Any:
+        """A loop timer for :meth:`run_until`'s own checks (not tracked like call_later's)."""
+
+    @abc.abstractmethod
+    def _unschedule(self, handle: Any) -> None:
+        """Cancel a :meth:`_schedule` timer; a no-op once it ran or was cancelled."""
 
     def run_for(self, seconds: float) -> None:
         """Run the loop for ``seconds`` (for tests that prove something *keeps* holding,
@@ -166,69 +239,22 @@ class SelectDriver(Driver):
         self.connection_class = SelectConnection
         self.ioloop = IOLoop()
 
-    def connect(
-        self,
-        params: Optional[Parameters],
-        on_open_callback: Optional[Callback] = None,
-        on_open_error_callback: Optional[Callback] = None,
-        on_close_callback: Optional[Callback] = None,
-    ) -> Connection:
-        connection: Connection = self.connection_class(
-            parameters=params,
-            on_open_callback=on_open_callback,
-            on_open_error_callback=on_open_error_callback,
-            on_close_callback=on_close_callback,
-            custom_ioloop=self.ioloop,
-        )
-        self.connections.append(connection)
-        return connection
+    @property
+    def loop(self) -> Any:
+        return self.ioloop
 
-    def create_connection(self, configs: Sequence[Parameters], on_done: Callback) -> Any:
-        def done(result: Any) -> None:
-            if isinstance(result, Connection):
-                self.connections.append(result)
-            on_done(result)
+    def _begin_wait(self) -> Callable[[], None]:
+        stop: Callable[[], None] = self.ioloop.stop
+        return stop
 
-        return self.connection_class.create_connection(
-            list(configs), done, custom_ioloop=self.ioloop
-        )
+    def _wait(self) -> None:
+        self.ioloop.start()
 
-    def run_until(
-        self,
-        predicate: Predicate,
-        timeout: float = DEFAULT_TIMEOUT,
-        what: Optional[str] = None,
-        check_interval: float = CHECK_INTERVAL,
-    ) -> None:
-        if predicate():
-            return
-        loop = self.ioloop
-        held: List[bool] = []
-        timers: List[Any] = []
+    def _schedule(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.ioloop.call_later(delay, callback)
 
-        def check() -> None:
-            self.loop_thread_ident = threading.get_ident()
-            if predicate():
-                held.append(True)
-                loop.stop()
-            else:
-                timers.append(loop.call_later(check_interval, check))
-
-        def give_up() -> None:
-            loop.stop()
-
-        timers.append(loop.call_later(0, check))
-        timers.append(loop.call_later(timeout, give_up))
-        try:
-            loop.start()
-        finally:
-            for handle in timers:
-                loop.remove_timeout(handle)
-        if not held and not predicate():
-            raise AssertionError(
-                f"[{self.name}] timed out after {timeout:.1f}s waiting for "
-                f"{describe(predicate, what)}"
-            )
+    def _unschedule(self, handle: Any) -> None:
+        self.ioloop.remove_timeout(handle)
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.ioloop.call_later(delay, callback)
