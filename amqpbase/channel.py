@@ -123,6 +123,14 @@ class Channel(ChannelCore):
         return self._state is ChannelState.OPENING
 
     @property
+    def next_delivery_tag(self) -> int:
+        """The delivery tag the next publish gets in confirm mode: RabbitMQ numbers a
+        channel's publishes 1, 2, ... from Confirm.Select, and so does this channel, so right
+        after ``basic_publish`` the message's tag is ``next_delivery_tag - 1`` (what per-publish
+        confirm tracking, such as the Twisted Deferred API, matches acks against)."""
+        return self._next_delivery_tag
+
+    @property
     def consumer_tags(self) -> List[str]:
         """Tags of the consumers registered on this channel (including ones being cancelled)."""
         return list(self._consumers)

@@ -415,13 +415,13 @@ class TwistedChannel:
             return defer.succeed(None)
         # The channel numbers confirm-mode publishes 1, 2, ... (RabbitMQ does the same per
         # channel); basic_publish has just advanced its counter past this message's tag.
-        tag = self.impl._next_delivery_tag - 1
+        tag = self.impl.next_delivery_tag - 1
         return confirms.add(tag, (exchange, routing_key) if mandatory else None)
 
     def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         message = ReceivedMessage(self, method, properties, body)
         if self._confirms is not None:
-            self._confirms.on_return(message, self.impl._next_delivery_tag - 1)
+            self._confirms.on_return(message, self.impl.next_delivery_tag - 1)
         elif not self._return_callbacks:
             LOGGER.warning(
                 "Basic.Return %s %r (exchange %r, routing key %r) on %r and no return callback",

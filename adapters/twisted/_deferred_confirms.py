@@ -4,7 +4,7 @@ exactly once by the broker's Basic.Ack / Basic.Nack (or failed with the close re
 Facts relied on (RabbitMQ ``confirms.html`` and AMQP 0-9-1 ``basic.ack``):
 
 - in confirm mode the broker numbers a channel's publishes 1, 2, 3, ... (the callback-API
-  channel keeps the same count, ``Channel._next_delivery_tag``);
+  channel keeps the same count, ``Channel.next_delivery_tag``);
 - an ack or nack with ``multiple`` settles every tag up to its ``delivery_tag``; ``multiple``
   with tag 0 settles everything outstanding;
 - acks and nacks are coalesced separately, so ``Nack(2, multiple)`` can arrive before

@@ -1125,3 +1125,16 @@ def test_frames_for_a_closed_channel_or_of_other_kinds_raise(env: Env) -> None:
     env.send(spec.Channel.Close(406, "PRECONDITION_FAILED", 0, 0))
     with pytest.raises(exceptions.ChannelNotOpenError):
         env.channel._handle_frame(frame.Method(1, spec.Basic.QosOk()))
+
+
+
+def test_next_delivery_tag_counts_confirm_mode_publishes(env: Env) -> None:
+    """``next_delivery_tag`` is the tag the broker will give the next confirm-mode publish:
+    1 after Confirm.Select, +1 per publish; outside confirm mode publishes do not count."""
+    env.channel.basic_publish("", "q", b"not counted")
+    assert env.channel.next_delivery_tag == 1
+    env.channel.confirm_delivery(Recorder(), Recorder())
+    env.send(spec.Confirm.SelectOk())
+    for expected in (2, 3, 4):
+        env.channel.basic_publish("", "q", b"x")
+        assert env.channel.next_delivery_tag == expected
