@@ -9,14 +9,16 @@ ones.
 
 Contract:
 
-* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`): ``connect()``
+* One stream at a time, driven by one transition table (``STREAM_TRANSITIONS`` of
+  ``adapters/_stream_common.py``, shared with the Twisted adapter): ``connect()``
   from ``IDLE`` resolves the host on a worker thread (the only blocking call, off the loop),
   tries each address in turn with a non-blocking connect (``socket_timeout`` per address), then
   does a non-blocking TLS handshake when ``ssl_options`` is set (``socket_timeout`` again) and
   calls ``_on_stream_connected()``. A failure at any step ends in exactly one
   ``_on_stream_terminated(error)`` with an :mod:`amqpbase.exceptions` error whose
-  ``__cause__`` is the underlying error. An event the table does not list for the current
-  state raises ``RuntimeError``.
+  ``__cause__`` is the underlying error (the lifecycle and the connect-error mapping shared
+  by the three adapters, ``StreamLifecycle`` and ``connect_failure``). An event the table
+  does not list for the current state raises ``RuntimeError``.
 * Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
   loop for one before-poll flush, which hands every queued buffer to the kernel with one
   ``sendmsg`` (at most ``_IOV_MAX`` buffers per call; TLS joins small buffers up to
@@ -33,7 +35,6 @@ Contract:
 from __future__ import annotations
 
 import collections
-import enum
 import errno
 import itertools
 import logging
@@ -41,12 +42,19 @@ import os
 import socket
 import ssl
 import threading
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Tuple, Union
 
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
+from .._stream_common import (
+    ACTIVE_STATES,
+    STREAM_TRANSITIONS,
+    StreamLifecycle,
+    StreamState,
+    connect_failure,
+)
 from .ioloop import IOLoop, _Timeout
 
 # The logger keeps the name it had when the transport lived in connection.py, so logging
@@ -63,45 +71,18 @@ _TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to th
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 
 
-class TransportState(enum.Enum):
-    """Where the transport's one stream is; ``SocketTransport.state`` holds it."""
-
-    IDLE = "idle"  # no stream: connect() may be called
-    RESOLVING = "resolving"  # getaddrinfo() running on a worker thread
-    CONNECTING = "connecting"  # non-blocking TCP connect, one address after another
-    HANDSHAKING = "handshaking"  # non-blocking TLS handshake
-    OPEN = "open"  # _on_stream_connected() was called
-    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
-
-
-_S = TransportState
-_ACTIVE = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
-#: The one transition table; an event not listed for the current state raises.
-_TRANSITIONS: Dict[Tuple[TransportState, str], TransportState] = {
-    (_S.IDLE, "connect"): _S.RESOLVING,
-    (_S.RESOLVING, "resolved"): _S.CONNECTING,
-    (_S.CONNECTING, "tls"): _S.HANDSHAKING,
-    (_S.CONNECTING, "up"): _S.OPEN,
-    (_S.HANDSHAKING, "up"): _S.OPEN,
-    **{(state, "fail"): _S.IDLE for state in _ACTIVE},
-    **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
-    (_S.CLOSING, "closed"): _S.IDLE,
-}
-
-
-class SocketTransport:
+class SocketTransport(StreamLifecycle[StreamState]):
     """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
 
-    ``state`` is the :class:`TransportState`; ``wbuf_size`` the bytes queued and not yet taken
-    by the kernel. ``socket_class`` makes the sockets (tests substitute a counting subclass).
+    ``state`` is a :class:`StreamState`; ``wbuf_size`` the bytes queued and not yet taken by
+    the kernel. ``socket_class`` makes the sockets (tests substitute a counting subclass).
     """
 
     socket_class: Callable[..., socket.socket] = socket.socket  # tests count syscalls with it
 
     def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
-        self.conn, self.ioloop = connection, ioloop
-        self.state = TransportState.IDLE
-        self.params: Any = None
+        super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
+        self.ioloop = ioloop
         self.sock: Optional[socket.socket] = None
         self.fd = -1
         self.sockaddr: Any = None  # address of the connect in progress
@@ -147,9 +128,9 @@ class SocketTransport:
     def disconnect(self) -> None:
         """Drop the stream (one last non-blocking write first) and report
         ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
-        if self.state not in _ACTIVE:
+        if self.state not in ACTIVE_STATES:
             return  # a repeat, or the stream already ended
-        if self.state is TransportState.OPEN and self.wbuf:
+        if self.state is StreamState.OPEN and self.wbuf:
             try:  # one last non-blocking write of what is queued (e.g. Connection.CloseOk)
                 self.write_some()
             except OSError:
@@ -161,7 +142,7 @@ class SocketTransport:
     def emit(self, data: Buffer) -> None:
         """Queue ``data`` by reference for the next before-poll flush; the caller must not
         modify it afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
-        if self.state is not TransportState.OPEN:
+        if self.state is not StreamState.OPEN:
             LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
             return
         if isinstance(data, memoryview) and (data.ndim != 1 or data.format != "B"):
@@ -209,25 +190,7 @@ class SocketTransport:
             self.ioloop.add_handler(self.fd, self.on_socket_events, IOLoop.WRITE)
             self.start_timer()
             return
-        self.fail(*self.connect_failure())
-
-    def connect_failure(self) -> Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]:
-        tried = (
-            "; ".join(f"{addr[0]}:{addr[1]}: {exc}" for addr, exc in self.errors) or "no address"
-        )
-        errors = [exc for _, exc in self.errors]
-        where = self.where()
-        if errors and all(exc.errno == errno.ECONNREFUSED for exc in errors):
-            return exceptions.TCPConnectionRefusedError(
-                f"{where}: connection refused ({tried})"
-            ), errors[-1]
-        timeouts = [exc for exc in errors if isinstance(exc, socket.timeout)]
-        if timeouts:
-            return exceptions.SocketTimeoutError(f"{where}: connect timed out ({tried})"), timeouts[
-                -1
-            ]
-        cause = errors[-1] if errors else None
-        return exceptions.SocketConnectError(f"{where}: cannot connect ({tried})"), cause
+        self.fail(*connect_failure(self.where(), self.errors))
 
     def start_timer(self) -> None:
         timeout = self.params.socket_timeout
@@ -242,11 +205,11 @@ class SocketTransport:
     def on_timeout(self, timeout: float) -> None:
         self.timer = None
         error = socket.timeout(f"no answer within socket_timeout={timeout}s")
-        if self.state is TransportState.CONNECTING:
+        if self.state is StreamState.CONNECTING:
             self.close_socket()
             self.errors.append((self.sockaddr, error))
             self.connect_next()
-        elif self.state is TransportState.HANDSHAKING:
+        elif self.state is StreamState.HANDSHAKING:
             self.fail(
                 exceptions.SocketTimeoutError(f"{self.where()}: TLS handshake timed out"), error
             )
@@ -305,14 +268,14 @@ class SocketTransport:
 
     def on_socket_events(self, fd: int, events: int) -> None:
         state = self.state
-        if state is TransportState.OPEN:
+        if state is StreamState.OPEN:
             if events & IOLoop.WRITE and self.want_write:
                 self.flush()
-            if events & IOLoop.READ and self.state is TransportState.OPEN:
+            if events & IOLoop.READ and self.state is StreamState.OPEN:
                 self.read()
-        elif state is TransportState.CONNECTING:
+        elif state is StreamState.CONNECTING:
             self.on_tcp_connected()
-        elif state is TransportState.HANDSHAKING:
+        elif state is StreamState.HANDSHAKING:
             self.handshake()
 
     def read(self) -> None:
@@ -345,7 +308,7 @@ class SocketTransport:
 
     def flush_before_poll(self) -> None:
         self.flush_requested = False
-        if self.state is TransportState.OPEN and not self.want_write:
+        if self.state is StreamState.OPEN and not self.want_write:
             self.flush()
 
     def flush(self) -> None:
@@ -413,24 +376,7 @@ class SocketTransport:
             sent -= size
 
     # ------------------------------------------------------------------ ending a stream
-
-    def lose_stream(self, exc: Optional[OSError]) -> None:
-        cause = (
-            exc
-            if exc is not None
-            else ConnectionError("end of stream: the peer closed the connection")
-        )
-        self.fail(exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}"), cause)
-
-    def fail(self, error: exceptions.AMQPConnectionError, cause: Optional[BaseException]) -> None:
-        error.__cause__ = cause
-        self.teardown()
-        self.transition("fail")
-        self.conn._on_stream_terminated(error)
-
-    def notify_disconnected(self) -> None:
-        self.transition("closed")
-        self.conn._on_stream_terminated(None)
+    # (lose_stream, fail and notify_disconnected: StreamLifecycle's, the same on every loop)
 
     def teardown(self) -> None:
         self.attempt = None
@@ -450,14 +396,3 @@ class SocketTransport:
             except OSError:
                 pass
             self.sock, self.fd = None, -1
-
-    def transition(self, event: str) -> None:
-        try:
-            self.state = _TRANSITIONS[(self.state, event)]
-        except KeyError:
-            raise RuntimeError(
-                f"stream event {event!r} is illegal in state {self.state.name}"
-            ) from None
-
-    def where(self) -> str:
-        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"

@@ -9,8 +9,11 @@ ones. Everything here runs on the connection's ``IOLoop`` (Tornado 6 loops are a
 
 Contract (``docs/internals.md``, "The hook contract"):
 
-* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`); an event the
-  table does not list for the current state raises ``RuntimeError``.
+* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`, smaller than
+  select's: one task resolves, connects and handshakes, so one ``CONNECTING`` state covers
+  it); an event the table does not list for the current state raises ``RuntimeError``. How a
+  stream ends (``StreamLifecycle``) and the connect-error mapping (``connect_error``) are
+  shared with the other adapters, in ``adapters/_stream_common.py``.
 * ``connect()`` starts, from a loop callback (never inside the call), a task that
 
   1. resolves the host with Tornado's configured ``Resolver`` (the default one calls
@@ -58,7 +61,6 @@ import asyncio
 import collections
 import datetime
 import enum
-import errno
 import functools
 import logging
 import socket
@@ -76,6 +78,7 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
+from .._stream_common import StreamLifecycle, connect_error
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
 
@@ -127,7 +130,7 @@ class _Resolved(Resolver):
         return self.addresses
 
 
-class StreamTransport:
+class StreamTransport(StreamLifecycle[TransportState]):
     """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
 
     ``state`` is the :class:`TransportState`; ``wbuf_size`` the bytes queued and not yet known
@@ -135,9 +138,8 @@ class StreamTransport:
     """
 
     def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
-        self.conn, self.ioloop = connection, ioloop
-        self.state = TransportState.IDLE
-        self.params: Any = None
+        super().__init__(connection, _TRANSITIONS, TransportState.IDLE)
+        self.ioloop = ioloop
         self.stream: Optional[IOStream] = None
         self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.connect_task: Optional[asyncio.Task[IOStream]] = None
@@ -224,8 +226,11 @@ class StreamTransport:
         except _TIMEOUTS as exc:
             raise exceptions.SocketTimeoutError(f"{where}: connect timed out ({exc})") from exc
         except OSError as exc:  # StreamClosedError carries the OS error as real_error
-            error = connect_error(where, exc)
-            raise error from error.__cause__  # the OS error, not Tornado's wrapper
+            cause = exc.real_error if isinstance(exc, StreamClosedError) else None
+            cause = cause or exc
+            # TCPClient reports the last address's error only; its own timeout is mapped above.
+            error, cause = connect_error(where, str(cause), [cause], timeouts=False)
+            raise error from cause  # the OS error, not Tornado's wrapper
         finally:
             client.close()
         try:
@@ -282,17 +287,17 @@ class StreamTransport:
             return
         self.connect_task = None
         if task.cancelled():  # not by us (teardown forgets the attempt): the loop shut down
-            self.fail(exceptions.SocketConnectError(f"{self.where()}: connect cancelled"))
+            self.fail(exceptions.SocketConnectError(f"{self.where()}: connect cancelled"), None)
             return
         error = task.exception()
         if error is None:
             self.stream_up(task.result())
             return
-        if not isinstance(error, exceptions.AMQPConnectionError):  # not foreseen: keep it
+        if isinstance(error, exceptions.AMQPConnectionError):
+            self.fail(error, error.__cause__)  # raised by open_stream, cause chained
+        else:  # not foreseen: keep it
             wrapped = exceptions.SocketConnectError(f"{self.where()}: cannot connect: {error}")
-            wrapped.__cause__ = error
-            error = wrapped
-        self.fail(error)
+            self.fail(wrapped, error)
 
     def stream_up(self, stream: IOStream) -> None:
         self.transition("up")
@@ -400,22 +405,11 @@ class StreamTransport:
 
     # ------------------------------------------------------------------ ending a stream
 
+    # (fail and notify_disconnected: StreamLifecycle's, the same on every loop)
+
     def lose_stream(self, exc: Optional[BaseException]) -> None:
-        cause = exc.real_error if isinstance(exc, StreamClosedError) else exc
-        if cause is None:
-            cause = ConnectionError("end of stream: the peer closed the connection")
-        error = exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}")
-        error.__cause__ = cause
-        self.fail(error)
-
-    def fail(self, error: exceptions.AMQPConnectionError) -> None:
-        self.teardown()
-        self.transition("fail")
-        self.conn._on_stream_terminated(error)
-
-    def notify_disconnected(self) -> None:
-        self.transition("closed")
-        self.conn._on_stream_terminated(None)
+        """As on the other loops, with the OS error out of Tornado's ``StreamClosedError``."""
+        super().lose_stream(exc.real_error if isinstance(exc, StreamClosedError) else exc)
 
     def teardown(self) -> None:
         self.attempt = None
@@ -428,32 +422,6 @@ class StreamTransport:
         if stream is not None:
             stream.close()  # the pending read ends with StreamClosedError, ignored
         self.drop_queue()
-
-    def transition(self, event: str) -> None:
-        try:
-            self.state = _TRANSITIONS[(self.state, event)]
-        except KeyError:
-            raise RuntimeError(
-                f"stream event {event!r} is illegal in state {self.state.name}"
-            ) from None
-
-    def where(self) -> str:
-        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
-
-
-def connect_error(where: str, exc: OSError) -> exceptions.AMQPConnectionError:
-    """The connect error for ``exc`` (``TCPClient``'s last failure), cause chained; the same
-    classes and wording as the select transport."""
-    cause: BaseException = exc
-    if isinstance(exc, StreamClosedError) and exc.real_error is not None:
-        cause = exc.real_error
-    error: exceptions.AMQPConnectionError
-    if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
-        error = exceptions.TCPConnectionRefusedError(f"{where}: connection refused ({cause})")
-    else:
-        error = exceptions.SocketConnectError(f"{where}: cannot connect ({cause})")
-    error.__cause__ = cause
-    return error
 
 
 __all__ = ["Buffer", "StreamTransport", "TransportState"]

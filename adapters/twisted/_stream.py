@@ -2,8 +2,9 @@
 
 The stream does the I/O behind TwistedConnection's hooks and reports back through the base
 ``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
-``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. Its states
-and transition table mirror the select transport's, so both adapters end a stream the same way.
+``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. Its states,
+its transition table and the way a stream ends (``StreamLifecycle``) are the select transport's,
+from ``adapters/_stream_common.py``, so both adapters end a stream the same way.
 
 Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
 
@@ -14,7 +15,9 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
   (:mod:`._tls`, ``socket_timeout`` again). ``HostnameEndpoint`` is not used: it drops the
   resolver's error and reports only the last address's failure, so neither the
   ``NameResolutionError`` cause nor the per-address message could match the select adapter.
-  Failures map to the select adapter's exception classes and messages, cause chained.
+  Failures map to the select adapter's exception classes and messages, cause chained: Twisted's
+  connect errors become the OS errors select would see (``os_error``), then go through the
+  shared ``connect_failure``.
 * Writes are coalesced: ``emit`` queues buffers by reference. The stream is registered on the
   transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
   time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
@@ -42,11 +45,10 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
 from __future__ import annotations
 
 import collections
-import enum
 import logging
 import os
 import socket
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Deque, List, Optional, Tuple, Union
 
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred
@@ -61,6 +63,13 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
+from .._stream_common import (
+    ACTIVE_STATES,
+    STREAM_TRANSITIONS,
+    StreamLifecycle,
+    StreamState,
+    connect_failure,
+)
 from ._tls import TLSSession
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
@@ -74,32 +83,6 @@ Reactor = Any
 _TLS_RECORD = 16 * 1024  # TLS plaintext record size: smaller buffers are joined up to it
 READ_SIZE = 256 * 1024  # recv size asked of Twisted's TCP transport (house rule: >= 128 KiB)
 _NO_TIMEOUT = 365 * 24 * 3600.0  # socket_timeout=None; Twisted's connector wants a number
-
-
-class StreamState(enum.Enum):
-    """Where the one stream is (the select transport's states); ``TwistedStream.state``."""
-
-    IDLE = "idle"  # no stream: connect() may be called
-    RESOLVING = "resolving"  # getaddrinfo() running on the reactor's thread pool
-    CONNECTING = "connecting"  # a TCP endpoint connecting, one address after another
-    HANDSHAKING = "handshaking"  # TLS handshake over the memory BIOs
-    OPEN = "open"  # _on_stream_connected() was called
-    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
-
-
-_S = StreamState
-_ACTIVE = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
-#: The one transition table; an event not listed for the current state raises.
-_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
-    (_S.IDLE, "connect"): _S.RESOLVING,
-    (_S.RESOLVING, "resolved"): _S.CONNECTING,
-    (_S.CONNECTING, "tls"): _S.HANDSHAKING,
-    (_S.CONNECTING, "up"): _S.OPEN,
-    (_S.HANDSHAKING, "up"): _S.OPEN,
-    **{(state, "fail"): _S.IDLE for state in _ACTIVE},
-    **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
-    (_S.CLOSING, "closed"): _S.IDLE,
-}
 
 
 @implementer(IPullProducer)
@@ -143,17 +126,17 @@ class _ShimFactory(Factory):
         return StreamProtocol(self.stream, self.attempt)
 
 
-class TwistedStream:
+class TwistedStream(StreamLifecycle[StreamState]):
     """One TCP/TLS stream at a time for ``connection``, on ``reactor`` (module contract).
 
-    ``state`` is a :class:`StreamState`; an event the table does not list for the current
-    state raises ``RuntimeError``.
+    ``state`` is a :class:`StreamState` (RESOLVING: ``getaddrinfo`` on the reactor's thread
+    pool; CONNECTING: a TCP endpoint, one address after another; HANDSHAKING: over the memory
+    BIOs); an event the table does not list for the current state raises ``RuntimeError``.
     """
 
     def __init__(self, connection: Connection, reactor: Reactor) -> None:
-        self.conn, self.reactor = connection, reactor
-        self.state = StreamState.IDLE
-        self.params: Any = None
+        super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
+        self.reactor = reactor
         self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.addresses: List[Tuple[Any, ...]] = []
         self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
@@ -191,7 +174,7 @@ class TwistedStream:
     def disconnect(self) -> None:
         """Drop the stream (one last non-blocking write first) and report
         ``_on_stream_terminated(None)`` from the reactor; a no-op when there is none."""
-        if self.state not in _ACTIVE:
+        if self.state not in ACTIVE_STATES:
             return  # a repeat, or the stream already ended
         if self.state is StreamState.OPEN and self.pending:
             self.protocol = None  # detach first: nothing below may call the base back
@@ -268,7 +251,7 @@ class TwistedStream:
                 self.on_endpoint_connected, self.on_endpoint_failed, errbackArgs=(attempt, sockaddr)
             )
             return
-        self.fail(*self.connect_failure())
+        self.fail(*connect_failure(self.where(), self.errors))
 
     def on_endpoint_connected(self, protocol: Any) -> None:
         self.connecting = None  # connectionMade already ran (TCP endpoints call it first)
@@ -296,21 +279,6 @@ class TwistedStream:
             result = ConnectionError(str(exc))
         result.__cause__ = exc
         return result
-
-    def connect_failure(self) -> Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]:
-        tried = "; ".join(f"{a[0]}:{a[1]}: {exc}" for a, exc in self.errors) or "no address"
-        errors = [exc for _, exc in self.errors]
-        where = self.where()
-        if errors and all(isinstance(exc, ConnectionRefusedError) for exc in errors):
-            return exceptions.TCPConnectionRefusedError(
-                f"{where}: connection refused ({tried})"
-            ), errors[-1]
-        timeouts = [exc for exc in errors if isinstance(exc, socket.timeout)]
-        if timeouts:
-            error = exceptions.SocketTimeoutError(f"{where}: connect timed out ({tried})")
-            return error, timeouts[-1]
-        cause = errors[-1] if errors else None
-        return exceptions.SocketConnectError(f"{where}: cannot connect ({tried})"), cause
 
     def on_tcp_connected(self, protocol: StreamProtocol) -> None:
         transport = protocol.transport
@@ -486,6 +454,7 @@ class TwistedStream:
         self.twisted_wants_data = False
 
     # ------------------------------------------------------------------ ending a stream
+    # (lose_stream, fail and notify_disconnected: StreamLifecycle's, the same on every loop)
 
     def on_lost(self, reason: Failure) -> None:
         cause: BaseException = lost_cause(reason)
@@ -501,24 +470,6 @@ class TwistedStream:
             )
         else:
             self.lose_stream(cause)
-
-    def lose_stream(self, exc: Optional[BaseException]) -> None:
-        cause = (
-            exc
-            if exc is not None
-            else ConnectionError("end of stream: the peer closed the connection")
-        )
-        self.fail(exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}"), cause)
-
-    def fail(self, error: exceptions.AMQPConnectionError, cause: Optional[BaseException]) -> None:
-        error.__cause__ = cause
-        self.teardown()
-        self.transition("fail")
-        self.conn._on_stream_terminated(error)
-
-    def notify_disconnected(self) -> None:
-        self.transition("closed")
-        self.conn._on_stream_terminated(None)
 
     def teardown(self) -> None:
         """Forget the stream: cancel the connect or abort the transport, drop the queue."""
@@ -553,17 +504,6 @@ class TwistedStream:
         timer, self.timer = self.timer, None
         if timer is not None and timer.active():
             timer.cancel()
-
-    def transition(self, event: str) -> None:
-        try:
-            self.state = _TRANSITIONS[(self.state, event)]
-        except KeyError:
-            raise RuntimeError(
-                f"stream event {event!r} is illegal in state {self.state.name}"
-            ) from None
-
-    def where(self) -> str:
-        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
 
 
 def last_write(transport: Any) -> None:

@@ -1,0 +1,166 @@
+"""What the three stream transports share: how a stream's life is tracked and ended, and how a
+failed connect is reported.
+
+``select/transport.py`` (``SocketTransport``), ``tornado/transport.py`` (``StreamTransport``)
+and ``twisted/_stream.py`` (``TwistedStream``) each hold one TCP/TLS stream at a time for a
+base ``Connection``. They connect, read and write in their loop's own way; what is here is the
+part that must be the same on every loop, so that all three report the same error classes with
+the same texts (the conformance suite compares them):
+
+* :class:`StreamLifecycle`, the base class of the three: ``state``, driven by one transition
+  table (an event the table does not list for the current state raises ``RuntimeError``);
+  ``where()``, the ``host:port`` every message starts with; ``lose_stream(exc)``, a
+  ``StreamLostError`` with the OS error chained (a ``ConnectionError`` naming the end of stream
+  when the peer closed); ``fail(error, cause)``, teardown then the one
+  ``_on_stream_terminated(error)``; ``notify_disconnected()``, the ``_on_stream_terminated(None)``
+  that follows a disconnect. Each transport passes its table and implements ``teardown()``.
+* :class:`StreamState` and :data:`STREAM_TRANSITIONS`: the states and table of a transport
+  that resolves, connects address by address and does the TLS handshake as steps of its own
+  (select, Twisted). Tornado's ``TCPClient`` does all of it in one task, so the Tornado
+  transport has a smaller table of its own.
+* :func:`connect_failure` and :func:`connect_error`: the connect error (refused, timed out,
+  other) for what the addresses of an attempt failed with, and its cause.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import errno
+import socket
+from typing import Any, Dict, Generic, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from amqpbase import exceptions
+from amqpbase.connection import Connection
+
+StateT = TypeVar("StateT", bound=enum.Enum)
+#: A connect error and the error to chain to it as ``__cause__``.
+Failure = Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]
+
+_END_OF_STREAM = "end of stream: the peer closed the connection"
+
+
+class StreamLifecycle(abc.ABC, Generic[StateT]):
+    """The stream's state and the ways a stream ends, for ``connection`` (see the module
+    docstring). ``params`` is set by the transport's ``connect()``; until then ``where()``
+    is ``"?"``."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        transitions: Mapping[Tuple[StateT, str], StateT],
+        state: StateT,
+    ) -> None:
+        self.conn = connection
+        self.transitions = transitions
+        self.state = state
+        self.params: Any = None
+
+    @abc.abstractmethod
+    def teardown(self) -> None:
+        """Forget the stream and everything of it in flight (connect, timers, socket, queue);
+        report nothing."""
+
+    def transition(self, event: str) -> None:
+        try:
+            self.state = self.transitions[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(
+                f"stream event {event!r} is illegal in state {self.state.name}"
+            ) from None
+
+    def where(self) -> str:
+        return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
+
+    def lose_stream(self, exc: Optional[BaseException]) -> None:
+        """The open stream broke (``exc``) or the peer closed it (``None``)."""
+        cause = exc if exc is not None else ConnectionError(_END_OF_STREAM)
+        self.fail(exceptions.StreamLostError(f"{self.where()}: stream lost: {cause}"), cause)
+
+    def fail(self, error: exceptions.AMQPConnectionError, cause: Optional[BaseException]) -> None:
+        error.__cause__ = cause
+        self.teardown()
+        self.transition("fail")
+        self.conn._on_stream_terminated(error)
+
+    def notify_disconnected(self) -> None:
+        self.transition("closed")
+        self.conn._on_stream_terminated(None)
+
+
+class StreamState(enum.Enum):
+    """Where the one stream of a select or Twisted transport is (its ``state``)."""
+
+    IDLE = "idle"  # no stream: connect() may be called
+    RESOLVING = "resolving"  # getaddrinfo() running off the loop thread
+    CONNECTING = "connecting"  # TCP connect, one address after another
+    HANDSHAKING = "handshaking"  # TLS handshake
+    OPEN = "open"  # _on_stream_connected() was called
+    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
+
+
+_S = StreamState
+#: The states with a stream or a connect in progress: ``disconnect()`` acts only in these.
+ACTIVE_STATES = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
+#: The one transition table of the select and Twisted transports.
+STREAM_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
+    (_S.IDLE, "connect"): _S.RESOLVING,
+    (_S.RESOLVING, "resolved"): _S.CONNECTING,
+    (_S.CONNECTING, "tls"): _S.HANDSHAKING,
+    (_S.CONNECTING, "up"): _S.OPEN,
+    (_S.HANDSHAKING, "up"): _S.OPEN,
+    **{(state, "fail"): _S.IDLE for state in ACTIVE_STATES},
+    **{(state, "disconnect"): _S.CLOSING for state in ACTIVE_STATES},
+    (_S.CLOSING, "closed"): _S.IDLE,
+}
+
+
+def connect_failure(where: str, errors: Sequence[Tuple[Any, BaseException]]) -> Failure:
+    """The connect error of an attempt that tried its addresses one after the other and failed
+    on each: ``errors`` holds ``(sockaddr, error)`` in order. The message lists them all
+    (``"no address"`` when there were none)."""
+    tried = "; ".join(f"{addr[0]}:{addr[1]}: {exc}" for addr, exc in errors) or "no address"
+    return connect_error(where, tried, [exc for _, exc in errors])
+
+
+def connect_error(
+    where: str, detail: str, errors: Sequence[BaseException], timeouts: bool = True
+) -> Failure:
+    """The connect error for an attempt whose addresses failed with ``errors`` (in order),
+    ``detail`` in parentheses after the message, and its cause:
+
+    * every address refused: ``TCPConnectionRefusedError``, cause the last refusal;
+    * else one timed out (``socket.timeout``; only with ``timeouts``): ``SocketTimeoutError``,
+      cause the last timeout;
+    * else ``SocketConnectError``, cause the last error (``None`` without any).
+
+    ``timeouts=False`` is Tornado's: ``TCPClient``'s own timeout is mapped before, and an OS
+    error it reports is "refused" or "cannot connect", even an ``ETIMEDOUT``.
+    """
+    if errors and all(_refused(exc) for exc in errors):
+        refused = exceptions.TCPConnectionRefusedError(f"{where}: connection refused ({detail})")
+        return refused, errors[-1]
+    expired = [exc for exc in errors if isinstance(exc, socket.timeout)] if timeouts else []
+    if expired:
+        return exceptions.SocketTimeoutError(f"{where}: connect timed out ({detail})"), expired[-1]
+    cause = errors[-1] if errors else None
+    return exceptions.SocketConnectError(f"{where}: cannot connect ({detail})"), cause
+
+
+def _refused(exc: BaseException) -> bool:
+    # An OSError made from errno ECONNREFUSED is a ConnectionRefusedError (PEP 3151); either
+    # test alone would do for what the adapters pass (the select and Tornado adapters asked
+    # for the errno, the Twisted adapter for the class).
+    return isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED
+    )
+
+
+__all__ = [
+    "ACTIVE_STATES",
+    "STREAM_TRANSITIONS",
+    "StreamLifecycle",
+    "StreamState",
+    "connect_error",
+    "connect_failure",
+]
