@@ -8,7 +8,8 @@ part that must be the same on every loop, so that all three report the same erro
 the same texts (the conformance suite compares them):
 
 * :class:`StreamLifecycle`, the base class of the three: ``state``, driven by one transition
-  table (an event the table does not list for the current state raises ``RuntimeError``);
+  table (an event the table does not list for the current state raises ``RuntimeError``;
+  ``can(event)`` asks first); ``start_attempt(params)``, the start of every ``connect()``;
   ``where()``, the ``host:port`` every message starts with; ``lose_stream(exc)``, a
   ``StreamLostError`` with the OS error chained (a ``ConnectionError`` naming the end of stream
   when the peer closed); ``fail(error, cause)``, teardown then the one
@@ -42,8 +43,9 @@ _END_OF_STREAM = "end of stream: the peer closed the connection"
 
 class StreamLifecycle(abc.ABC, Generic[StateT]):
     """The stream's state and the ways a stream ends, for ``connection`` (see the module
-    docstring). ``params`` is set by the transport's ``connect()``; until then ``where()``
-    is ``"?"``."""
+    docstring). ``params`` is set by ``start_attempt()``; until then ``where()`` is ``"?"``.
+    ``attempt`` is the identity of the connect attempt in flight: results of an older one
+    (``attempt`` no longer theirs) are ignored; ``teardown()`` sets it to ``None``."""
 
     def __init__(
         self,
@@ -55,11 +57,25 @@ class StreamLifecycle(abc.ABC, Generic[StateT]):
         self.transitions = transitions
         self.state = state
         self.params: Any = None
+        self.attempt: Optional[object] = None
 
     @abc.abstractmethod
     def teardown(self) -> None:
         """Forget the stream and everything of it in flight (connect, timers, socket, queue);
         report nothing."""
+
+    def start_attempt(self, params: Any) -> object:
+        """The start of ``connect(params)``: only from a state with a ``connect`` event (else
+        ``RuntimeError``); returns the new attempt's identity."""
+        self.transition("connect")
+        self.params = params
+        attempt = self.attempt = object()
+        return attempt
+
+    def can(self, event: str) -> bool:
+        """Whether ``event`` is legal now (``disconnect``: a stream or a connect is in
+        progress; a repeat, or a disconnect after the stream ended, is not)."""
+        return (self.state, event) in self.transitions
 
     def transition(self, event: str) -> None:
         try:
@@ -100,8 +116,8 @@ class StreamState(enum.Enum):
 
 
 _S = StreamState
-#: The states with a stream or a connect in progress: ``disconnect()`` acts only in these.
-ACTIVE_STATES = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
+#: The states with a stream or a connect in progress: they can fail or be disconnected.
+_ACTIVE = (_S.RESOLVING, _S.CONNECTING, _S.HANDSHAKING, _S.OPEN)
 #: The one transition table of the select and Twisted transports.
 STREAM_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
     (_S.IDLE, "connect"): _S.RESOLVING,
@@ -109,8 +125,8 @@ STREAM_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
     (_S.CONNECTING, "tls"): _S.HANDSHAKING,
     (_S.CONNECTING, "up"): _S.OPEN,
     (_S.HANDSHAKING, "up"): _S.OPEN,
-    **{(state, "fail"): _S.IDLE for state in ACTIVE_STATES},
-    **{(state, "disconnect"): _S.CLOSING for state in ACTIVE_STATES},
+    **{(state, "fail"): _S.IDLE for state in _ACTIVE},
+    **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
     (_S.CLOSING, "closed"): _S.IDLE,
 }
 
@@ -157,7 +173,6 @@ def _refused(exc: BaseException) -> bool:
 
 
 __all__ = [
-    "ACTIVE_STATES",
     "STREAM_TRANSITIONS",
     "StreamLifecycle",
     "StreamState",

@@ -48,13 +48,7 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
-from .._stream_common import (
-    ACTIVE_STATES,
-    STREAM_TRANSITIONS,
-    StreamLifecycle,
-    StreamState,
-    connect_failure,
-)
+from .._stream_common import STREAM_TRANSITIONS, StreamLifecycle, StreamState, connect_failure
 from .ioloop import IOLoop, _Timeout
 
 # The logger keeps the name it had when the transport lived in connection.py, so logging
@@ -86,7 +80,6 @@ class SocketTransport(StreamLifecycle[StreamState]):
         self.sock: Optional[socket.socket] = None
         self.fd = -1
         self.sockaddr: Any = None  # address of the connect in progress
-        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.addresses: List[_AddrInfo] = []
         self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
         self.timer: Optional[_Timeout] = None
@@ -103,9 +96,7 @@ class SocketTransport(StreamLifecycle[StreamState]):
         """Open a stream to ``params.host``/``params.port`` (``ssl_options``, ``tcp_options``,
         ``socket_timeout`` apply). Only from ``IDLE`` (else ``RuntimeError``); the outcome is
         reported by an up-call, never from inside this call."""
-        self.transition("connect")
-        self.params = params
-        attempt = self.attempt = object()
+        attempt = self.start_attempt(params)
         host, port, loop = params.host, params.port, self.ioloop
 
         def resolve() -> None:  # worker thread: the only blocking call, off the loop
@@ -128,7 +119,7 @@ class SocketTransport(StreamLifecycle[StreamState]):
     def disconnect(self) -> None:
         """Drop the stream (one last non-blocking write first) and report
         ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
-        if self.state not in ACTIVE_STATES:
+        if not self.can("disconnect"):
             return  # a repeat, or the stream already ended
         if self.state is StreamState.OPEN and self.wbuf:
             try:  # one last non-blocking write of what is queued (e.g. Connection.CloseOk)

@@ -141,7 +141,6 @@ class StreamTransport(StreamLifecycle[TransportState]):
         super().__init__(connection, _TRANSITIONS, TransportState.IDLE)
         self.ioloop = ioloop
         self.stream: Optional[IOStream] = None
-        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.connect_task: Optional[asyncio.Task[IOStream]] = None
         self.wbuf: Deque[_Piece] = collections.deque()
         self.queued = 0  # bytes in wbuf
@@ -161,9 +160,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
         """Open a stream to ``params.host``/``params.port`` (``ssl_options``, ``tcp_options``,
         ``socket_timeout`` apply). Only from ``IDLE`` (else ``RuntimeError``); the outcome is
         reported by an up-call, never from inside this call."""
-        self.transition("connect")
-        self.params = params
-        attempt = self.attempt = object()
+        attempt = self.start_attempt(params)
         # Start from the loop: the call may come from outside it (create_connection), and the
         # task, TCPClient and IOStream must find this loop as the running one.
         self.ioloop.add_callback(self.start_connect, attempt)
@@ -171,7 +168,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
     def disconnect(self) -> None:
         """Drop the stream (one last non-blocking write first) or abort the connect, and report
         ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
-        if self.state not in (TransportState.CONNECTING, TransportState.OPEN):
+        if not self.can("disconnect"):
             return  # a repeat, or the stream already ended
         if self.state is TransportState.OPEN:
             self.write_last()

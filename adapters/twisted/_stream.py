@@ -63,13 +63,7 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
-from .._stream_common import (
-    ACTIVE_STATES,
-    STREAM_TRANSITIONS,
-    StreamLifecycle,
-    StreamState,
-    connect_failure,
-)
+from .._stream_common import STREAM_TRANSITIONS, StreamLifecycle, StreamState, connect_failure
 from ._tls import TLSSession
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
@@ -137,7 +131,6 @@ class TwistedStream(StreamLifecycle[StreamState]):
     def __init__(self, connection: Connection, reactor: Reactor) -> None:
         super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
         self.reactor = reactor
-        self.attempt: Optional[object] = None  # identity of the connect attempt in flight
         self.addresses: List[Tuple[Any, ...]] = []
         self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
         self.connecting: Optional[Deferred[Any]] = None  # the endpoint's connect Deferred
@@ -157,9 +150,7 @@ class TwistedStream(StreamLifecycle[StreamState]):
     def connect(self, params: Any) -> None:
         """Open a stream to ``params.host``/``params.port``; only from ``IDLE``. The outcome
         is reported by an up-call from the reactor, never from inside this call."""
-        self.transition("connect")
-        self.params = params
-        attempt = self.attempt = object()
+        attempt = self.start_attempt(params)
         try:
             resolving: Deferred[Any] = deferToThreadPool(
                 self.reactor, self.reactor.getThreadPool(), socket.getaddrinfo,
@@ -174,7 +165,7 @@ class TwistedStream(StreamLifecycle[StreamState]):
     def disconnect(self) -> None:
         """Drop the stream (one last non-blocking write first) and report
         ``_on_stream_terminated(None)`` from the reactor; a no-op when there is none."""
-        if self.state not in ACTIVE_STATES:
+        if not self.can("disconnect"):
             return  # a repeat, or the stream already ended
         if self.state is StreamState.OPEN and self.pending:
             self.protocol = None  # detach first: nothing below may call the base back
