@@ -9,10 +9,8 @@ whose ``sendmsg``/``send`` count and then call the real method.
 
 from __future__ import annotations
 
-import datetime
 import errno
 import hashlib
-import ipaddress
 import logging
 import socket
 import ssl
@@ -26,6 +24,8 @@ import pytest
 from amqpbase import exceptions
 from amqpbase.adapters.select import IOLoop, SelectConnection
 from amqpbase.parameters import ConnectionParameters, SSLOptions
+
+from .loopback import Server, free_port, params, self_signed, tls_server
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 # A name that getaddrinfo() rejects locally, without a DNS query: its 319 characters exceed the
@@ -126,13 +126,6 @@ class Probe(SelectConnection):
             self.in_downcall = False
 
 
-def params(port: int, host: str = "127.0.0.1", **kwargs: Any) -> ConnectionParameters:
-    kwargs.setdefault("socket_timeout", 5.0)
-    kwargs.setdefault("stack_timeout", None)
-    kwargs.setdefault("connection_attempts", 1)
-    return ConnectionParameters(host=host, port=port, **kwargs)
-
-
 def open_error(
     loop: IOLoop, parameters: ConnectionParameters, timeout: float = 10.0
 ) -> Tuple[Probe, BaseException]:
@@ -147,52 +140,6 @@ def open_error(
     run_loop(loop, timeout)
     assert len(errors) == 1
     return conn, errors[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A loopback TCP server on a thread: accepts one client and runs ``serve(sock)``."""
-
-    def __init__(self, serve: Callable[[socket.socket], None], backlog: int = 8) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(backlog)
-        self.port = int(self.listener.getsockname()[1])
-        self.received = bytearray()
-        self.error: Optional[BaseException] = None
-        self._serve = serve
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.listener.settimeout(20)
-            client, _ = self.listener.accept()
-            with client:
-                client.settimeout(20)
-                self._serve(client)
-        except BaseException as exc:  # noqa: BLE001 - reported by join()
-            self.error = exc
-
-    def read_all(self, sock: socket.socket, expected: int, delay: float = 0.0) -> None:
-        while len(self.received) < expected:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            self.received += chunk
-            if delay:
-                time.sleep(delay)
-
-    def join(self) -> None:
-        self.thread.join(20)
-        self.listener.close()
-        if self.error is not None:
-            raise self.error
 
 
 # ------------------------------------------------------------------------------------------
@@ -733,59 +680,7 @@ def test_reads_deliver_every_byte_in_order(loop: IOLoop) -> None:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
     """A self-signed certificate for ``localhost`` and 127.0.0.1, and its key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def tls_server(
-    tls_files: Tuple[Path, Path], serve: Callable[[ssl.SSLSocket], None]
-) -> Server:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*tls_files)
-
-    def run(sock: socket.socket) -> None:
-        try:
-            tls = context.wrap_socket(sock, server_side=True)
-        except (ssl.SSLError, OSError):
-            return  # the client refused our certificate: expected by some tests
-        with tls:
-            serve(tls)
-
-    return Server(run)
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def client_context(cafile: Optional[Path]) -> ssl.SSLContext:

@@ -32,6 +32,8 @@ from amqpbase.adapters.tornado import TornadoConnection
 from amqpbase.adapters.tornado import transport as tornado_transport
 from amqpbase.parameters import ConnectionParameters, SSLOptions
 
+from .loopback import Server, free_port, params
+
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
@@ -127,57 +129,6 @@ class Probe(TornadoConnection):
             super()._adapter_disconnect_stream()
         finally:
             self.in_downcall = False
-
-
-def params(port: int, **kwargs: Any) -> ConnectionParameters:
-    kwargs.setdefault("socket_timeout", 5.0)
-    kwargs.setdefault("stack_timeout", None)
-    kwargs.setdefault("connection_attempts", 1)
-    return ConnectionParameters(host="127.0.0.1", port=port, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A loopback TCP server on a thread: accepts one client and runs ``serve(sock)``."""
-
-    def __init__(self, serve: Callable[[socket.socket], None], backlog: int = 8) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(backlog)
-        self.port = int(self.listener.getsockname()[1])
-        self.received = bytearray()
-        self.error: Optional[BaseException] = None
-        self._serve = serve
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.listener.settimeout(20)
-            client, _ = self.listener.accept()
-            with client:
-                client.settimeout(20)
-                self._serve(client)
-        except BaseException as exc:  # noqa: BLE001 - reported by join()
-            self.error = exc
-
-    def read_all(self, sock: socket.socket, expected: int) -> None:
-        while len(self.received) < expected:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            self.received += chunk
-
-    def join(self) -> None:
-        self.thread.join(20)
-        self.listener.close()
-        if self.error is not None:
-            raise self.error
 
 
 # ------------------------------------------------------------------------------------------

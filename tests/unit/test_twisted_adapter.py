@@ -9,12 +9,10 @@ contract forbids re-entrant up-calls). Tests run in pytest-twisted's reactor gre
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
@@ -30,6 +28,8 @@ from twisted.internet import task  # noqa: E402
 from amqpbase import exceptions  # noqa: E402
 from amqpbase.adapters.twisted._stream import StreamState, TwistedStream  # noqa: E402
 from amqpbase.parameters import ConnectionParameters, SSLOptions  # noqa: E402
+
+from .loopback import self_signed, tls_server  # noqa: E402
 
 
 def _reactor() -> Any:
@@ -257,74 +257,23 @@ async def test_tls_handshake_is_bounded_by_socket_timeout(silent_port: int) -> N
     assert 0.25 <= elapsed < 2.0, elapsed
 
 
-def _self_signed(folder: Path) -> Tuple[str, str]:
-    """A self-signed certificate for ``localhost`` (cert file, key file)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_file), str(key_file)
-
-
-class TLSEcho:
-    """A one-connection stdlib TLS echo server in a thread."""
-
-    def __init__(self, cert: str, key: str) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        self.listener.settimeout(10)
-        try:
-            raw, _ = self.listener.accept()
-            with self.context.wrap_socket(raw, server_side=True) as tls:
-                tls.settimeout(10)
-                while True:
-                    data = tls.recv(65536)
-                    if not data:
-                        return
-                    tls.sendall(data)
-        except OSError:
-            return
-        finally:
-            self.listener.close()
-
-
 @pytest_twisted.ensureDeferred
 async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
     """Through the user's own SSLContext (verifying the server, SNI ``localhost``): 1 MiB of
     memoryview slices mixed with small buffers goes out encrypted and comes back decrypted,
     intact and in order."""
     pytest.importorskip("cryptography")
-    cert, key = _self_signed(tmp_path)
-    peer = TLSEcho(cert, key)
-    context = ssl.create_default_context(cafile=cert)
+    cert_and_key = self_signed(tmp_path)
+
+    def echo(tls: ssl.SSLSocket) -> None:
+        try:
+            while data := tls.recv(65536):
+                tls.sendall(data)
+        except OSError:  # the client aborts its end: no clean TLS shutdown
+            pass
+
+    peer = tls_server(cert_and_key, echo)
+    context = ssl.create_default_context(cafile=str(cert_and_key[0]))
     h = Harness(
         host="127.0.0.1",
         port=peer.port,
@@ -353,6 +302,8 @@ async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
     h.disconnect()
     await wait_until(lambda: h.recorder.names("terminated"))
     assert h.recorder.names("terminated") == [None]
+    await wait_until(lambda: not peer.thread.is_alive())
+    peer.join()
 
 
 @pytest_twisted.ensureDeferred
