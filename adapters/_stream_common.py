@@ -15,10 +15,12 @@ the same texts (the conformance suite compares them):
   when the peer closed); ``fail(error, cause)``, teardown then the one
   ``_on_stream_terminated(error)``; ``notify_disconnected()``, the ``_on_stream_terminated(None)``
   that follows a disconnect. Each transport passes its table and implements ``teardown()``.
-* :class:`StreamState` and :data:`STREAM_TRANSITIONS`: the states and table of a transport
-  that resolves, connects address by address and does the TLS handshake as steps of its own
-  (select, Twisted). Tornado's ``TCPClient`` does all of it in one task, so the Tornado
-  transport has a smaller table of its own.
+* :class:`AddressByAddressStream`, the base class of the select and Twisted transports, which
+  resolve, connect address by address and do the TLS handshake as steps of their own, with
+  the states :class:`StreamState` and the table :data:`STREAM_TRANSITIONS`: the resolver's
+  result (``NameResolutionError``, or the addresses to try in order), and the connect error
+  once every address failed. Tornado's ``TCPClient`` does all of it in one task, so the
+  Tornado transport has a smaller table of its own.
 * :func:`connect_failure` and :func:`connect_error`: the connect error (refused, timed out,
   other) for what the addresses of an attempt failed with, and its cause.
 """
@@ -29,14 +31,14 @@ import abc
 import enum
 import errno
 import socket
-from typing import Any, Dict, Generic, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 StateT = TypeVar("StateT", bound=enum.Enum)
 #: A connect error and the error to chain to it as ``__cause__``.
-Failure = Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]
+ConnectFailure = Tuple[exceptions.AMQPConnectionError, Optional[BaseException]]
 
 _END_OF_STREAM = "end of stream: the peer closed the connection"
 
@@ -131,7 +133,44 @@ STREAM_TRANSITIONS: Dict[Tuple[StreamState, str], StreamState] = {
 }
 
 
-def connect_failure(where: str, errors: Sequence[Tuple[Any, BaseException]]) -> Failure:
+class AddressByAddressStream(StreamLifecycle[StreamState]):
+    """A transport that resolves off the loop, then tries each address in order (select,
+    Twisted). Its ``connect()`` starts the resolver, which answers ``on_resolved()``; it
+    implements ``connect_next()``."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
+        self.addresses: List[Tuple[Any, ...]] = []  # getaddrinfo() entries not tried yet
+        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
+
+    @abc.abstractmethod
+    def connect_next(self) -> None:
+        """Connect to the next of ``addresses`` (a failure is appended to ``errors``, then the
+        next one is tried); with none left, ``connect_failed()``."""
+
+    def on_resolved(
+        self, attempt: object, result: Union[Sequence[Tuple[Any, ...]], BaseException, None]
+    ) -> None:
+        """``getaddrinfo()``'s entries, or its error, for connect attempt ``attempt``; no
+        entries at all is a ``NameResolutionError`` too."""
+        if attempt is not self.attempt:
+            return  # disconnected meanwhile
+        if isinstance(result, BaseException) or not result:
+            cause = result if isinstance(result, BaseException) else None
+            self.fail(
+                exceptions.NameResolutionError(f"{self.where()}: cannot resolve: {result}"), cause
+            )
+            return
+        self.transition("resolved")
+        self.addresses, self.errors = list(result), []
+        self.connect_next()
+
+    def connect_failed(self) -> None:
+        """No address is left to try: report what each one failed with."""
+        self.fail(*connect_failure(self.where(), self.errors))
+
+
+def connect_failure(where: str, errors: Sequence[Tuple[Any, BaseException]]) -> ConnectFailure:
     """The connect error of an attempt that tried its addresses one after the other and failed
     on each: ``errors`` holds ``(sockaddr, error)`` in order. The message lists them all
     (``"no address"`` when there were none)."""
@@ -141,7 +180,7 @@ def connect_failure(where: str, errors: Sequence[Tuple[Any, BaseException]]) -> 
 
 def connect_error(
     where: str, detail: str, errors: Sequence[BaseException], timeouts: bool = True
-) -> Failure:
+) -> ConnectFailure:
     """The connect error for an attempt whose addresses failed with ``errors`` (in order),
     ``detail`` in parentheses after the message, and its cause:
 
@@ -173,6 +212,7 @@ def _refused(exc: BaseException) -> bool:
 
 
 __all__ = [
+    "AddressByAddressStream",
     "STREAM_TRANSITIONS",
     "StreamLifecycle",
     "StreamState",

@@ -48,7 +48,7 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
-from .._stream_common import STREAM_TRANSITIONS, StreamLifecycle, StreamState, connect_failure
+from .._stream_common import AddressByAddressStream, StreamState
 from .ioloop import IOLoop, _Timeout
 
 # The logger keeps the name it had when the transport lived in connection.py, so logging
@@ -65,7 +65,7 @@ _TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to th
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 
 
-class SocketTransport(StreamLifecycle[StreamState]):
+class SocketTransport(AddressByAddressStream):
     """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
 
     ``state`` is a :class:`StreamState`; ``wbuf_size`` the bytes queued and not yet taken by
@@ -75,13 +75,11 @@ class SocketTransport(StreamLifecycle[StreamState]):
     socket_class: Callable[..., socket.socket] = socket.socket  # tests count syscalls with it
 
     def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
-        super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
+        super().__init__(connection)
         self.ioloop = ioloop
         self.sock: Optional[socket.socket] = None
         self.fd = -1
         self.sockaddr: Any = None  # address of the connect in progress
-        self.addresses: List[_AddrInfo] = []
-        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
         self.timer: Optional[_Timeout] = None
         self.wbuf: Deque[Buffer] = collections.deque()
         self.wbuf_size = 0
@@ -148,19 +146,6 @@ class SocketTransport(StreamLifecycle[StreamState]):
 
     # ------------------------------------------------------------------ connecting
 
-    def on_resolved(self, attempt: object, result: Union[List[_AddrInfo], BaseException]) -> None:
-        if attempt is not self.attempt:
-            return  # disconnected meanwhile
-        if isinstance(result, BaseException) or not result:
-            cause = result if isinstance(result, BaseException) else None
-            self.fail(
-                exceptions.NameResolutionError(f"{self.where()}: cannot resolve: {result}"), cause
-            )
-            return
-        self.transition("resolved")
-        self.addresses, self.errors = list(result), []
-        self.connect_next()
-
     def connect_next(self) -> None:
         while self.addresses:
             family, type_, proto, _, sockaddr = self.addresses.pop(0)
@@ -181,7 +166,7 @@ class SocketTransport(StreamLifecycle[StreamState]):
             self.ioloop.add_handler(self.fd, self.on_socket_events, IOLoop.WRITE)
             self.start_timer()
             return
-        self.fail(*connect_failure(self.where(), self.errors))
+        self.connect_failed()
 
     def start_timer(self) -> None:
         timeout = self.params.socket_timeout

@@ -48,7 +48,7 @@ import collections
 import logging
 import os
 import socket
-from typing import Any, Deque, List, Optional, Tuple, Union
+from typing import Any, Deque, List, Optional, Union
 
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred
@@ -63,7 +63,7 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
-from .._stream_common import STREAM_TRANSITIONS, StreamLifecycle, StreamState, connect_failure
+from .._stream_common import AddressByAddressStream, StreamState
 from ._tls import TLSSession
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
@@ -120,7 +120,7 @@ class _ShimFactory(Factory):
         return StreamProtocol(self.stream, self.attempt)
 
 
-class TwistedStream(StreamLifecycle[StreamState]):
+class TwistedStream(AddressByAddressStream):
     """One TCP/TLS stream at a time for ``connection``, on ``reactor`` (module contract).
 
     ``state`` is a :class:`StreamState` (RESOLVING: ``getaddrinfo`` on the reactor's thread
@@ -129,10 +129,8 @@ class TwistedStream(StreamLifecycle[StreamState]):
     """
 
     def __init__(self, connection: Connection, reactor: Reactor) -> None:
-        super().__init__(connection, STREAM_TRANSITIONS, StreamState.IDLE)
+        super().__init__(connection)
         self.reactor = reactor
-        self.addresses: List[Tuple[Any, ...]] = []
-        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
         self.connecting: Optional[Deferred[Any]] = None  # the endpoint's connect Deferred
         self.protocol: Optional[StreamProtocol] = None  # the attached shim
         self.transport: Any = None  # its ITCPTransport
@@ -208,19 +206,8 @@ class TwistedStream(StreamLifecycle[StreamState]):
     # ------------------------------------------------------------------ connecting
 
     def on_resolved(self, attempt: object, result: Any) -> None:
-        if attempt is not self.attempt:
-            return  # disconnected meanwhile
-        if isinstance(result, Failure):
-            result = result.value
-        if isinstance(result, BaseException) or not result:
-            cause = result if isinstance(result, BaseException) else None
-            self.fail(
-                exceptions.NameResolutionError(f"{self.where()}: cannot resolve: {result}"), cause
-            )
-            return
-        self.transition("resolved")
-        self.addresses, self.errors = list(result), []
-        self.connect_next()
+        """As on select, with the error out of the thread pool's ``Failure``."""
+        super().on_resolved(attempt, result.value if isinstance(result, Failure) else result)
 
     def connect_next(self) -> None:
         params, attempt = self.params, self.attempt
@@ -242,7 +229,7 @@ class TwistedStream(StreamLifecycle[StreamState]):
                 self.on_endpoint_connected, self.on_endpoint_failed, errbackArgs=(attempt, sockaddr)
             )
             return
-        self.fail(*connect_failure(self.where(), self.errors))
+        self.connect_failed()
 
     def on_endpoint_connected(self, protocol: Any) -> None:
         self.connecting = None  # connectionMade already ran (TCP endpoints call it first)
