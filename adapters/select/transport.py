@@ -9,16 +9,17 @@ ones.
 
 Contract:
 
-* One stream at a time, driven by one transition table (``STREAM_TRANSITIONS`` of
-  ``adapters/_stream_common.py``, shared with the Twisted adapter): ``connect()``
+* One stream at a time, driven by one transition table (``STREAM_TRANSITIONS``): ``connect()``
   from ``IDLE`` resolves the host on a worker thread (the only blocking call, off the loop),
   tries each address in turn with a non-blocking connect (``socket_timeout`` per address), then
   does a non-blocking TLS handshake when ``ssl_options`` is set (``socket_timeout`` again) and
   calls ``_on_stream_connected()``. A failure at any step ends in exactly one
   ``_on_stream_terminated(error)`` with an :mod:`amqpbase.exceptions` error whose
-  ``__cause__`` is the underlying error (the lifecycle and the connect-error mapping shared
-  by the three adapters, ``StreamLifecycle`` and ``connect_failure``). An event the table
-  does not list for the current state raises ``RuntimeError``.
+  ``__cause__`` is the underlying error. An event the table does not list for the current
+  state raises ``RuntimeError``. The table, the resolver's answer (``on_resolved``), the
+  connect error once every address failed and the ways a stream ends (``fail``,
+  ``lose_stream``) are ``AddressByAddressStream``'s (``adapters/_stream_common.py``), shared
+  with the Twisted adapter; this module does the socket work.
 * Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
   loop for one before-poll flush, which hands every queued buffer to the kernel with one
   ``sendmsg`` (at most ``_IOV_MAX`` buffers per call; TLS joins small buffers up to
@@ -145,6 +146,7 @@ class SocketTransport(AddressByAddressStream):
                 self.ioloop._call_before_poll(self.flush_before_poll)
 
     # ------------------------------------------------------------------ connecting
+    # (on_resolved and connect_failed: AddressByAddressStream's, shared with Twisted)
 
     def connect_next(self) -> None:
         while self.addresses:

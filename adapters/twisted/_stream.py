@@ -3,8 +3,9 @@
 The stream does the I/O behind TwistedConnection's hooks and reports back through the base
 ``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
 ``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. Its states,
-its transition table and the way a stream ends (``StreamLifecycle``) are the select transport's,
-from ``adapters/_stream_common.py``, so both adapters end a stream the same way.
+its transition table, the resolver's answer, the connect error once every address failed and
+the ways a stream ends are the select transport's: both are an ``AddressByAddressStream``
+(``adapters/_stream_common.py``), so both adapters report and end a stream the same way.
 
 Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
 
@@ -17,7 +18,7 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
   ``NameResolutionError`` cause nor the per-address message could match the select adapter.
   Failures map to the select adapter's exception classes and messages, cause chained: Twisted's
   connect errors become the OS errors select would see (``os_error``), then go through the
-  shared ``connect_failure``.
+  shared mapping (``connect_failed()``).
 * Writes are coalesced: ``emit`` queues buffers by reference. The stream is registered on the
   transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
   time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
@@ -204,6 +205,7 @@ class TwistedStream(AddressByAddressStream):
         return size
 
     # ------------------------------------------------------------------ connecting
+    # (on_resolved and connect_failed: AddressByAddressStream's, shared with select)
 
     def on_resolved(self, attempt: object, result: Any) -> None:
         """As on select, with the error out of the thread pool's ``Failure``."""
