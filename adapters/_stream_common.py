@@ -179,23 +179,23 @@ def connect_failure(where: str, errors: Sequence[Tuple[Any, BaseException]]) -> 
 
 
 def connect_error(
-    where: str, detail: str, errors: Sequence[BaseException], timeouts: bool = True
+    where: str, detail: str, errors: Sequence[BaseException]
 ) -> ConnectFailure:
     """The connect error for an attempt whose addresses failed with ``errors`` (in order),
     ``detail`` in parentheses after the message, and its cause:
 
     * every address refused: ``TCPConnectionRefusedError``, cause the last refusal;
-    * else one timed out (``socket.timeout``; only with ``timeouts``): ``SocketTimeoutError``,
-      cause the last timeout;
+    * else one timed out (``socket.timeout``, which an OS ``ETIMEDOUT`` also is):
+      ``SocketTimeoutError``, cause the last timeout;
     * else ``SocketConnectError``, cause the last error (``None`` without any).
 
-    ``timeouts=False`` is Tornado's: ``TCPClient``'s own timeout is mapped before, and an OS
-    error it reports is "refused" or "cannot connect", even an ``ETIMEDOUT``.
+    The same on every loop (DESIGN.md rule 6): an ``ETIMEDOUT`` from the kernel is a timeout
+    whichever adapter saw it.
     """
     if errors and all(_refused(exc) for exc in errors):
         refused = exceptions.TCPConnectionRefusedError(f"{where}: connection refused ({detail})")
         return refused, errors[-1]
-    expired = [exc for exc in errors if isinstance(exc, socket.timeout)] if timeouts else []
+    expired = [exc for exc in errors if isinstance(exc, socket.timeout)]
     if expired:
         return exceptions.SocketTimeoutError(f"{where}: connect timed out ({detail})"), expired[-1]
     cause = errors[-1] if errors else None

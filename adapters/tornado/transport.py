@@ -226,7 +226,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
             cause = exc.real_error if isinstance(exc, StreamClosedError) else None
             cause = cause or exc
             # TCPClient reports the last address's error only; its own timeout is mapped above.
-            error, cause = connect_error(where, str(cause), [cause], timeouts=False)
+            error, cause = connect_error(where, str(cause), [cause])
             raise error from cause  # the OS error, not Tornado's wrapper
         finally:
             client.close()
