@@ -55,13 +55,13 @@ class Scenario:
 
 
 SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
-    Scenario("pub64", "publish", 100_000, 10_000, 64),
+    Scenario("pub64", "publish", 100_000, 20_000, 64),
     Scenario("pub1M", "publish", 2_000, 200, MIB),
-    Scenario("confirm-w1000", "confirm", 100_000, 10_000, 64, window=1000),
+    Scenario("confirm-w1000", "confirm", 100_000, 20_000, 64, window=1000),
     Scenario("confirm-w1", "confirm", 20_000, 2_000, 64, window=1),
-    Scenario("consume-each", "consume", 100_000, 10_000, 64, window=1000, ack="each"),
-    Scenario("consume-multi100", "consume", 100_000, 10_000, 64, window=1000, ack="multi100"),
-    Scenario("consume-auto", "consume", 100_000, 10_000, 64, window=1000, ack="auto"),
+    Scenario("consume-each", "consume", 100_000, 20_000, 64, window=1000, ack="each"),
+    Scenario("consume-multi100", "consume", 100_000, 20_000, 64, window=1000, ack="multi100"),
+    Scenario("consume-auto", "consume", 100_000, 20_000, 64, window=1000, ack="auto"),
     Scenario("mem-publish-1G", "mem-publish", 16_384, 1_024, 64 * 1024, full_only=True),
     Scenario("mem-consume-1M", "mem-consume", 1_000_000, 100_000, 64, window=1000,
              ack="multi100", full_only=True),
