@@ -50,6 +50,7 @@ _Return = spec.Basic.Return
 _MethodFrame = frame.Method
 _HeaderFrame = frame.Header
 _BodyFrame = frame.Body
+_DeliveryFrame = frame.Delivery
 _ChannelClose = spec.Channel.Close
 _ChannelCloseOk = spec.Channel.CloseOk
 
@@ -155,7 +156,8 @@ class ChannelCore:
     # ----------------------------------------------------------------------------------------
 
     def _handle_frame(self, frame_value: Any) -> None:
-        """Process one inbound ``frame.Method``, ``frame.Header`` or ``frame.Body`` frame.
+        """Process one inbound ``frame.Method``, ``frame.Header`` or ``frame.Body`` frame, or a
+        ``frame.Delivery`` (the three frames of one delivery, decoded together).
 
         Content (AMQP 0-9-1 section 4.2.6): Basic.Deliver / GetOk / Return are followed by
         exactly one content header and then body frames whose sizes sum to ``body_size``;
@@ -164,7 +166,9 @@ class ChannelCore:
         ``BodyTooLongError`` (more body bytes than announced).
         """
         frame_type = type(frame_value)
-        if frame_type is _BodyFrame:
+        if frame_type is _DeliveryFrame:
+            self._on_delivery(frame_value)
+        elif frame_type is _BodyFrame:
             if self._content_header is None:
                 raise exceptions.UnexpectedFrameError(
                     f"body frame without a content header on channel {self.channel_number}"
@@ -235,6 +239,33 @@ class ChannelCore:
         else:
             raise exceptions.UnexpectedFrameError(f"unexpected frame {frame_value!r}")
 
+    def _on_delivery(self, delivery: frame.Delivery) -> None:
+        """Fast path for a :class:`frame.Delivery` (Basic.Deliver, header and single body
+        frame decoded together, see ``FrameDecoder.feed_deliveries``): the same checks and
+        outcome as ``_handle_frame`` on its three frames, without the assembly state. Only
+        the method frame's checks can fail: a header and a body of exactly the announced
+        size right after a Basic.Deliver are always in place."""
+        if self._content_method is not None:
+            raise exceptions.UnexpectedFrameError(
+                f"{delivery.method.NAME} before the content of "
+                f"{self._content_method.method.NAME} was complete"
+            )
+        if self._state is _CLOSED:
+            raise exceptions.ChannelNotOpenError(
+                f"{delivery.method.NAME} on closed channel {self.channel_number}"
+            )
+        self._deliver(delivery.method, delivery.properties, delivery.body)
+
+    def _deliver(self, method: Any, properties: Any, body: Any) -> None:
+        """A complete Basic.Deliver: to its consumer, else ``_on_undispatchable``."""
+        if self._state is _OPEN:
+            tag = method.consumer_tag
+            consumer = self._consumers.get(tag)
+            if consumer is not None and not (self._cancelling and tag in self._cancelling):
+                invoke(consumer, self, method, properties, body)
+                return
+        self._on_undispatchable(method)
+
     def _content_done(self, body: Any) -> None:
         method_frame = self._content_method
         header = self._content_header
@@ -243,13 +274,7 @@ class ChannelCore:
         method = method_frame.method
         method_type = type(method)  # (compared via a variable: no mypy narrowing to Optional)
         if method_type is _Deliver:
-            if self._state is _OPEN:
-                tag = method.consumer_tag
-                consumer = self._consumers.get(tag)
-                if consumer is not None and not (self._cancelling and tag in self._cancelling):
-                    invoke(consumer, self, method, header.properties, body)
-                    return
-            self._on_undispatchable(method)
+            self._deliver(method, header.properties, body)
         elif method_type is _Return:
             self._on_return(method, header.properties, body)
         else:

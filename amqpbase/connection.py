@@ -444,7 +444,7 @@ class Connection:
             return
         self._bytes_received += len(data)
         try:
-            frames = self._decoder.feed(data)
+            frames = self._decoder.feed_deliveries(data)  # a Delivery: channel._handle_frame
         except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
             # Frames that completed before the malformed one are valid (broker acks, say):
             # act on them first, so nothing the broker did say is lost, then close.
@@ -466,9 +466,9 @@ class Connection:
                         if not self._close_sent:
                             channel._handle_frame(inbound)
                     elif not self._close_sent:
+                        first = inbound.frames()[0] if type(inbound) is frame.Delivery else inbound
                         raise exceptions.ChannelNotOpenError(
-                            f"{type(inbound).__name__} frame for channel {number}, "
-                            "which is not open"
+                            f"{type(first).__name__} frame for channel {number}, which is not open"
                         )
                 else:
                     self._handle_connection_frame(inbound)

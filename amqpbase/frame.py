@@ -19,7 +19,7 @@ offset, and trims the consumed prefix once per :meth:`FrameDecoder.feed` call.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from amqpbase import amqp_object, spec
 from amqpbase.exceptions import (
@@ -52,6 +52,7 @@ _S_END_AND_CONTENT_HEADER = struct.Struct("!BBHIHHQ")
 _S_CONTENT_HEADER_PAYLOAD = struct.Struct("!HHQ")
 _S_METHOD_INDEX = struct.Struct("!I")  # class id << 16 | method id == Method.INDEX
 
+_DELIVER_INDEX = spec.Basic.Deliver.INDEX
 _CONTENT_HEADER_FIXED = 12  # class id, weight, body size (before the property flags)
 _MAX_FRAME = 0xFFFFFFFF  # frame_max is a long; 0 means "no limit" (AMQP 0-9-1, connection.tune)
 
@@ -161,7 +162,39 @@ class ProtocolHeader(_Frame):
         return b"AMQP" + bytes((0, self.major, self.minor, self.revision))
 
 
-Frame = Union[Method, Header, Body, Heartbeat, ProtocolHeader]
+class Delivery(_Frame):
+    """Not a wire frame: one complete Basic.Deliver (its method frame, its content header and
+    its body in at most one body frame), as :meth:`FrameDecoder.feed_deliveries` returns it.
+
+    ``body`` is the ``bytes`` the lone body frame carried (``b""`` when the header announced
+    an empty body). :meth:`frames` gives the frames the generic :meth:`FrameDecoder.feed`
+    returns for the same bytes."""
+
+    __slots__ = ("channel_number", "method", "properties", "body")
+    frame_type = -2  # not a frame type on the wire
+
+    def __init__(self, channel_number: int, method: Any, properties: Any, body: bytes) -> None:
+        self.channel_number = channel_number
+        self.method = method
+        self.properties = properties
+        self.body = body
+
+    def frames(self) -> List["Frame"]:
+        """The method, header and (for a non-empty body) body frames this stands for."""
+        channel = self.channel_number
+        out: List[Frame] = [
+            Method(channel, self.method),
+            Header(channel, len(self.body), self.properties),
+        ]
+        if self.body:
+            out.append(Body(channel, self.body))
+        return out
+
+    def marshal(self) -> bytes:
+        return b"".join(part.marshal() for part in self.frames())
+
+
+Frame = Union[Method, Header, Body, Heartbeat, ProtocolHeader, Delivery]
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,13 +347,26 @@ class FrameDecoder:
 
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> List[Frame]:
         """Add ``data``; return the frames now complete, in order (maybe ``[]``)."""
+        return self._feed(data, False)
+
+    def feed_deliveries(self, data: Union[bytes, bytearray, memoryview]) -> List[Frame]:
+        """:meth:`feed`, except that each Basic.Deliver whose content header and single body
+        frame (none for an empty body) are complete in the buffer comes back as ONE
+        :class:`Delivery` instead of three frames (the consume hot path: one object and one
+        dispatch per message instead of three). ``Delivery.frames()`` is exactly what
+        :meth:`feed` returns for those bytes; anything else (a body in several frames, a
+        malformed or incomplete header or body, a frame end or size that is off) goes through
+        the generic path unchanged, so errors and ``frames_before_error`` are the same."""
+        return self._feed(data, True)
+
+    def _feed(self, data: Union[bytes, bytearray, memoryview], deliveries: bool) -> List[Frame]:
         if self._error is not None:
             raise type(self._error)(f"frame decoder stopped by an earlier error: {self._error}")
         buf = self._buffer
         buf += data
         frames: List[Frame] = []
         try:
-            consumed = self._parse(buf, frames)
+            consumed = self._parse(buf, frames, deliveries)
         except (ProtocolSyntaxError, MethodNotImplemented) as exc:
             self._error = exc
             self.frames_before_error = frames
@@ -352,6 +398,7 @@ class FrameDecoder:
         self,
         buf: bytearray,
         frames: List[Frame],
+        deliveries: bool,
         # Bound once at definition time: the loop below runs per frame (rule 5).
         unpack_header: Any = _S_FRAME_HEADER.unpack_from,
         unpack_index: Any = _S_METHOD_INDEX.unpack_from,
@@ -414,6 +461,16 @@ class FrameDecoder:
                         raise _payload_error(
                             "method", method_class, channel, buf, start + 4, pos, None
                         )
+                    if deliveries and index == _DELIVER_INDEX and channel:
+                        if view is None:
+                            view = memoryview(buf)
+                        delivery = _delivery_fast_path(
+                            buf, view, channel, method, pos + 1, end, max_size
+                        )
+                        if delivery is not None:
+                            append(delivery[0])
+                            pos = delivery[1]
+                            continue
                     append(Method(channel, method))
                 elif frame_type == 3:  # FRAME_BODY: copy out, the buffer will be trimmed
                     if view is None:
@@ -435,6 +492,73 @@ class FrameDecoder:
         if pos < end and buf[pos] not in frame_types:  # refuse garbage without waiting
             raise InvalidFrameError(f"unknown frame type {buf[pos]}; bytes: {_show(buf, pos)}")
         return pos
+
+
+def _delivery_fast_path(
+    buf: bytearray,
+    view: memoryview,
+    channel: int,
+    method: Any,
+    pos: int,
+    end: int,
+    max_size: int,
+    unpack_header: Any = _S_FRAME_HEADER.unpack_from,
+    unpack_content_header: Any = _S_CONTENT_HEADER_PAYLOAD.unpack_from,
+    decode_properties: Any = spec.BasicProperties.decode,
+) -> Optional[Tuple[Delivery, int]]:
+    """The consume fast path of :meth:`FrameDecoder.feed_deliveries`.
+
+    ``method`` is a Basic.Deliver just decoded from a valid method frame on ``channel``;
+    ``pos`` is where the next frame starts. When a well-formed content header (class Basic,
+    same channel) follows, and then either nothing (empty body) or ONE well-formed body frame
+    on the same channel carrying exactly the announced size, returns the :class:`Delivery`
+    and the position after its last frame. It short-cuts the generic loop's three frame
+    objects (and the connection's and channel's three dispatches) for the same checks: frame
+    type, channel, ``max_size``, frame-end octet, header length, properties decoding to
+    exactly the frame end. Anything else returns None and the caller goes on with the
+    generic path from the next frame, which decodes (or refuses) it exactly as ``feed``.
+    """
+    if end - pos < 7:
+        return None
+    frame_type, frame_channel, size = unpack_header(buf, pos)
+    start = pos + 7
+    frame_end = start + size
+    if (
+        frame_type != 2  # FRAME_HEADER
+        or frame_channel != channel
+        or size < _CONTENT_HEADER_FIXED + 2
+        or (max_size and size + 8 > max_size)
+        or frame_end >= end
+        or buf[frame_end] != 0xCE
+    ):
+        return None
+    class_id, _weight, body_size = unpack_content_header(buf, start)
+    if class_id != 60:  # Basic: the only content class (spec.PROPERTIES)
+        return None
+    try:
+        properties, after = decode_properties(buf, start + _CONTENT_HEADER_FIXED)
+    except ProtocolSyntaxError:
+        return None
+    if after != frame_end:
+        return None
+    pos = frame_end + 1
+    if body_size == 0:
+        return Delivery(channel, method, properties, b""), pos
+    if end - pos < 7:
+        return None
+    frame_type, frame_channel, size = unpack_header(buf, pos)
+    start = pos + 7
+    frame_end = start + size
+    if (
+        frame_type != 3  # FRAME_BODY
+        or frame_channel != channel
+        or size != body_size
+        or (max_size and size + 8 > max_size)
+        or frame_end >= end
+        or buf[frame_end] != 0xCE
+    ):
+        return None
+    return Delivery(channel, method, properties, bytes(view[start:frame_end])), frame_end + 1
 
 
 def _decode_header(buf: bytearray, channel: int, start: int, frame_end: int, size: int) -> Header:

@@ -7,6 +7,8 @@ import struct
 from typing import Any, List, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amqpbase import frame, spec
 from amqpbase.exceptions import (
@@ -395,3 +397,94 @@ def test_decoder_stays_dead_and_keeps_earlier_frames() -> None:
         decoder.feed(frame.HEARTBEAT_FRAME)
     with pytest.raises(InvalidFrameError):
         decoder.feed(b"")
+
+
+# --------------------------------------------------------------------------------------------
+# FrameDecoder.feed_deliveries: the consume fast path against the generic path
+# --------------------------------------------------------------------------------------------
+
+DELIVER = spec.Basic.Deliver("ctag1.abc", 7, True, "ex", "rk")
+
+
+def deliver_frames(channel: int, body: bytes, props: Any = PROPS) -> bytes:
+    return b"".join(f.marshal() for f in frame.Delivery(channel, DELIVER, props, body).frames())
+
+
+def expanded(frames: List[Any]) -> List[Any]:
+    out: List[Any] = []
+    for f in frames:
+        out.extend(f.frames() if type(f) is frame.Delivery else [f])
+    return out
+
+
+def run_decoder(chunks: List[bytes], fast: bool, max_size: int) -> tuple[List[Any], Any]:
+    decoder = frame.FrameDecoder(max_size)
+    feed = decoder.feed_deliveries if fast else decoder.feed
+    frames: List[Any] = []
+    for chunk in chunks:
+        try:
+            frames.extend(expanded(feed(chunk)))
+        except (ProtocolSyntaxError, MethodNotImplemented) as exc:
+            frames.extend(expanded(decoder.frames_before_error))
+            return frames, (type(exc), str(exc))
+    return frames, None
+
+
+def test_feed_deliveries_gives_one_delivery_per_message() -> None:
+    data = deliver_frames(1, b"hello") + deliver_frames(2, b"") + frame.Heartbeat().marshal()
+    frames = frame.FrameDecoder(0).feed_deliveries(data)
+    assert [type(f) for f in frames] == [frame.Delivery, frame.Delivery, frame.Heartbeat]
+    first = frames[0]
+    assert isinstance(first, frame.Delivery)
+    assert (first.channel_number, first.method, first.properties) == (1, DELIVER, PROPS)
+    assert type(first.body) is bytes and first.body == b"hello"
+    assert expanded(frames) == frame.FrameDecoder(0).feed(data)
+
+
+def test_feed_deliveries_leaves_multi_frame_bodies_and_channel_0_to_the_generic_path() -> None:
+    method = frame.Method(1, DELIVER).marshal()
+    header = frame.Header(1, 6, PROPS).marshal()
+    split = method + header + frame.Body(1, b"abc").marshal() + frame.Body(1, b"def").marshal()
+    on_zero = deliver_frames(0, b"x")
+    for data in (split, on_zero, method, method + header):
+        frames = frame.FrameDecoder(0).feed_deliveries(data)
+        assert not any(type(f) is frame.Delivery for f in frames)
+        assert frames == frame.FrameDecoder(0).feed(data)
+
+
+_pieces = st.one_of(
+    st.builds(
+        deliver_frames,
+        st.integers(0, 2),
+        st.binary(max_size=40),
+        st.sampled_from([PROPS, spec.BasicProperties(), spec.BasicProperties(headers={"a": 1})]),
+    ),
+    st.builds(lambda c, b: frame.Body(c, b).marshal(), st.integers(0, 2), st.binary(max_size=9)),
+    st.builds(
+        lambda c, n: frame.Header(c, n, PROPS).marshal(), st.integers(0, 2), st.integers(0, 9)
+    ),
+    st.builds(lambda c: frame.Method(c, DELIVER).marshal(), st.integers(0, 2)),
+    st.just(frame.Method(1, spec.Basic.Ack(3, False)).marshal()),
+    st.just(frame.Heartbeat().marshal()),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_pieces, max_size=8),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=2),
+    st.lists(st.integers(0, 10**6), max_size=4),
+    st.sampled_from([0, 4096, 60]),
+)
+def test_feed_deliveries_equals_feed(
+    pieces: List[bytes], flips: List[tuple[int, int]], cuts: List[int], max_size: int
+) -> None:
+    """Same frames (Deliveries expanded), same error, same frames_before_error, for any
+    stream (corrupted bytes included) cut into any chunks."""
+    data = bytearray(b"".join(pieces))
+    for where, value in flips:
+        if data:
+            data[where % len(data)] = value
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks = [bytes(data[a:b]) for a, b in zip([0, *points], [*points, len(data)])]
+    assert run_decoder(chunks, True, max_size) == run_decoder(chunks, False, max_size)
