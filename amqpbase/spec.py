@@ -3211,6 +3211,22 @@ class BasicProperties(amqp_object.Properties):
             flags = _S_H.unpack_from(data, offset)[0]
             if flags & 0x0003:  # continuation or unknown property: generic path
                 return decode_properties_checked(cls, data, offset)
+            if not flags:  # no property present (common): skip the per-flag tests
+                obj.content_type = None
+                obj.content_encoding = None
+                obj.headers = None
+                obj.delivery_mode = None
+                obj.priority = None
+                obj.correlation_id = None
+                obj.reply_to = None
+                obj.expiration = None
+                obj.message_id = None
+                obj.timestamp = None
+                obj.type = None
+                obj.user_id = None
+                obj.app_id = None
+                obj.cluster_id = None
+                return obj, offset + 2
             pos = offset + 2
             if flags & 0x8000:
                 n = data[pos]

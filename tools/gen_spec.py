@@ -509,6 +509,9 @@ def gen_properties(k: Klass, structs: Structs) -> List[str]:
         f"        flags = {structs.get('H')}.unpack_from(data, offset)[0]",
         f"        if flags & 0x{unknown:04X}:  # continuation or unknown property: generic path",
         "            return decode_properties_checked(cls, data, offset)",
+        "        if not flags:  # no property present (common): skip the per-flag tests",
+        *[f"            obj.{f.name} = None" for f in fields],
+        "            return obj, offset + 2",
         "        pos = offset + 2",
     ]
     for i, f in enumerate(fields):
