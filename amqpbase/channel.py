@@ -64,7 +64,6 @@ _CLOSED = ChannelState.CLOSED
 _Publish = spec.Basic.Publish
 _BasicProperties = spec.BasicProperties
 #: Shared by every publish without properties; never handed to user code.
-_EMPTY_PROPERTIES = spec.BasicProperties()
 _BODY_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -256,9 +255,8 @@ class Channel(ChannelCore):
                 raise TypeError(
                     f"body must be bytes, bytearray, memoryview or str, got {type(body)!r}"
                 )
-        if properties is None:
-            properties = _EMPTY_PROPERTIES
-        elif not isinstance(properties, _BasicProperties):
+        # None is sent as empty property flags (the bytes BasicProperties() encodes to).
+        if properties is not None and not isinstance(properties, _BasicProperties):
             raise TypeError(f"properties must be BasicProperties or None, got {properties!r}")
         # The connection encodes everything before emitting anything, so a shortstr over
         # 255 bytes (ShortStringTooLong) or a bad header value raises here with nothing sent.

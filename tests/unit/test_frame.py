@@ -488,3 +488,64 @@ def test_feed_deliveries_equals_feed(
     points = sorted({c % (len(data) + 1) for c in cuts})
     chunks = [bytes(data[a:b]) for a, b in zip([0, *points], [*points, len(data)])]
     assert run_decoder(chunks, True, max_size) == run_decoder(chunks, False, max_size)
+
+
+# --------------------------------------------------------------------------------------------
+# encode_content_frames: the one-frame Basic.Publish fast path against the generic path
+# --------------------------------------------------------------------------------------------
+
+
+def encode_outcome(*args: Any) -> Any:
+    try:
+        return [bytes(c) for c in frame.encode_content_frames(*args)]
+    except Exception as exc:  # the same error, or the same bytes
+        return type(exc), str(exc)
+
+
+_names = st.one_of(
+    st.text(max_size=8), st.text(min_size=250, max_size=300), st.just("\udcff"), st.just(b"ex")
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(-1, 70000),
+    _names,
+    _names,
+    st.one_of(st.booleans(), st.integers(0, 2)),
+    st.booleans(),
+    st.sampled_from([0, 70000, -1, 2**16]),
+    st.one_of(st.none(), st.just(PROPS), st.just(spec.BasicProperties(priority=300))),
+    st.binary(max_size=5000),
+    st.sampled_from([0, 100, 4096, 131072, 2**32]),
+)
+def test_one_frame_publish_fast_path_equals_generic_path(
+    channel: int,
+    exchange: Any,
+    routing_key: Any,
+    mandatory: Any,
+    immediate: bool,
+    ticket: int,
+    properties: Any,
+    body: bytes,
+    frame_max: int,
+) -> None:
+    """A bytes body takes the fast path when it applies; a bytearray body never does. Same
+    bytes, or the same exception, for any fields (bad ones included)."""
+    method = spec.Basic.Publish(ticket, exchange, routing_key, mandatory, immediate)
+    fast = encode_outcome(channel, method, properties, body, frame_max)
+    generic = encode_outcome(channel, method, properties, bytearray(body), frame_max)
+    assert fast == generic
+
+
+def test_one_frame_publish_is_one_bytes_with_method_header_and_body_frames() -> None:
+    method = spec.Basic.Publish(exchange="ex", routing_key="rk", mandatory=True)
+    (data,) = frame.encode_content_frames(3, method, None, b"body", 4096)
+    assert type(data) is bytes
+    assert data == b"".join(
+        (
+            frame.encode_method_frame(3, method),
+            frame.Header(3, 4, spec.BasicProperties()).marshal(),
+            frame.Body(3, b"body").marshal(),
+        )
+    )
