@@ -62,6 +62,8 @@ _OPEN = ChannelState.OPEN
 _CLOSING = ChannelState.CLOSING
 _CLOSED = ChannelState.CLOSED
 _Publish = spec.Basic.Publish
+_Ack = spec.Basic.Ack
+_UINT64_MAX = 0xFFFFFFFFFFFFFFFF
 _BasicProperties = spec.BasicProperties
 #: Shared by every publish without properties; never handed to user code.
 _BODY_TYPES = (bytes, bytearray, memoryview)
@@ -206,11 +208,13 @@ class Channel(ChannelCore):
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge delivery ``delivery_tag`` (``multiple``: all up to it; 0 + multiple:
         everything outstanding)."""
-        self._raise_if_not_open()
-        require_uint(delivery_tag, "delivery_tag", 64)
-        self.connection._send_method(
-            self.channel_number, spec.Basic.Ack(delivery_tag, bool(multiple))
-        )
+        # Hot path (consume with an ack per message): cheap exact checks first, the full
+        # checks (which raise the errors) only on a miss.
+        if self._state is not _OPEN or not self.connection.is_open:
+            self._raise_if_not_open()
+        if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
+            require_uint(delivery_tag, "delivery_tag", 64)
+        self.connection._send_method(self.channel_number, _Ack(delivery_tag, bool(multiple)))
 
     def basic_nack(
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
