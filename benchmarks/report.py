@@ -78,7 +78,7 @@ def markdown(meta: Dict[str, Any], runs: List[Dict[str, Any]]) -> str:
         for name in ordered([r["scenario"] for r in speed], list(SCENARIOS)):
             for client in ordered([c for (s, c) in groups if s == name], CLIENTS):
                 rs = groups[(name, client)]
-                counts = sorted({r.get("count") for r in rs if r.get("count")})
+                counts = sorted({int(r["count"]) for r in rs if r.get("count")})
                 cells = [cell(values(rs, key), fmt) for key, _, fmt in FIGURES]
                 ok = sum(1 for r in rs if r.get("ok"))
                 lines.append(f"| {name} | {','.join(f'{c:,}' for c in counts) or '–'} | "
@@ -102,7 +102,8 @@ def markdown(meta: Dict[str, Any], runs: List[Dict[str, Any]]) -> str:
     if memory:
         lines += ["## Memory", "",
                   "mem-publish-1G: 1 GiB published (64 KiB bodies) as fast as the backpressure "
-                  "callback allows (docs/guide-select.md, Backpressure). mem-consume-1M: "
+                  "callback allows (docs/guide-select.md, Backpressure); mem-publish-1G-w64: "
+                  "the same with publisher confirms, at most 64 unconfirmed. mem-consume-1M: "
                   "1,000,000 messages consumed; growth = highest RSS after the first 100,000 "
                   "messages minus RSS then.", "",
                   "| scenario | client | messages | RSS at start MiB | peak RSS MiB | "

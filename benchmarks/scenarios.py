@@ -17,7 +17,7 @@ confirms).
 The five callback-API clients (amqpbase on select/Tornado/Twisted, pika on select/Tornado)
 share one driver (:class:`CallbackRun`): the pika 1.x callback API is the same on all of them.
 pika on Twisted is used the way a pika Twisted user writes it: ``TwistedProtocolConnection``
-and its Deferred API (:class:`PikaTwistedRun`).
+and its Deferred API (:class:`benchmarks.pika_twisted.PikaTwistedRun`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
     Scenario("consume-multi100", "consume", 100_000, 20_000, 64, window=1000, ack="multi100"),
     Scenario("consume-auto", "consume", 100_000, 20_000, 64, window=1000, ack="auto"),
     Scenario("mem-publish-1G", "mem-publish", 16_384, 1_024, 64 * 1024, full_only=True),
+    # The same bounded by publisher confirms instead (at most 64 x 64 KiB unconfirmed).
+    Scenario("mem-publish-1G-w64", "mem-publish", 16_384, 1_024, 64 * 1024, window=64,
+             full_only=True),
     Scenario("mem-consume-1M", "mem-consume", 1_000_000, 100_000, 64, window=1000,
              ack="multi100", full_only=True),
 )}
@@ -380,7 +383,7 @@ class CallbackRun(Run):
                 self.connection.close()
                 return
             self.channel.basic_qos(prefetch_count=self.scenario.window, callback=self.on_qos)
-        elif kind == "confirm":
+        elif kind == "confirm" or self.scenario.window:  # confirms (mem-publish-1G-w64 too)
             self.channel.confirm_delivery(self.on_confirm, callback=self.on_confirm_mode)
         else:
             self.rss_samples.append(rss_bytes())
@@ -417,6 +420,7 @@ class CallbackRun(Run):
         self.finish(frame.method.message_count)
 
     def on_confirm_mode(self, _frame: Any) -> None:
+        self.rss_samples.append(rss_bytes())
         self.meter.start()
         self.publish_window()
 
@@ -518,140 +522,6 @@ def memory_figures(scenario: Scenario, samples: List[int]) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------
-# pika on Twisted: TwistedProtocolConnection and its Deferred API
-
-
-class PikaTwistedRun(Run):
-    def __init__(self, url: str, deadline: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        import pika
-        from twisted.internet import reactor
-
-        self.reactor: Any = reactor
-        self.params = pika.URLParameters(url)
-        self.deadline = deadline
-
-    def execute(self) -> Dict[str, Any]:
-        from twisted.internet import defer
-
-        def done(_: Any) -> None:
-            if self.reactor.running:
-                self.reactor.stop()
-
-        def failed(failure: Any) -> None:
-            self.fail(f"{failure.type.__name__}: {failure.value!r}")
-            done(None)
-
-        d = defer.ensureDeferred(self.main())
-        d.addCallbacks(done, failed)
-        timer = self.reactor.callLater(self.deadline, lambda: (
-            self.fail(f"deadline passed: published {self.published}, received "
-                      f"{self.received} of {self.count}"), done(None)))
-        self.reactor.run()
-        if timer.active():
-            timer.cancel()
-        return self.result()
-
-    async def main(self) -> None:
-        from pika.adapters.twisted_connection import TwistedProtocolConnection
-        from twisted.internet import protocol, task
-
-        creator = protocol.ClientCreator(self.reactor, TwistedProtocolConnection, self.params)
-        conn = await creator.connectTCP(self.params.host, self.params.port)
-        await conn.ready
-        channel = await conn.channel()
-        kind = self.scenario.kind
-        if kind == "consume":
-            frame = await channel.queue_declare(self.queue, passive=True)
-            if frame.method.message_count != self.count:
-                raise RuntimeError(f"pre-filled queue holds {frame.method.message_count}")
-            await channel.basic_qos(prefetch_count=self.scenario.window)
-            self.meter.start()
-            await self.consume(channel)
-            self.meter.stop()
-            channel.close()
-            await channel.on_closed  # unacked messages are requeued by now
-            channel = await conn.channel()
-        else:
-            await channel.queue_declare(self.queue)
-            if kind == "confirm":
-                await channel.confirm_delivery()
-                self.meter.start()
-                await self.publish_confirmed(channel)
-            else:
-                self.meter.start()
-                await self.publish(channel)
-                await channel.queue_declare(self.queue, passive=True)
-            self.meter.stop()
-        for _ in range(DEPTH_POLLS):  # the depth can lag a moment behind (see finish())
-            frame = await channel.queue_declare(self.queue, passive=True)
-            self.depth = frame.method.message_count
-            if self.depth == self.expected_depth():
-                break
-            await task.deferLater(self.reactor, DEPTH_POLL_INTERVAL, lambda: None)
-        if not self.keep_queue:
-            await channel.queue_delete(self.queue)
-        conn.close()
-        await conn.closed
-
-    async def publish(self, channel: Any) -> None:
-        from twisted.internet import task
-
-        while self.published < self.count:
-            for _ in range(min(self.batch, self.count - self.published)):
-                channel.basic_publish("", self.queue, self.body)
-                self.published += 1
-            await task.deferLater(self.reactor, 0, lambda: None)  # let the reactor write
-
-    async def publish_confirmed(self, channel: Any) -> None:
-        from twisted.internet import defer
-
-        finished: defer.Deferred[None] = defer.Deferred()
-        in_flight = 0
-
-        def on_ack(_: Any) -> None:
-            nonlocal in_flight
-            in_flight -= 1
-            self.acked_floor += 1
-            more()
-
-        def on_nack(failure: Any) -> None:
-            nonlocal in_flight
-            in_flight -= 1
-            self.nacks += 1
-            self.fail(f"publish failed: {failure.value!r}")
-            more()
-
-        def more() -> None:
-            nonlocal in_flight
-            while self.published < self.count and in_flight < self.scenario.window:
-                d = channel.basic_publish("", self.queue, self.body)
-                self.published += 1
-                in_flight += 1
-                d.addCallbacks(on_ack, on_nack)
-            if in_flight == 0 and not finished.called:
-                finished.callback(None)
-
-        more()
-        await finished
-
-    async def consume(self, channel: Any) -> None:
-        auto = self.scenario.ack == "auto"
-        queue_object, tag = await channel.basic_consume(self.queue, auto_ack=auto)
-        while self.received < self.count:
-            _ch, method, _props, body = await queue_object.get()
-            self.received += 1
-            if body != self.body:
-                self.corrupt += 1
-            if self.scenario.ack == "each":
-                channel.basic_ack(method.delivery_tag)
-            elif self.scenario.ack == "multi100" and (
-                    self.received % 100 == 0 or self.received == self.count):
-                channel.basic_ack(method.delivery_tag, multiple=True)
-        await channel.basic_cancel(tag)
-
-
-# ------------------------------------------------------------------------------------------
 # entry
 
 
@@ -688,6 +558,8 @@ def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = No
     if client == "pika-twisted":
         if scenario.kind.startswith("mem-"):
             raise SystemExit("memory scenarios run on the callback-API clients only")
+        from benchmarks.pika_twisted import PikaTwistedRun
+
         run: Any = PikaTwistedRun(url=url, deadline=deadline, **kwargs)
     else:
         run = CallbackRun(LOOPS[loop_name](library), url, deadline, **kwargs)
