@@ -11,7 +11,6 @@ from typing import Any, Dict
 from benchmarks.scenarios import DEPTH_POLL_INTERVAL, DEPTH_POLLS, Run
 
 
-
 class PikaTwistedRun(Run):
     def __init__(self, url: str, deadline: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -108,7 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions (default: 3, quick: 1)")
     parser.add_argument("--count-scale", type=float, default=1.0,
                         help="multiply every message count by this (default 1)")
-    parser.add_argument("--url", help="broker URL (default: $AMQPBASE_TEST_URL or scripts/broker url)")
+    parser.add_argument("--url",
+                        help="broker URL (default: $AMQPBASE_TEST_URL or scripts/broker url)")
     parser.add_argument("--broker-pid", type=int,
                         help="broker beam.smp pid (default: found from $AMQPBASE_BROKER_DIR)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
