@@ -78,6 +78,17 @@ class Broker:
             )
         return proc.stdout
 
+    def connection_pid(self, connection_name: str) -> str:
+        """The broker's pid of the connection whose ``connection_name`` client property is
+        ``connection_name`` (``rabbitmqctl list_connections pid client_properties``), for
+        ``ctl("close_connection", pid, ...)``."""
+        out = self.ctl("list_connections", "-q", "--no-table-headers", "pid",
+                       "client_properties")
+        for line in out.splitlines():
+            if f'{{"connection_name","{connection_name}"}}' in line:
+                return str(line.split("\t", 1)[0].strip())
+        raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
+
 
 def _start_broker() -> str:
     proc = subprocess.run(

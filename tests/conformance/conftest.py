@@ -204,14 +204,9 @@ class Session:
         return channel
 
     def connection_pid(self, connection_name: str) -> str:
-        """The broker's pid of the connection whose client property ``connection_name`` is
-        ``connection_name`` (from ``rabbitmqctl list_connections pid client_properties``)."""
-        out = self.broker.ctl("list_connections", "-q", "--no-table-headers", "pid",
-                              "client_properties")
-        for line in out.splitlines():
-            if f'{{"connection_name","{connection_name}"}}' in line:
-                return str(line.split("\t", 1)[0].strip())
-        raise AssertionError(f"connection {connection_name!r} not listed by rabbitmqctl:\n{out}")
+        """The broker's pid of the connection named ``connection_name`` (see
+        ``Broker.connection_pid``)."""
+        return str(self.broker.connection_pid(connection_name))
 
     def connection_info(self, connection_name: str, *keys: str) -> List[str]:
         """Values of ``keys`` (rabbitmqctl list_connections columns) for that connection."""

@@ -141,16 +141,10 @@ class Amqp:
         """``rabbitmqctl ARGS`` in a thread, so the reactor keeps running meanwhile."""
         return threads.deferToThread(self.broker.ctl, *args)
 
-    @defer.inlineCallbacks
-    def connection_pid(self, connection_name: str) -> Generator[Any, Any, str]:
-        """The broker's pid of the connection with that ``connection_name`` client property."""
-        out = yield self.ctl(
-            "list_connections", "-q", "--no-table-headers", "pid", "client_properties"
-        )
-        for line in out.splitlines():
-            if f'{{"connection_name","{connection_name}"}}' in line:
-                return str(line.split("\t", 1)[0].strip())
-        raise AssertionError(f"connection {connection_name!r} not listed:\n{out}")
+    def connection_pid(self, connection_name: str) -> "defer.Deferred[str]":
+        """The broker's pid of the connection with that ``connection_name`` client property
+        (``Broker.connection_pid``, in a thread so the reactor keeps running)."""
+        return threads.deferToThread(self.broker.connection_pid, connection_name)
 
     @defer.inlineCallbacks
     def cleanup(self) -> Generator[Any, Any, None]:
