@@ -5,7 +5,8 @@ down-call hooks; they feed the base through the ``_on_*`` up-calls. The full hoo
 in ``docs/internals.md``; each hook's docstring below repeats the clauses that concern it.
 
 Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
-``add_callback_threadsafe`` and ``update_secret``.
+``add_callback_threadsafe``, ``update_secret`` and write flow control's resume signal
+(``add_backpressure_drained_callback``, ``write_buffer_size``).
 
 Connection state lives in one place: ``self._state`` (a :class:`ConnectionState`), changed only
 by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` table.
@@ -82,6 +83,7 @@ class Connection:
         self._blocked_callbacks: List[FrameCallback] = []
         self._unblocked_callbacks: List[FrameCallback] = []
         self._backpressure_callbacks: List[Callable[[], Any]] = []
+        self._backpressure_drained_callbacks: List[Callable[[], Any]] = []
         if on_open_callback is not None:
             self.add_on_open_callback(on_open_callback)
         if on_open_error_callback is not None:
@@ -121,7 +123,7 @@ class Connection:
         self._bytes_received = 0
         self._frames_sent = 0
         self._backpressure_multiplier = 10
-        self._backpressure_armed = True
+        self._backpressure_armed = True  # False from a crossing until the buffer has drained
 
         self._update_secret_callbacks: List[Optional[Callable[[frame.Method], Any]]] = []
 
@@ -138,11 +140,22 @@ class Connection:
     # ----------------------------------------------------------------------------------------
 
     def add_backpressure_callback(self, callback: Callable[[], Any]) -> None:
-        """Call ``callback()`` when the adapter's write buffer exceeds the backpressure
-        multiplier times the average outbound frame size. Edge-triggered: it fires once per
-        crossing and re-arms when the write buffer has drained."""
+        """Call ``callback()`` when :attr:`write_buffer_size` exceeds the backpressure
+        multiplier times the average outbound frame size so far, checked after each frame or
+        publish queued. Edge-triggered: once per crossing, from inside the call that crossed;
+        re-armed when the buffer has drained (see :meth:`add_backpressure_drained_callback`)."""
         require_callable(callback)
         self._backpressure_callbacks.append(callback)
+
+    def add_backpressure_drained_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once after each backpressure crossing, from the loop, when the
+        write buffer has been completely written (:attr:`write_buffer_size` is 0): the signal
+        to resume. Backpressure re-arms just before, so publishing from it may cross again at
+        once. Only follows a crossing, which needs an :meth:`add_backpressure_callback`
+        callback, and only while the connection is open (once closing starts, the close
+        callbacks are the signal)."""
+        require_callable(callback)
+        self._backpressure_drained_callbacks.append(callback)
 
     def set_backpressure_multiplier(self, value: int = 10) -> None:
         """Set the multiplier used by the backpressure check (a positive int, default 10)."""
@@ -306,6 +319,13 @@ class Connection:
         secret = new_secret.encode("utf-8") if isinstance(new_secret, str) else new_secret
         self._update_secret_callbacks.append(callback)
         self._send_method(0, spec.Connection.UpdateSecret(new_secret=secret, reason=reason))
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes queued for the socket and not yet accepted by the kernel (read-only; 0 without
+        a stream): what the backpressure check measures. Tornado counts the piece handed to
+        its ``IOStream`` whole until written; Twisted includes its transport's unsent bytes."""
+        return self._adapter_get_write_buffer_size()
 
     @property
     def is_closed(self) -> bool:
@@ -499,8 +519,16 @@ class Connection:
             _opening.on_attempt_failed(self, reason)
 
     def _on_write_buffer_drained(self) -> None:
-        """The adapter's write buffer went from non-empty to empty: re-arm backpressure."""
+        """The adapter's write buffer went from non-empty to empty: re-arm backpressure and,
+        when it fired since the last drain, run the drained callbacks (once per crossing)."""
+        if self._backpressure_armed:
+            return  # no crossing since the last drain: nothing to announce
         self._backpressure_armed = True
+        if self._state is not ConnectionState.OPEN:
+            return  # closing: publishing is over, the close callbacks will report
+        LOGGER.debug("Backpressure: write buffer drained")
+        for callback in list(self._backpressure_drained_callbacks):
+            invoke(callback)
 
     # ----------------------------------------------------------------------------------------
     # Sending (used by Channel)
@@ -518,6 +546,20 @@ class Connection:
                 f"cannot send {method.NAME}: connection is {self._state.name}"
             )
         self._emit(frame.encode_method_frame(channel_number, method))
+        if self._backpressure_callbacks:
+            self._check_backpressure()
+
+    def _send_encoded(self, data: bytes, frame_count: int, name: str) -> None:
+        """Emit ``data``: ``frame_count`` complete frames the caller encoded (the channel's
+        publish, ack, nack and reject hot paths). ``name`` is the method's, for the error
+        raised, as by :meth:`_send_method`, when the connection cannot send."""
+        if not self._stream_up or self._close_sent:
+            raise exceptions.ConnectionWrongStateError(
+                f"cannot send {name}: connection is {self._state.name}"
+            )
+        self._bytes_sent += len(data)
+        self._frames_sent += frame_count
+        self._adapter_emit_data(data)
         if self._backpressure_callbacks:
             self._check_backpressure()
 
@@ -676,6 +718,7 @@ class Connection:
         return bool(self.server_capabilities.get(name, False))
 
     def _check_backpressure(self) -> None:
+        """Armed and above the threshold: fire, then stay disarmed until the next drain."""
         if not self._backpressure_armed or not self._frames_sent:
             return
         average = self._bytes_sent / self._frames_sent

@@ -219,3 +219,159 @@ def test_backpressure_multiplier_validation(connection: Tuple[Connection, Events
         conn.set_backpressure_multiplier(0)
     with pytest.raises(TypeError):
         conn.set_backpressure_multiplier(2.5)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The resume signal: add_backpressure_drained_callback and write_buffer_size
+# ---------------------------------------------------------------------------------------------
+
+
+def test_drained_callback_follows_each_backpressure_crossing_once(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """After the backpressure callback fired, the drained callback runs exactly once, from the
+    loop (not inside the burst), when the write buffer has been completely written
+    (``write_buffer_size`` is 0 then). Later flushes without a new crossing do not call it
+    again; the next crossing fires backpressure again and is followed by one more drain."""
+    conn = connection[0]
+    ch = session.open_channel(conn)
+    order: List[Tuple[str, int]] = []
+    conn.add_backpressure_callback(lambda: order.append(("pressure", conn.write_buffer_size)))
+    conn.add_backpressure_drained_callback(
+        lambda: order.append(("drained", conn.write_buffer_size))
+    )
+    bursts: List[List[Tuple[str, int]]] = []
+    key = session.name("nowhere")  # unroutable: the broker drops every message
+    body = b"x" * 1024
+
+    def burst() -> None:
+        for _ in range(20_000):
+            ch.basic_publish("", key, body)
+        bursts.append(list(order))  # what had happened when the burst returned
+
+    for number in (1, 2):
+        session.driver.call_later(0, burst)
+        session.driver.run_until(lambda: len(bursts) == number,  # noqa: B023 (run now)
+                                 what=f"burst {number}")
+        assert [kind for kind, _ in bursts[-1]].count("drained") == number - 1, bursts[-1]
+        session.driver.run_until(lambda: len(order) == 2 * number,  # noqa: B023 (run now)
+                                 timeout=20.0, what=f"the drain after burst {number}")
+        # A channel RPC: more flushes (and drains) with no crossing in between.
+        session.rpc(ch.basic_qos, prefetch_count=number)
+    kinds = [kind for kind, _ in order]
+    assert kinds == ["pressure", "drained", "pressure", "drained"], order
+    assert order[0][1] > 0 and order[2][1] > 0  # bytes were waiting at each crossing
+    assert order[1][1] == 0 and order[3][1] == 0, order  # and none at each drain
+    assert conn.is_open
+
+
+def test_write_buffer_size_counts_queued_bytes_until_written(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """``write_buffer_size`` is 0 on an idle open connection, grows by the frames of each
+    publish queued in one loop callback (body plus a few dozen bytes of framing), is 0 again
+    once the loop wrote them, and 0 after the connection closed. It is read-only, and a
+    non-callable drained callback is refused with TypeError."""
+    conn, events = connection
+    ch = session.open_channel(conn)
+    key = session.name("nowhere")
+    body = b"z" * 4096
+    sizes: List[int] = []
+
+    def publish() -> None:
+        sizes.append(conn.write_buffer_size)
+        for _ in range(10):
+            ch.basic_publish("", key, body)
+            sizes.append(conn.write_buffer_size)
+
+    session.driver.call_later(0, publish)
+    session.driver.run_until(lambda: sizes, what="the publishing callback")
+    assert sizes[0] == 0, sizes
+    steps = [after - before for before, after in zip(sizes, sizes[1:])]
+    # method frame (8 + 4 + 2 + 1 + 1 + len(key) + 1) + header frame (8 + 14) + body frame (8 +
+    # body): between the body plus 40 and the body plus 150 bytes per publish
+    assert all(len(body) + 40 <= step <= len(body) + 150 for step in steps), steps
+    session.driver.run_until(lambda: conn.write_buffer_size == 0, what="the buffer written")
+    with pytest.raises(AttributeError):
+        conn.write_buffer_size = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        conn.add_backpressure_drained_callback("not callable")  # type: ignore[arg-type]
+    conn.close()
+    session.driver.run_until(lambda: events.closed, what="the connection to close")
+    assert conn.write_buffer_size == 0
+
+
+def test_no_drained_callback_once_the_connection_is_closing(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """A burst crosses the backpressure threshold, then the same callback closes the
+    connection: the buffer drains while the connection closes, but the drained callback is not
+    called (publishing is over; the close callback is the signal)."""
+    conn, events = connection
+    ch = session.open_channel(conn)
+    fired: List[int] = []
+    drained: List[int] = []
+    conn.add_backpressure_callback(lambda: fired.append(conn.write_buffer_size))
+    conn.add_backpressure_drained_callback(lambda: drained.append(conn.write_buffer_size))
+    key = session.name("nowhere")
+
+    def burst_then_close() -> None:
+        for _ in range(5_000):
+            ch.basic_publish("", key, b"c" * 1024)
+        conn.close()
+
+    session.driver.call_later(0, burst_then_close)
+    session.driver.run_until(lambda: events.closed, timeout=20.0, what="the close")
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
+    assert len(fired) == 1 and drained == [], (fired, drained)
+
+
+# 64 MiB in 64 KiB bodies: enough pause/resume cycles (one per few publishes at the default
+# multiplier) to show the bound, short enough for three loops.
+PACED_BODY = 64 * 1024
+PACED_MESSAGES = 1024
+
+
+def test_publisher_paused_on_backpressure_and_resumed_on_drain_stays_bounded(
+    session: Session, connection: Tuple[Connection, Events]
+) -> None:
+    """The documented publisher pattern: publish until the backpressure callback fires, stop,
+    resume from the drained callback. Publishing 64 MiB this way, the adapter never holds more
+    than the threshold (10 x the average frame size: a publish is 3 frames, so at most about
+    10/3 of a publish) plus the one publish that crossed it; every pause is followed by exactly
+    one drain, and the broker has read everything when a channel RPC returns."""
+    conn = connection[0]
+    ch = session.open_channel(conn)
+    key = session.name("nowhere")  # unroutable: the broker reads and drops every message
+    body = b"p" * PACED_BODY
+    state = {"published": 0, "paused": False, "pauses": 0, "drains": 0, "peak": 0}
+
+    def on_backpressure() -> None:
+        state["paused"] = True
+        state["pauses"] += 1
+
+    def on_drained() -> None:
+        state["drains"] += 1
+        state["paused"] = False
+        if state["published"] < PACED_MESSAGES:
+            publish()
+
+    def publish() -> None:
+        while not state["paused"] and state["published"] < PACED_MESSAGES:
+            ch.basic_publish("", key, body)
+            state["published"] += 1
+            state["peak"] = max(state["peak"], conn.write_buffer_size)
+
+    conn.add_backpressure_callback(on_backpressure)
+    conn.add_backpressure_drained_callback(on_drained)
+    session.driver.call_later(0, publish)
+    session.driver.run_until(
+        lambda: state["published"] == PACED_MESSAGES and state["drains"] == state["pauses"],
+        timeout=60.0, what="64 MiB published, paced by backpressure and drain",
+    )
+    session.rpc(ch.basic_qos, prefetch_count=1)  # the broker has read every publish
+    publish_size = PACED_BODY + 150  # body frame plus method and header frames, at most
+    bound = 10 * publish_size / 3 + publish_size
+    assert 0 < state["peak"] <= bound, (state, bound)
+    assert state["pauses"] >= PACED_MESSAGES // 8, state  # it really was paced
+    assert conn.is_open and conn.write_buffer_size == 0

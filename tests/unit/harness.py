@@ -80,7 +80,7 @@ class MemoryConnection(Connection):
         self.connect_error = connect_error
         self.outbound: List[bytes] = []  # every emitted chunk, in order
         self.emit_calls = 0
-        self.write_buffer_size = 0
+        self.buffered = 0  # what _adapter_get_write_buffer_size reports
         self.connect_calls = 0
         self.disconnect_calls = 0
         self.stream_open = False
@@ -127,7 +127,7 @@ class MemoryConnection(Connection):
         self.outbound.append(bytes(data))
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self.write_buffer_size
+        return self.buffered
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.clock.call_later(delay, callback)

@@ -533,18 +533,18 @@ def test_backpressure_fires_once_per_crossing_and_rearms_after_drain() -> None:
     connection.add_backpressure_callback(fired)
     connection.set_backpressure_multiplier(10)
     average = connection._bytes_sent / connection._frames_sent
-    connection.write_buffer_size = int(average * 5)
+    connection.buffered = int(average * 5)
     channel.basic_publish("", "q", b"x")
     assert fired.count == 0
-    connection.write_buffer_size = int(average * 50)
+    connection.buffered = int(average * 50)
     for _ in range(5):
         channel.basic_publish("", "q", b"x")
     assert fired.calls == [()]  # once, with no arguments
-    connection.write_buffer_size = 0
+    connection.buffered = 0
     connection._on_write_buffer_drained()
     channel.basic_publish("", "q", b"x")
     assert fired.count == 1
-    connection.write_buffer_size = 10**9
+    connection.buffered = 10**9
     channel.basic_publish("", "q", b"x")
     assert fired.count == 2
 
