@@ -6,11 +6,23 @@ the same for every method (repr, equality) so the generated file stays data-like
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator, Tuple
+from typing import Any, ClassVar, Dict, FrozenSet, Iterator, Tuple
+
+#: Method fields that carry a secret, by method NAME: ``repr()`` shows :data:`HIDDEN` instead.
+#: The SASL response holds the password (PLAIN: ``\0user\0password``, RFC 4616); UpdateSecret
+#: carries a new token (RabbitMQ extension). Kept here because spec.py is generated.
+SECRET_FIELDS: Dict[str, FrozenSet[str]] = {
+    "Connection.StartOk": frozenset({"response"}),
+    "Connection.SecureOk": frozenset({"response"}),
+    "Connection.UpdateSecret": frozenset({"new_secret"}),
+}
+#: What ``repr()`` shows for a secret field.
+HIDDEN = "<hidden>"
 
 
 class AMQPObject:
-    """Common repr/equality over ``__slots__`` fields."""
+    """Common repr/equality over ``__slots__`` fields. ``repr()`` never shows the value of a
+    field listed in :data:`SECRET_FIELDS`."""
 
     __slots__: ClassVar[Tuple[str, ...]] = ()
     NAME: ClassVar[str] = "AMQPObject"
@@ -20,7 +32,10 @@ class AMQPObject:
             yield name, getattr(self, name)
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{name}={value!r}" for name, value in self._fields())
+        secret = SECRET_FIELDS.get(self.NAME, frozenset())
+        items = ", ".join(
+            f"{name}={HIDDEN if name in secret else repr(value)}" for name, value in self._fields()
+        )
         return f"<{self.NAME}({items})>"
 
     def __eq__(self, other: object) -> bool:
