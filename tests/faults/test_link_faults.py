@@ -1,0 +1,216 @@
+"""Link faults between the client and a healthy broker (issue 6), on every loop: the
+connection runs through a loopback :class:`~faults.proxy.LinkProxy` that the test drops
+(RST), black-holes, slows down or truncates mid-frame.
+
+What each test proves: a silent peer is declared dead by the heartbeat checker within
+2 x heartbeat + 1 s (AMQP 0-9-1 section 4.2.7: two missed intervals); a reset link and a link
+cut mid-frame end with ``StreamLostError`` whose ``__cause__`` is the OS-level error; a slow
+link loses nothing and trips no false heartbeat timeout; ``close()`` flushes publishes still
+buffered behind a slow link before Connection.Close, and on a black-holed link gives up after
+``Connection.close_timeout`` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, List, Tuple
+
+import pytest
+from conformance.conftest import ChannelEvents, Events, Session
+
+from amqpbase import exceptions
+from amqpbase.channel import Channel
+from amqpbase.connection import Connection
+
+from .proxy import LinkProxy
+from .proxy_fixtures import proxy_fixture, via  # noqa: F401  (the ``proxy`` fixture)
+
+pytestmark = pytest.mark.broker
+
+#: Negotiated heartbeat of these tests, seconds (the broker accepts the client's 1 s).
+HEARTBEAT = 1
+
+
+def open_through(session: Session, proxy: LinkProxy, **overrides: Any
+                 ) -> Tuple[Connection, Events, Channel]:
+    """A connection through ``proxy`` (with ``overrides``) and an open channel on it."""
+    connection, events = session.open_connection(via(proxy, session, **overrides))
+    return connection, events, session.open_channel(connection)
+
+
+def chain(error: BaseException) -> List[BaseException]:
+    """``error`` and its ``__cause__`` chain, outermost first."""
+    found: List[BaseException] = []
+    current: Any = error
+    while current is not None:
+        found.append(current)
+        current = current.__cause__
+    return found
+
+
+@pytest.mark.allow_error_logs  # the heartbeat timeout is logged at ERROR on purpose
+def test_black_holed_peer_is_declared_dead_within_two_heartbeats(
+    session: Session, proxy: LinkProxy
+) -> None:
+    """heartbeat=1: the proxy swallows everything both ways (reading and discarding, so the
+    client's writes succeed); the connection closes with AMQPHeartbeatTimeout no later than
+    2 x heartbeat + 1 s after the black-holing, and the channel gets the same reason."""
+    connection, events, channel = open_through(session, proxy, heartbeat=HEARTBEAT)
+    assert connection._heartbeat_interval == HEARTBEAT
+    channel_events = ChannelEvents()
+    channel.add_on_close_callback(channel_events.on_close)
+    proxy.black_hole()
+    start = time.monotonic()
+    session.driver.run_until(lambda: events.closed, timeout=2 * HEARTBEAT + 3,
+                             what="the heartbeat timeout")
+    elapsed = time.monotonic() - start
+    print(f"[{session.driver.name}] black hole declared dead after {elapsed:.2f}s")
+    assert elapsed <= 2 * HEARTBEAT + 1
+    assert elapsed >= 2 * HEARTBEAT - 0.1  # not before two whole intervals of silence
+    [reason] = events.closed
+    assert type(reason) is exceptions.AMQPHeartbeatTimeout
+    assert channel_events.closed == [reason]
+    assert connection.is_closed
+
+
+def test_dropped_link_reports_stream_lost_with_the_os_cause(
+    session: Session, proxy: LinkProxy
+) -> None:
+    """The proxy aborts both sides with an RST: on_close gets StreamLostError; its cause is
+    the OS error (ECONNRESET) on select and Tornado; Twisted reports a failed recv as its own
+    ConnectionLost without the errno, so there the cause is a ConnectionError naming the loss
+    with Twisted's ConnectionLost chained under it (docs/internals.md)."""
+    connection, events, channel = open_through(session, proxy)
+    channel_events = ChannelEvents()
+    channel.add_on_close_callback(channel_events.on_close)
+    proxy.drop()
+    session.driver.run_until(lambda: events.closed, what="the dropped link to be noticed")
+    [reason] = events.closed
+    print(f"[{session.driver.name}] drop: {[repr(e) for e in chain(reason)]}")
+    assert type(reason) is exceptions.StreamLostError
+    assert channel_events.closed == [reason]
+    causes = chain(reason)[1:]
+    if session.driver.name == "twisted":
+        from twisted.internet import error as twisted_error
+
+        assert [type(cause) for cause in causes] == [ConnectionError,
+                                                     twisted_error.ConnectionLost]
+    else:
+        assert [type(cause) for cause in causes] == [ConnectionResetError]
+        assert causes[0].errno == 104
+
+
+def test_link_cut_mid_frame_then_eof_reports_stream_lost(session: Session,
+                                                         proxy: LinkProxy) -> None:
+    """The proxy passes 200 bytes of a Basic.GetOk carrying a 10 KiB body (method and header
+    frames, then the cut falls inside the body frame), then closes the client side with an
+    orderly EOF. The partial frame is never delivered; on_close gets StreamLostError whose
+    cause is a ConnectionError naming the end of stream (on Twisted with its ConnectionDone
+    chained one level further), and nothing hangs."""
+    connection, events, channel = open_through(session, proxy)
+    queue = session.declare_queue(channel)
+    channel.basic_publish("", queue, b"b" * 10240)
+    session.wait_for_count(channel, queue, 1)
+    got: List[Any] = []
+    proxy.truncate_downstream_after(200)
+    before = proxy.bytes_down
+    channel.basic_get(queue, lambda *args: got.append(args))
+    session.driver.run_until(lambda: events.closed, what="the cut link to be noticed")
+    assert proxy.bytes_down - before == 200  # the cut fell where it was asked to
+    assert got == []
+    [reason] = events.closed
+    print(f"[{session.driver.name}] cut: {[repr(e) for e in chain(reason)]}")
+    assert type(reason) is exceptions.StreamLostError
+    causes = chain(reason)[1:]
+    assert type(causes[0]) is ConnectionError
+    assert str(causes[0]) == "end of stream: the peer closed the connection"
+    if session.driver.name == "twisted":
+        from twisted.internet import error as twisted_error
+
+        assert [type(cause) for cause in causes[1:]] == [twisted_error.ConnectionDone]
+    else:
+        assert causes[1:] == []
+
+
+def test_slow_link_loses_nothing_and_trips_no_heartbeat(session: Session,
+                                                        proxy: LinkProxy) -> None:
+    """heartbeat=1 and a link of 32 KB/s each way, for longer than the dead-peer bound
+    (2 x heartbeat): 100 confirmed publishes of 900 bytes are all acked, all consumed in
+    order and acked back, and the connection is still open: bytes trickling in count as
+    life, on both ends."""
+    connection, events, channel = open_through(session, proxy, heartbeat=HEARTBEAT)
+    queue = session.declare_queue(channel)
+    acked: List[int] = []
+    session.rpc(channel.confirm_delivery,
+                lambda frame: acked.append(frame.method.delivery_tag))
+    bodies: List[bytes] = []
+
+    def on_message(ch: Channel, method: Any, properties: Any, body: Any) -> None:
+        bodies.append(bytes(body))
+        ch.basic_ack(method.delivery_tag)
+
+    channel.basic_consume(queue, on_message)
+    proxy.slow(32_000)
+    start = time.monotonic()
+    sent = [b"%04d" % number + b"." * 896 for number in range(100)]
+    for body in sent:
+        channel.basic_publish("", queue, body)
+    session.driver.run_until(lambda: len(bodies) == len(sent) and acked and max(acked) == 100,
+                             timeout=10.0, what="every message confirmed and consumed")
+    elapsed = time.monotonic() - start
+    print(f"[{session.driver.name}] slow link: {len(sent)} messages in {elapsed:.2f}s, "
+          f"{proxy.bytes_up} bytes up, {proxy.bytes_down} down")
+    assert elapsed > 2 * HEARTBEAT + 0.5  # the heartbeat checker had its chance to misfire
+    assert bodies == sent
+    assert events.closed == [] and connection.is_open and channel.is_open
+    proxy.resume()
+    assert session.message_count(channel, queue) == 0  # every delivery was acked back
+
+
+def test_close_flushes_publishes_buffered_behind_a_slow_link(session: Session,
+                                                             proxy: LinkProxy) -> None:
+    """1.5 MiB of publishes are still in the client's write buffer behind a 1.5 MB/s link
+    when close() is called: all of them reach the queue before Connection.Close (the close
+    ends with ConnectionClosedByClient: the broker answered it)."""
+    connection, events, channel = open_through(session, proxy)
+    queue = session.declare_queue(channel)
+    proxy.slow(1_500_000)
+    body = b"c" * (64 * 1024)
+    for _ in range(24):
+        channel.basic_publish("", queue, body)
+    buffered = connection._adapter_get_write_buffer_size()
+    start = time.monotonic()
+    connection.close()
+    session.driver.run_until(lambda: events.closed, timeout=8.0, what="the close")
+    elapsed = time.monotonic() - start
+    print(f"[{session.driver.name}] close behind a slow link: {buffered} bytes buffered, "
+          f"closed after {elapsed:.2f}s")
+    assert buffered > 0
+    assert type(events.closed[0]) is exceptions.ConnectionClosedByClient
+    checker = session.open_channel(session.open_connection()[0])
+    assert session.message_count(checker, queue) == 24
+
+
+def test_close_on_a_black_holed_link_gives_up_after_close_timeout(session: Session,
+                                                                  proxy: LinkProxy) -> None:
+    """The proxy stops reading (so 2 MiB of publishes stay buffered in the client) and never
+    answers: close() still ends after ``Connection.close_timeout`` (1 s on this instance; the
+    class default is 10 s) with ConnectionClosedByClient, the channel closed too, and
+    heartbeats disabled so that no other timer ends it."""
+    connection, events, channel = open_through(session, proxy, heartbeat=0)
+    channel_events = ChannelEvents()
+    channel.add_on_close_callback(channel_events.on_close)
+    connection.close_timeout = 1.0
+    proxy.black_hole(read=False)
+    for _ in range(32):
+        channel.basic_publish("", session.name("nowhere"), b"d" * (64 * 1024))
+    start = time.monotonic()
+    connection.close()
+    session.driver.run_until(lambda: events.closed, timeout=5.0, what="close() to give up")
+    elapsed = time.monotonic() - start
+    print(f"[{session.driver.name}] close on a black hole took {elapsed:.2f}s")
+    assert 1.0 - 0.05 <= elapsed <= 1.0 + 0.5
+    [reason] = events.closed
+    assert type(reason) is exceptions.ConnectionClosedByClient
+    assert reason.reply_code == 200
+    assert len(channel_events.closed) == 1 and connection.is_closed
