@@ -6,6 +6,9 @@
 ``scripts/broker start`` (idempotent: a running node is reused). Tests that do not request the
 fixture never start a broker. Every test that uses it is marked ``broker`` automatically, so
 ``pytest -m "not broker"`` runs without RabbitMQ.
+
+The node also has a TLS listener (``Broker.tls_port``) with certificates from a test CA that
+``scripts/broker start`` makes in the node's state folder (``Broker.tls_file(name)``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,12 @@ def _read_env_file(path: Path) -> Dict[str, str]:
 
 
 class Broker:
-    """The test node: ``url``, ``host``, ``port``, ``nodename`` and :meth:`ctl`."""
+    """The test node: ``url``, ``host``, ``port``, ``nodename``, :meth:`ctl`, and its TLS
+    listener: ``tls_port`` (``None`` when unknown) and :meth:`tls_file`."""
+
+    #: CN of the test client certificate = the broker user SASL EXTERNAL logs it in as
+    #: (``scripts/broker`` creates it without a password).
+    TLS_CLIENT_USER = "amqpbase-client"
 
     def __init__(self, url: str, node_env: Optional[Dict[str, str]]) -> None:
         parts = urlsplit(url)
@@ -50,6 +58,26 @@ class Broker:
         self.port = parts.port or 5672
         self._node_env = node_env
         self.nodename = (node_env or {}).get("RABBITMQ_NODENAME")
+        ssl_port = (node_env or {}).get("RABBITMQ_SSL_PORT")
+        #: The TLS listener on 127.0.0.1 (server certificate for localhost and 127.0.0.1).
+        self.tls_port: Optional[int] = int(ssl_port) if ssl_port else None
+        #: Where ``scripts/broker`` keeps the node's test PKI (in its state folder, the HOME
+        #: of the node's env).
+        home = (node_env or {}).get("HOME")
+        self.tls_dir = (Path(home) if home else broker_state_dir()) / "tls"
+
+    def tls_file(self, name: str) -> str:
+        """Path of one test PKI file: ``ca.pem`` (the CA the server certificate is signed
+        by), ``other-ca.pem`` (an unrelated CA), ``client.pem``/``client.key`` (CN
+        :attr:`TLS_CLIENT_USER`), ``server.pem``. Raises ``RuntimeError`` when the node has no
+        TLS listener known to this run, or the file is missing."""
+        path = self.tls_dir / name
+        if self.tls_port is None or not path.is_file():
+            raise RuntimeError(
+                f"no TLS listener or no {name} for {self.url} in {self.tls_dir}: "
+                "restart the node with scripts/broker start"
+            )
+        return str(path)
 
     def __repr__(self) -> str:
         return f"<Broker {self.url} node={self.nodename}>"
