@@ -68,6 +68,7 @@ class LinkProxy:
         self._read_in_black_hole = True
         self._rate: Optional[float] = None
         self._truncate: Optional[int] = None  # a truncate_downstream_after(n) to apply
+        self._truncate_new: Optional[int] = None  # ... and the same for later clients
         self._stopping = False
         self._links: List[_Link] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -100,8 +101,9 @@ class LinkProxy:
         self._set(rate=float(bytes_per_second), set_rate=True)
 
     def truncate_downstream_after(self, n: int) -> None:
-        """Pass ``n`` (>= 0) more bytes to each client, then close its side with an orderly
-        EOF (FIN), wherever a frame stands, and reset its upstream."""
+        """Pass ``n`` (>= 0) more bytes to each client (current ones, and each later one from
+        its start until :meth:`resume`), then close its side with an orderly EOF (FIN),
+        wherever a frame stands, and reset its upstream."""
         if n < 0:
             raise ValueError("n must be >= 0")
         self._set(truncate=n)
@@ -127,10 +129,12 @@ class LinkProxy:
         with self._lock:
             if mode is not None:
                 self._mode, self._read_in_black_hole = mode, read
+                if mode == "forward":
+                    self._truncate_new = None
             if set_rate:
                 self._rate = rate
             if truncate is not None:
-                self._truncate = truncate
+                self._truncate = self._truncate_new = truncate
             self._requested += 1
             generation = self._requested
             self._wake_w.send(b"x")
@@ -214,7 +218,9 @@ class LinkProxy:
         for sock in (client, upstream):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._links.append(_Link(client, upstream))
+        link = _Link(client, upstream)
+        link.truncate_left = self._truncate_new
+        self._links.append(link)
 
     def _read(self, link: _Link, pipe: _Pipe, mode: str) -> None:
         try:

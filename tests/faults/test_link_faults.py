@@ -49,24 +49,30 @@ def chain(error: BaseException) -> List[BaseException]:
 
 
 @pytest.mark.allow_error_logs  # the heartbeat timeout is logged at ERROR on purpose
+@pytest.mark.parametrize("read", [True, False], ids=["discarding", "not-reading"])
 def test_black_holed_peer_is_declared_dead_within_two_heartbeats(
-    session: Session, proxy: LinkProxy
+    session: Session, proxy: LinkProxy, read: bool
 ) -> None:
-    """heartbeat=1: the proxy swallows everything both ways (reading and discarding, so the
-    client's writes succeed); the connection closes with AMQPHeartbeatTimeout no later than
-    2 x heartbeat + 1 s after the black-holing, and the channel gets the same reason."""
+    """heartbeat=1: the proxy forwards nothing either way, either reading and discarding
+    what the client sends (its writes succeed) or not reading at all (4 MiB of publishes
+    stall in the client's buffers). The connection closes with AMQPHeartbeatTimeout no later
+    than 2 x heartbeat + 1 s after the black-holing (two silent intervals are the bound of
+    AMQP 0-9-1 section 4.2.7; the checker ticks every half interval, so 2 to 2.5 s), without
+    waiting for the stalled writes, and the channel gets the same reason."""
     connection, events, channel = open_through(session, proxy, heartbeat=HEARTBEAT)
     assert connection._heartbeat_interval == HEARTBEAT
     channel_events = ChannelEvents()
     channel.add_on_close_callback(channel_events.on_close)
-    proxy.black_hole()
+    proxy.black_hole(read=read)
     start = time.monotonic()
+    for _ in range(64):
+        channel.basic_publish("", session.name("nowhere"), b"h" * (64 * 1024))
     session.driver.run_until(lambda: events.closed, timeout=2 * HEARTBEAT + 3,
                              what="the heartbeat timeout")
     elapsed = time.monotonic() - start
-    print(f"[{session.driver.name}] black hole declared dead after {elapsed:.2f}s")
-    assert elapsed <= 2 * HEARTBEAT + 1
-    assert elapsed >= 2 * HEARTBEAT - 0.1  # not before two whole intervals of silence
+    print(f"[{session.driver.name}] black hole (read={read}) declared dead after "
+          f"{elapsed:.2f}s")
+    assert 2 * HEARTBEAT - 0.1 <= elapsed <= 2 * HEARTBEAT + 1
     [reason] = events.closed
     assert type(reason) is exceptions.AMQPHeartbeatTimeout
     assert channel_events.closed == [reason]
@@ -130,6 +136,25 @@ def test_link_cut_mid_frame_then_eof_reports_stream_lost(session: Session,
         assert [type(cause) for cause in causes[1:]] == [twisted_error.ConnectionDone]
     else:
         assert causes[1:] == []
+
+
+def test_link_cut_inside_connection_start_fails_the_open(session: Session,
+                                                         proxy: LinkProxy) -> None:
+    """The link is cut 20 bytes into the broker's Connection.Start: the open fails (one
+    attempt) with StreamLostError naming the handshake step it was waiting for, the OS-level
+    cause chained as everywhere else; on_close is never called for a connection that never
+    opened."""
+    proxy.truncate_downstream_after(20)
+    connection, events = session.connect(via(proxy, session, connection_attempts=1))
+    session.driver.run_until(lambda: events.settled, what="the open to fail")
+    assert events.opened == [] and events.closed == []
+    [error] = events.open_errors
+    print(f"[{session.driver.name}] cut in the handshake: {[repr(e) for e in chain(error)]}")
+    assert type(error) is exceptions.StreamLostError
+    assert "during the AMQP handshake, waiting for Connection.Start" in str(error)
+    assert type(error.__cause__) is ConnectionError
+    assert str(error.__cause__) == "end of stream: the peer closed the connection"
+    assert proxy.bytes_down == 20 and connection.is_closed
 
 
 def test_slow_link_loses_nothing_and_trips_no_heartbeat(session: Session,
