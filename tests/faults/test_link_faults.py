@@ -1,17 +1,18 @@
 """Link faults between the client and a healthy broker (issue 6), on every loop: the
 connection runs through a loopback :class:`~faults.proxy.LinkProxy` that the test drops
-(RST), black-holes, slows down or truncates mid-frame.
+(RST), black-holes, stalls, slows down or truncates mid-frame.
 
-What each test proves: a silent peer is declared dead by the heartbeat checker within
-2 x heartbeat + 1 s (AMQP 0-9-1 section 4.2.7: two missed intervals); a reset link and a link
-cut mid-frame end with ``StreamLostError`` whose ``__cause__`` is the OS-level error; a slow
-link loses nothing and trips no false heartbeat timeout; ``close()`` flushes publishes still
-buffered behind a slow link before Connection.Close, and on a black-holed link gives up after
-``Connection.close_timeout`` instead of hanging.
+What the tests prove: a silent peer is declared dead by the heartbeat checker within
+2 x heartbeat + 1 s (AMQP 0-9-1 section 4.2.7: two missed intervals), while a shorter stall
+or a slow trickle is not; a reset link and a link cut mid-frame (also inside the handshake)
+end with ``StreamLostError`` whose ``__cause__`` is the OS-level error; a slow link loses
+nothing; ``close()`` flushes publishes still buffered behind a slow link before
+Connection.Close, and on a black-holed link gives up after ``Connection.close_timeout``.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from typing import Any, List, Tuple
 
@@ -82,16 +83,25 @@ def test_black_holed_peer_is_declared_dead_within_two_heartbeats(
     assert connection.is_closed
 
 
+@pytest.mark.parametrize("stalled", [False, True], ids=["idle", "writes-stalled"])
 def test_dropped_link_reports_stream_lost_with_the_os_cause(
-    session: Session, proxy: LinkProxy
+    session: Session, proxy: LinkProxy, stalled: bool
 ) -> None:
-    """The proxy aborts both sides with an RST: on_close gets StreamLostError; its cause is
-    the OS error (ECONNRESET) on select and Tornado; Twisted reports a failed recv as its own
-    ConnectionLost without the errno, so there the cause is a ConnectionError naming the loss
-    with Twisted's ConnectionLost chained under it (docs/internals.md)."""
+    """The proxy aborts both sides with an RST, on an idle link or while 4 MiB of publishes
+    are stalled in the client's buffers (the proxy stopped reading first). on_close and the
+    channel get StreamLostError; its cause is the OS error (ECONNRESET) on select and
+    Tornado; Twisted reports a failed recv as its own ConnectionLost without the errno, so
+    there the cause is a ConnectionError naming the loss with Twisted's ConnectionLost
+    chained under it (docs/internals.md, "Known differences")."""
     connection, events, channel = open_through(session, proxy)
     channel_events = ChannelEvents()
     channel.add_on_close_callback(channel_events.on_close)
+    if stalled:
+        proxy.black_hole(read=False)
+        for _ in range(64):
+            channel.basic_publish("", session.name("nowhere"), b"s" * (64 * 1024))
+        session.driver.run_for(0.2)  # the loop tries to write; the kernel buffers fill up
+        assert connection._adapter_get_write_buffer_size() > 0
     proxy.drop()
     session.driver.run_until(lambda: events.closed, what="the dropped link to be noticed")
     [reason] = events.closed
@@ -106,7 +116,25 @@ def test_dropped_link_reports_stream_lost_with_the_os_cause(
                                                      twisted_error.ConnectionLost]
     else:
         assert [type(cause) for cause in causes] == [ConnectionResetError]
-        assert causes[0].errno == 104
+        assert causes[0].errno == errno.ECONNRESET
+
+
+def test_stall_shorter_than_the_heartbeat_bound_is_survived(session: Session,
+                                                            proxy: LinkProxy) -> None:
+    """heartbeat=1: the proxy stops forwarding (and reading) for 1.2 s, less than the 1.5 s
+    of silence the checker needs at the least (four idle half-interval ticks), then resumes:
+    nothing was lost (the 8 publishes made during the stall are all queued), and the
+    connection is still open a second later: a short stall is not a dead peer."""
+    connection, events, channel = open_through(session, proxy, heartbeat=HEARTBEAT)
+    queue = session.declare_queue(channel)
+    proxy.black_hole(read=False)
+    for _ in range(8):
+        channel.basic_publish("", queue, b"t" * (64 * 1024))
+    session.driver.run_for(1.2)
+    proxy.resume()
+    session.wait_for_count(channel, queue, 8)
+    session.driver.run_for(1.0)
+    assert events.closed == [] and connection.is_open and channel.is_open
 
 
 def test_link_cut_mid_frame_then_eof_reports_stream_lost(session: Session,
