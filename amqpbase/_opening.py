@@ -210,6 +210,7 @@ def begin_attempt(connection: "Connection") -> None:
     connection._close_sent = False
     connection._discard_input = False
     connection._client_close_args = None
+    connection._stale_channels.clear()
     connection.server_properties = {}
     connection.server_capabilities = {}
     stack_timeout = connection.params.stack_timeout

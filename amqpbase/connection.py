@@ -109,6 +109,9 @@ class Connection:
         self._close_sent = False  # Connection.Close emitted: discard all but Close/CloseOk
         self._discard_input = False  # stream desynchronised after a framing error
         self._closing_channels: set[int] = set()
+        # Numbers of channels the broker closed, whose in-flight frames may still arrive
+        # (see _discard_stale): until the number is reopened and its Channel.OpenOk is in.
+        self._stale_channels: set[int] = set()
         self._client_close_args: Optional[tuple[int, str]] = None
 
         # Timers (handles returned by _adapter_call_later).
@@ -477,11 +480,14 @@ class Connection:
         """Hand each frame to its channel or to the connection. Returns False when a frame
         broke the protocol or the connection stopped reading (the rest is dropped)."""
         channels = self._channels
+        stale = self._stale_channels
         for inbound in frames:
             number = inbound.channel_number
             try:
                 if number:
                     channel = channels.get(number)
+                    if stale and number in stale and self._discard_stale(inbound, channel):
+                        continue
                     if channel is not None:
                         if not self._close_sent:
                             channel._handle_frame(inbound)
@@ -587,11 +593,33 @@ class Connection:
         if self._stream_up:
             self._emit(frame.HEARTBEAT_FRAME)
 
+    def _discard_stale(self, inbound: Any, channel: Optional["Channel"]) -> bool:
+        """True when ``inbound`` (for a channel number in ``_stale_channels``) is a frame the
+        broker sent on a channel it had closed, to be dropped.
+
+        RabbitMQ goes on sending what was in flight on a channel after its own Channel.Close
+        (deliveries already routed to the channel's consumers, confirms): those frames can
+        arrive after our Channel.CloseOk, even after we sent Channel.Open for the same number.
+        They are stale, not a protocol violation (pika ignores them too); closing the whole
+        connection with 504 would take every other channel down. The number stays stale
+        until its next Channel.OpenOk; frames for numbers never opened are still a 504."""
+        if channel is not None and not channel.is_opening:
+            self._stale_channels.discard(channel.channel_number)
+            return False
+        if (channel is not None and type(inbound) is frame.Method
+                and type(inbound.method) is spec.Channel.OpenOk):
+            self._stale_channels.discard(channel.channel_number)
+            return False
+        LOGGER.debug("Discarding %r: its channel was closed by the broker", inbound)
+        return True
+
     def _channel_terminated(self, channel: "Channel") -> None:
         """A channel reached CLOSED (CloseOk or broker Close): forget its number."""
         number = channel.channel_number
         if self._channels.get(number) is channel:
             del self._channels[number]
+        if isinstance(getattr(channel, "_closing_reason", None), exceptions.ChannelClosedByBroker):
+            self._stale_channels.add(number)
         self._closing_channels.discard(number)
         if (
             self._state is ConnectionState.CLOSING

@@ -12,7 +12,7 @@ the test gives it, then records how the client reacts:
    bad bytes (:meth:`ScriptedPeer.send_raw`) or an early end of stream
    (:meth:`ScriptedPeer.shutdown_write`);
 3. read everything the client sends until it closes the socket (EOF), answering a
-   Connection.Close with Connection.Close-Ok the way RabbitMQ does (AMQP 0-9-1 section
+   Channel.Close or Connection.Close with its Close-Ok the way RabbitMQ does (AMQP 0-9-1 section
    2.2.4: the peer that receives Close replies Close-Ok; the peer that sent Close then closes
    the socket). The peer itself never closes first unless the script said so, so
    :attr:`ScriptedPeer.client_eof` proves that the CLIENT closed the socket.
@@ -214,17 +214,24 @@ class ScriptedPeer:
         return True
 
     def _drain(self) -> None:
-        """After the script: read until the client's EOF, answering its Connection.Close."""
+        """After the script: read until the client's EOF, answering its Channel.Close and
+        Connection.Close with Close-Ok (when ``answer_close``)."""
         deadline = time.monotonic() + self.eof_timeout
-        answered = False
         while True:
-            self._pending.clear()
-            if self.answer_close and not answered and self.closes:
-                answered = True
-                try:
-                    self.send(0, spec.Connection.CloseOk())
-                except OSError:
-                    pass  # the client may already have dropped the socket
+            pending, self._pending = self._pending, []
+            for got in pending:
+                if not (self.answer_close and isinstance(got, frame.Method)):
+                    continue
+                reply: Any = None
+                if isinstance(got.method, spec.Channel.Close):
+                    reply = spec.Channel.CloseOk()
+                elif isinstance(got.method, spec.Connection.Close):
+                    reply = spec.Connection.CloseOk()
+                if reply is not None:
+                    try:
+                        self.send(got.channel_number, reply)
+                    except OSError:
+                        pass  # the client may already have dropped the socket
             if not self._read(deadline):
                 return
 

@@ -464,3 +464,56 @@ def test_truncated_frame_then_eof(driver: Driver, loop_errors: LoopErrors) -> No
     error, peer, _ = run_open_then(driver, loop_errors, 1, bad)
     assert type(error) is exceptions.StreamLostError, repr(error)
     assert sent_close_code(peer) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Input that looks bad but is what RabbitMQ really sends
+# --------------------------------------------------------------------------------------------
+
+
+def test_frames_after_a_broker_channel_close_are_discarded(driver: Driver,
+                                                          loop_errors: LoopErrors) -> None:
+    """RabbitMQ keeps sending what was in flight on a channel after its own Channel.Close
+    (seen in a real capture: a 406 on a publish, then the deliveries already routed to the
+    channel's consumer). The client answers Close-Ok and discards those frames, also while
+    the number is being reopened (until Channel.Open-Ok); the connection stays open. A
+    ``ChannelNotOpenError`` (504) there would kill every other channel of the connection."""
+    stale = b"".join(content_frames(1, deliver(), spec.BasicProperties(), b"in flight"))
+    stale += method_frame(1, spec.Basic.Ack(delivery_tag=1))
+
+    def script(peer: ScriptedPeer) -> None:
+        peer.handshake()
+        peer.open_channel()
+        peer.send_raw(method_frame(1, spec.Channel.Close(
+            reply_code=406, reply_text="PRECONDITION_FAILED - test", class_id=60,
+            method_id=40)) + stale)
+        peer.expect(spec.Channel.CloseOk)
+        peer.expect(spec.Channel.Open)  # the client reopens number 1
+        peer.send_raw(stale)  # still in flight, before Open-Ok
+        peer.send(1, spec.Channel.OpenOk())
+        peer.expect(spec.Basic.Qos)
+        peer.send(1, spec.Basic.QosOk())
+
+    peer = ScriptedPeer(script)
+    try:
+        client = Client(driver, peer, LONG_CLOSE_TIMEOUT)
+        client.open()
+        closed: List[BaseException] = []
+        first = client.open_channel()
+        first.add_on_close_callback(lambda _channel, reason: closed.append(reason))
+        driver.run_until(lambda: closed, what="the broker's Channel.Close")
+        assert [type(r) for r in closed] == [exceptions.ChannelClosedByBroker]
+        reopened = client.open_channel()
+        assert reopened.channel_number == 1
+        qos: List[Any] = []
+        reopened.basic_qos(prefetch_count=1, callback=qos.append)
+        driver.run_until(lambda: qos or client.events.closed, what="Basic.Qos-Ok")
+        assert client.events.closed == [] and client.connection.is_open
+        client.connection.close()
+        error = client.wait_outcome(lambda: client.events.closed)
+    finally:
+        peer.close()
+    assert loop_errors.escaped() == []
+    assert type(error) is exceptions.ConnectionClosedByClient
+    assert sent_close_code(peer) == 200
+    assert closed_on_close_ok(peer)
