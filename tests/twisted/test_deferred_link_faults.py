@@ -10,12 +10,13 @@ connection then drains the queue (bodies carry the publish's sequence number).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generator, Iterator, List
+from typing import Any, Dict, Generator, List
 
 import pytest
 import pytest_twisted
 from deferred_helpers import Amqp, failure_of, the_reactor, within
 from faults.proxy import LinkProxy
+from faults.proxy_fixtures import proxy_fixture  # noqa: F401  (the ``proxy`` fixture)
 from twisted.internet import defer, task
 
 from amqpbase import exceptions, spec
@@ -26,16 +27,6 @@ Test = Generator[Any, Any, None]
 
 #: Confirmed publishes in the test.
 PUBLISHES = 2000
-
-
-@pytest.fixture
-def proxy(broker: Any) -> Iterator[LinkProxy]:
-    """A LinkProxy in front of the test broker, closed (thread joined) after the test."""
-    instance = LinkProxy((broker.host, int(broker.port)))
-    try:
-        yield instance
-    finally:
-        instance.close()
 
 
 @defer.inlineCallbacks
