@@ -1,6 +1,7 @@
 """Flow control against the real broker: RabbitMQ's memory alarm (Connection.Blocked /
 Unblocked, ``blocked_connection_timeout``) and the client's own write-buffer backpressure
-callback (edge-triggered, re-armed once the buffer drains).
+callback (edge-triggered, re-armed once the buffer drains), its drained (resume) callback and
+``write_buffer_size``.
 
 The memory alarm is raised with ``rabbitmqctl set_vm_memory_high_watermark absolute 1`` and
 always restored by the ``memory_alarm`` fixture, even when a test fails.
@@ -150,7 +151,7 @@ def test_backpressure_callback_is_edge_triggered_and_rearms(
     conn = connection[0]
     ch = session.open_channel(conn)
     fired: List[int] = []
-    conn.add_backpressure_callback(lambda: fired.append(conn._adapter_get_write_buffer_size()))
+    conn.add_backpressure_callback(lambda: fired.append(conn.write_buffer_size))
     bursts: List[int] = []
     key = session.name("nowhere")  # unroutable: the broker drops every message
     body = b"x" * 1024
@@ -167,14 +168,14 @@ def test_backpressure_callback_is_edge_triggered_and_rearms(
     # average frame size, a few KiB here), not after the burst.
     assert 0 < fired[0] < 1000 * len(body), fired
 
-    session.driver.run_until(lambda: conn._adapter_get_write_buffer_size() == 0,
+    session.driver.run_until(lambda: conn.write_buffer_size == 0,
                              timeout=20.0, what="the write buffer to drain")
     assert len(fired) == 1
 
     session.driver.call_later(0, burst)
     session.driver.run_until(lambda: len(bursts) == 2, what="the second burst")
     assert len(fired) == 2, fired  # re-armed by the drain
-    session.driver.run_until(lambda: conn._adapter_get_write_buffer_size() == 0,
+    session.driver.run_until(lambda: conn.write_buffer_size == 0,
                              timeout=20.0, what="the write buffer to drain again")
     session.rpc(ch.basic_qos, prefetch_count=1)  # the broker took all of it
     assert conn.is_open
@@ -188,7 +189,7 @@ def test_backpressure_multiplier_moves_the_threshold(
     conn = connection[0]
     ch = session.open_channel(conn)
     fired: List[int] = []
-    conn.add_backpressure_callback(lambda: fired.append(conn._adapter_get_write_buffer_size()))
+    conn.add_backpressure_callback(lambda: fired.append(conn.write_buffer_size))
     key = session.name("nowhere")
     done: List[bool] = []
 
@@ -203,7 +204,7 @@ def test_backpressure_multiplier_moves_the_threshold(
         session.driver.call_later(0, burst)
         session.driver.run_until(lambda: len(done) > bursts_before,  # noqa: B023 (run now)
                                  what="a burst")
-        session.driver.run_until(lambda: conn._adapter_get_write_buffer_size() == 0,
+        session.driver.run_until(lambda: conn.write_buffer_size == 0,
                                  timeout=20.0, what="the write buffer to drain")
     assert len(fired) == 2, fired
     assert fired[1] > 30 * fired[0], fired
