@@ -177,9 +177,27 @@ class _ConfirmTracker:
 
 
 def require_str(value: Any, name: str) -> None:
-    """``value`` must be a ``str`` (TypeError, like pika's validators)."""
+    """``value`` must be a ``str`` (TypeError, like pika's validators) that fits an AMQP
+    shortstr: at most 255 bytes once UTF-8 encoded (``ShortStringTooLong``, a ValueError,
+    naming the argument). Every channel argument checked with this is a shortstr field; none
+    is on a per-message hot path (``basic_publish`` calls it only when a fast type check
+    misses).
+
+    The length is measured here, not only by the codec, because some methods may not encode
+    the value at all (``basic_cancel`` of an unknown tag logs and returns), and a message
+    naming the argument beats the codec's field path. Encoding uses ``surrogateescape`` like
+    the codec (amqpbase.fieldtable), so a string decoded from the wire is accepted back.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, but got {value!r}")
+    try:
+        size = len(value.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not encodable as UTF-8") from None
+    if size > 255:
+        raise exceptions.ShortStringTooLong(
+            f"{name} must encode to at most 255 UTF-8 bytes (a shortstr), got {size}"
+        )
 
 
 def optional_callback(callback: Any, name: str = "callback") -> bool:
@@ -199,8 +217,9 @@ _UINT_MAX = {8: 0xFF, 16: 0xFFFF, 32: 0xFFFFFFFF, 64: 0xFFFFFFFFFFFFFFFF}
 
 
 def require_uint(value: Any, name: str, bits: int) -> None:
-    """``value`` must be an ``int`` in the unsigned range of an AMQP octet/short/long/longlong."""
-    if not isinstance(value, int):
+    """``value`` must be an ``int`` (not a ``bool``: ``basic_ack(True)`` is a mistake, not
+    tag 1) in the unsigned range of an AMQP octet/short/long/longlong."""
+    if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, but got {value!r}")
     if not 0 <= value <= _UINT_MAX[bits]:
         raise ValueError(f"{name} must be in 0..{_UINT_MAX[bits]}, but got {value!r}")

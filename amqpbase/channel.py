@@ -161,13 +161,17 @@ class Channel(ChannelCore):
         Content-bearing Deliver/Return never trigger these; GetOk does, after the get callback.
         """
         require_callable(callback)
+        if isinstance(replies, (str, bytes)) or not hasattr(replies, "__iter__"):
+            raise TypeError(f"replies must be a sequence of AMQP method classes, got {replies!r}")
         parsed = []
         for reply in replies:
+            if isinstance(reply, tuple) and len(reply) != 2:
+                raise TypeError(f"replies entries must be (class, dict) pairs, got {reply!r}")
             cls, args = reply if isinstance(reply, tuple) else (reply, None)
             if not (isinstance(cls, type) and issubclass(cls, Method)):
                 raise TypeError(f"replies must be AMQP method classes, got {reply!r}")
             if args is not None and not isinstance(args, dict):
-                raise TypeError(f"reply arguments must be a dict, got {args!r}")
+                raise TypeError(f"replies entry arguments must be a dict, got {args!r}")
             parsed.append((cls, args))
         for cls, args in parsed:
             self._method_callbacks.setdefault(cls, []).append(

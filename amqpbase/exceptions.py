@@ -248,8 +248,9 @@ class InvalidFieldTypeException(ProtocolSyntaxError):
     reply_code = 502
 
 
-class UnsupportedAMQPFieldException(ProtocolSyntaxError):
-    """A Python value cannot be encoded as an AMQP field value."""
+class UnsupportedAMQPFieldException(ProtocolSyntaxError, ValueError):
+    """A Python value cannot be encoded as an AMQP field value (also a ``ValueError``, like
+    :class:`ShortStringTooLong`: it is a bad argument, refused before anything is sent)."""
 
     reply_code = 502
 

@@ -15,7 +15,9 @@ Contract:
 Stricter than pika 1.x (each would otherwise fail later, or silently do the wrong thing):
 ``port`` must be an int in 1..65535 (pika called ``int()`` on anything); ``host`` non-empty;
 ``retry_delay`` >= 0; ``heartbeat`` <= 65535 (a short on the wire); ``virtual_host``,
-``locale`` and client-property keys at most 255 UTF-8 bytes (shortstr); timeouts finite;
+``locale`` and client-property keys at most 255 UTF-8 bytes (shortstr); client-property values
+encodable as AMQP field values; ``host`` without whitespace or control characters; timeouts
+finite;
 ``tcp_options`` keys from :data:`TCP_OPTION_NAMES` with int values (pika warned at connect
 time); ``frame_max`` up to 2**31-1 (pika capped it at 131072). Equality compares every
 attribute (pika: host and port only). URL differences are listed on :class:`URLParameters`.
@@ -46,6 +48,7 @@ from typing import (
     overload,
 )
 
+from amqpbase import fieldtable
 from amqpbase._amqp_url import iter_query, split_url, tls_settings_from_query
 from amqpbase.credentials import VALID_TYPES, CredentialsType, PlainCredentials
 
@@ -164,6 +167,11 @@ def _host(name: str, value: Any) -> str:
         raise TypeError(f"{name} must be a str, but got {_shown(value)}")
     if not value:
         raise ValueError(f"{name} must not be empty")
+    # No host name or IP literal holds whitespace or a control character; caught here, a stray
+    # newline (from a file or an environment variable) or a NUL is a clear error instead of a
+    # loop-specific resolver failure at connect time.
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise ValueError(f"{name} must not contain whitespace or control characters: {value!r}")
     return value
 
 
@@ -206,6 +214,15 @@ def _client_properties(name: str, value: Any) -> Optional[Dict[str, Any]]:
             raise TypeError(
                 f"{name}[{key!r}] must be a {kind.__name__}, but got {type(value[key]).__name__}"
             )
+    # The table goes into Connection.StartOk: encode it now, so that a value the codec refuses
+    # fails here and not in the middle of the handshake. (The defaults it is merged over are
+    # encodable, so the merged table is too.)
+    try:
+        fieldtable.encode_table(value)
+    except TypeError as exc:  # a nested table with a non-str key
+        raise TypeError(f"{name} cannot be encoded as an AMQP field table: {exc}") from None
+    except ValueError as exc:  # UnsupportedAMQPFieldException, ShortStringTooLong, Unicode...
+        raise ValueError(f"{name} cannot be encoded as an AMQP field table: {exc}") from None
     return copy.deepcopy(value)
 
 
@@ -351,7 +368,9 @@ class Parameters:
         """``None`` or a dict merged over the default client properties of Connection.StartOk
         (see :func:`build_client_properties`); ``connection_name`` names the connection in the
         management UI. Stored as a deep copy. Keys must be str of at most 255 UTF-8 bytes;
-        ``capabilities`` must be a dict and ``connection_name`` a str.""",
+        ``capabilities`` must be a dict and ``connection_name`` a str; every value must be
+        encodable as an AMQP field value (``ValueError`` otherwise, ``TypeError`` for a
+        non-str key in a nested table).""",
     )
     connection_attempts = _Setting(
         _int_in(1, sys.maxsize),
@@ -374,7 +393,11 @@ class Parameters:
         int in 0..65535 overrides it (0 disables heartbeats); a callable is called as
         ``callable(connection, broker_proposal)`` during tuning and returns the int to use.""",
     )
-    host = _Setting(_host, """Broker host name or IP address, a non-empty str.""")
+    host = _Setting(
+        _host,
+        """Broker host name or IP address, a non-empty str without whitespace or control
+        characters.""",
+    )
     locale = _Setting(_shortstr, """Locale sent in Connection.StartOk, a shortstr.""")
     port = _Setting(
         _int_in(1, 65535),
