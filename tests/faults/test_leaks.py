@@ -192,8 +192,9 @@ class Cycler:
         self.target = target
         started = time.perf_counter()
         self._start()
-        driver.run_until(lambda: self.idle, timeout, what=f"{target} connect/close cycles",
-                         check_interval=0.05)
+        driver.run_until(
+            lambda: self.idle, timeout, what=f"{target} connect/close cycles", check_interval=0.05
+        )
         assert not self.failures, self.failures[:3]
         return time.perf_counter() - started
 
@@ -280,8 +281,12 @@ def test_long_consume_does_not_leak(session: Session, stop_tracing: Any) -> None
     marks: List[Mark] = []
     started = time.perf_counter()
     for mark in CONSUME_MARKS:
-        driver.run_until(lambda mark=mark: consumer.count >= mark, 60,  # type: ignore[misc]
-                         what=f"{mark} deliveries", check_interval=0.01)
+        driver.run_until(
+            lambda mark=mark: consumer.count >= mark,
+            60,
+            what=f"{mark} deliveries",
+            check_interval=0.01,
+        )
         marks.append(Mark(driver))
     consumed = time.perf_counter() - started
     print(
