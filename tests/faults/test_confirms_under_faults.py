@@ -1,4 +1,5 @@
-"""Publishing with confirms when the link dies (issue 6), on every loop.
+"""Publishing with confirms when the link dies, or when close() is called, mid-stream (issue 6),
+on every loop.
 
 2,000 confirmed publishes go through a :class:`~faults.proxy.LinkProxy` slowed to 200 KB/s
 (so the stream is still flowing when the fault hits); once a quarter of them are acked the
@@ -87,9 +88,15 @@ def drain(session: Session, channel: Channel, queue: str) -> List[int]:
     return numbers
 
 
-def test_every_confirmed_publish_is_reported_once_when_the_link_dies(
-    session: Session, proxy: LinkProxy
-) -> None:
+@pytest.mark.parametrize("fault", ["drop", "close"])
+def test_every_confirmed_publish_is_reported_once(session: Session, proxy: LinkProxy,
+                                                  fault: str) -> None:
+    """``drop``: the link is reset mid-stream (see the module docstring). ``close``: the user
+    calls ``close()`` mid-stream instead; every publish reaches the queue (they precede
+    Connection.Close on the wire), yet only those acked before the channel's Channel.Close
+    are reported acked: AMQP 0-9-1 (Channel.Close) makes the client discard every method
+    but Close/CloseOk after sending it, so the broker's later acks are dropped and the rest
+    are reported by on_close (ChannelClosedByClient): failed, though in the queue."""
     connection, events = session.open_connection(via(proxy, session))
     channel = session.open_channel(connection)
     channel_events = ChannelEvents()
@@ -108,17 +115,25 @@ def test_every_confirmed_publish_is_reported_once_when_the_link_dies(
         ledger.published(tag)
     session.driver.run_until(lambda: len(ledger.acked) >= PUBLISHES // 4, timeout=10.0,
                              what="a quarter of the publishes acked")
-    proxy.drop()
-    session.driver.run_until(lambda: events.closed, what="the dropped link to be noticed")
+    if fault == "drop":
+        proxy.drop()
+    else:
+        connection.close()
+    session.driver.run_until(lambda: events.closed, timeout=10.0,
+                             what=f"the connection to close ({fault})")
 
     [reason] = events.closed
-    assert type(reason) is exceptions.StreamLostError
-    assert channel_events.closed == [reason]  # how the unconfirmed publishes learn they failed
+    [channel_reason] = channel_events.closed  # how the unconfirmed publishes learn they failed
+    if fault == "drop":
+        assert type(reason) is exceptions.StreamLostError and channel_reason is reason
+    else:
+        assert type(reason) is exceptions.ConnectionClosedByClient
+        assert type(channel_reason) is exceptions.ChannelClosedByClient
     unconfirmed = set(ledger.outstanding)
     other, _ = session.open_connection()
     found = drain(session, session.open_channel(other), queue)
     found_set = set(found)
-    print(f"[{session.driver.name}] {PUBLISHES} published: {len(ledger.acked)} acked, "
+    print(f"[{session.driver.name}] {fault}: {PUBLISHES} published, {len(ledger.acked)} acked, "
           f"{len(ledger.nacked)} nacked, {len(unconfirmed)} unconfirmed; {len(found)} found "
           f"in the queue ({len(found_set & unconfirmed)} of them unconfirmed); "
           f"{len(ledger.acked - found_set)} acked but missing, {ledger.settled_twice} settled "
@@ -126,7 +141,9 @@ def test_every_confirmed_publish_is_reported_once_when_the_link_dies(
     assert ledger.settled_twice == 0 and ledger.unknown == 0 and ledger.after_close == 0
     assert len(ledger.acked) + len(ledger.nacked) + len(unconfirmed) == PUBLISHES
     assert ledger.nacked == set()  # a healthy broker had no reason to refuse any
-    assert ledger.acked and unconfirmed  # the link really died mid-stream
+    assert ledger.acked and unconfirmed  # the fault really hit mid-stream
     assert ledger.acked <= found_set  # an ack means the message is in the queue
     assert len(found) == len(found_set)  # nothing enqueued twice
     assert found_set <= set(range(1, PUBLISHES + 1))
+    if fault == "close":
+        assert found_set == set(range(1, PUBLISHES + 1))  # close() flushed every publish
