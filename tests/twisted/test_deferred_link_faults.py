@@ -1,4 +1,5 @@
-"""Publishing with confirms through the Deferred API when the link dies (issue 6).
+"""Publishing with confirms through the Deferred API when the link dies, or close() is called,
+mid-stream (issue 6).
 
 ``TwistedProtocolConnection`` runs through a loopback ``LinkProxy`` (``tests/faults/proxy.py``)
 slowed to 200 KB/s; 2,000 publishes are made in confirm mode, each with its own Deferred, and
@@ -42,9 +43,13 @@ def stable_count(channel: Any, queue: str) -> Generator[Any, Any, int]:
     return counts[-1]
 
 
+@pytest.mark.parametrize("fault", ["drop", "close"])
 @pytest_twisted.inlineCallbacks
-def test_each_publish_deferred_fires_once_when_the_link_dies(amqp: Amqp,
-                                                             proxy: LinkProxy) -> Test:
+def test_each_publish_deferred_fires_once(amqp: Amqp, proxy: LinkProxy, fault: str) -> Test:
+    """``drop``: see the module docstring. ``close``: ``connection.close()`` mid-stream
+    instead: every publish reaches the queue, the acks the broker sends after our
+    Channel.Close are discarded (AMQP 0-9-1), so the rest fail with the channel's
+    ChannelClosedByClient, each Deferred still firing exactly once."""
     connection = yield amqp.open(amqp.params(host="127.0.0.1", port=proxy.port))
     channel = yield amqp.confirmed_channel(connection)
     queue = yield amqp.declare_queue(channel)
@@ -68,9 +73,15 @@ def test_each_publish_deferred_fires_once_when_the_link_dies(amqp: Amqp,
         settled.append(published.addCallbacks(record, record_failure, callbackArgs=(sequence,),
                                               errbackArgs=(sequence,)))
     yield within(quarter, 10.0)
-    proxy.drop()
-    reason = yield failure_of(connection.closed)
-    assert type(reason) is exceptions.StreamLostError
+    if fault == "drop":
+        proxy.drop()
+        reason = yield failure_of(connection.closed)
+        assert type(reason) is exceptions.StreamLostError
+    else:
+        ended = yield within(connection.close(), 10.0)
+        assert type(ended) is exceptions.ConnectionClosedByClient
+        reason = yield within(channel.closed)
+        assert type(reason) is exceptions.ChannelClosedByClient
     yield within(defer.DeferredList(settled), 5.0)
 
     acked = {sequence for sequence, got in outcomes.items()
@@ -84,14 +95,16 @@ def test_each_publish_deferred_fires_once_when_the_link_dies(amqp: Amqp,
     for _ in range(expected):
         message = yield within(messages.get())
         found.append(int(message.body))
-    print(f"[deferred] {PUBLISHES} published: {len(acked)} acked, {len(failed)} failed with "
-          f"{type(reason).__name__}; {len(found)} found in the queue "
+    print(f"[deferred] {fault}: {PUBLISHES} published: {len(acked)} acked, {len(failed)} "
+          f"failed with {type(reason).__name__}; {len(found)} found in the queue "
           f"({len(set(found) & failed)} of them failed)")
     assert all(len(got) == 1 for got in outcomes.values())  # each Deferred fired exactly once
     assert acked | failed == set(outcomes) and not acked & failed
-    assert acked and failed  # the link really died mid-stream
+    assert acked and failed  # the fault really hit mid-stream
     for sequence in acked:  # a multiple ack covers its publish: tag >= the publish's own
         assert outcomes[sequence][0].delivery_tag >= sequence
     assert all(outcomes[sequence][0] is reason for sequence in failed)
     assert acked <= set(found)  # succeeded only if the broker really has it
     assert len(found) == len(set(found)) and set(found) <= set(outcomes)
+    if fault == "close":
+        assert set(found) == set(outcomes)  # close() flushed every publish
