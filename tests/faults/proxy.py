@@ -14,6 +14,7 @@ once what came before it was sent. A test tool: it trusts its peers, resolves no
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import struct
@@ -48,10 +49,8 @@ class _Link:
 
 def _abort(sock: socket.socket) -> None:
     """Close ``sock`` with a TCP RST (SO_LINGER on, zero timeout: the RFC 793 abort)."""
-    try:
+    with contextlib.suppress(OSError):  # OSError: already closed
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass  # already closed
     sock.close()
 
 
@@ -109,7 +108,8 @@ class LinkProxy:
         self._set(truncate=n)
 
     def resume(self) -> None:
-        """Forward normally again, at full speed."""
+        """Forward normally again, at full speed (bytes a reading black hole discarded stay
+        lost; a non-reading one lost none, so a stall can end cleanly)."""
         self._set(mode="forward", set_rate=True)
 
     def close(self) -> None:
@@ -254,7 +254,8 @@ class LinkProxy:
             self._remove(link, abort=True)
             return
         del pipe.buffer[:sent]
-        pipe.tokens -= sent
+        if rate is not None:
+            pipe.tokens -= sent
         if pipe is link.up:
             self.bytes_up += sent
         else:
@@ -271,10 +272,8 @@ class LinkProxy:
         directions have ended."""
         if pipe.source_open or pipe.buffer:
             return
-        try:
+        with contextlib.suppress(OSError):
             pipe.sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
         other = link.down if pipe is link.up else link.up
         if not other.source_open and not other.buffer:
             self._remove(link, abort=False)
@@ -283,10 +282,8 @@ class LinkProxy:
         """Close both sockets of ``link``, with an RST when ``abort``; ``eof_to_client``: the
         client gets an orderly EOF instead (the cut of truncate_downstream_after)."""
         if eof_to_client:
-            try:
+            with contextlib.suppress(OSError):
                 link.client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             link.client.close()
         for sock in (link.client, link.upstream):
             if abort:
