@@ -112,14 +112,20 @@ def on_protocol_error(
         send_connection_close(connection)
         start_close_timer(connection)
     else:
+        # No Close can be sent (before Connection.Start the peer has not shown it speaks
+        # AMQP 0-9-1; or our Close is already out): drop the stream and ignore what is still
+        # arriving, which would otherwise be parsed and could make us send a Close after all
+        # (with another error's reply code) to a peer we are hanging up on.
+        connection._discard_input = True
         if connection._state is not ConnectionState.CLOSING:
             connection._set_state(ConnectionState.CLOSING)
         connection._adapter_disconnect_stream()
 
 
 def fail_handshake(connection: "Connection", error: BaseException) -> None:
-    """Give up this open attempt: record the cause and drop the stream."""
+    """Give up this open attempt: record the cause, ignore further input, drop the stream."""
     connection._record_close_reason(error)
+    connection._discard_input = True
     connection._set_state(ConnectionState.CLOSING)
     connection._adapter_disconnect_stream()
 

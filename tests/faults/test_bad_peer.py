@@ -242,15 +242,21 @@ def test_garbage_instead_of_protocol_header_reply(driver: Driver,
     assert sent_close_code(peer) is None and peer.frames == []
 
 
-@pytest.mark.parametrize("answer", ["protocol-header-0-8", "start-0-8"])
+@pytest.mark.parametrize("answer", ["protocol-header-0-8", "header-then-more", "start-0-8"])
 def test_wrong_protocol_version(driver: Driver, loop_errors: LoopErrors, answer: str) -> None:
     """The peer refuses 0-9-1 with its own ``AMQP 0-8`` protocol header (AMQP 0-9-1 4.2.2),
-    or sends a Connection.Start offering version 0-8: ``IncompatibleProtocolError`` to
-    on_open_error, no Connection.Close, the client closes the socket."""
+    maybe followed at once by more bytes (a 0-9-1 Connection.Start, which the client must
+    ignore: it is hanging up, and a Close would be a protocol error of its own), or sends a
+    Connection.Start offering version 0-8: ``IncompatibleProtocolError`` to on_open_error,
+    no Connection.Close, the client closes the socket."""
+    start = spec.Connection.Start(version_major=0, version_minor=9, server_properties={},
+                                  mechanisms=b"PLAIN", locales=b"en_US")
 
     def script(peer: ScriptedPeer) -> None:
         if answer == "protocol-header-0-8":
             peer.send_raw(b"AMQP\x01\x01\x08\x00")
+        elif answer == "header-then-more":
+            peer.send_raw(b"AMQP\x01\x01\x08\x00" + method_frame(0, start))
         else:
             peer.send(0, spec.Connection.Start(version_major=0, version_minor=8,
                                                server_properties={}, mechanisms=b"PLAIN",

@@ -147,3 +147,47 @@ def test_the_unmutated_stream_is_accepted_whole() -> None:
     assert connection.is_open and not closed
     assert [m[1].delivery_tag for m in messages] == [1, 2, 3]
     assert all(m[3] == b"x" * 300 for m in messages)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions found by scripts/fuzz.py
+# ---------------------------------------------------------------------------------------------
+
+_START = frame.encode_method_frame(0, spec.Connection.Start(
+    version_major=0, version_minor=9, server_properties={}, mechanisms=b"PLAIN",
+    locales=b"en_US"))
+
+
+def _opening() -> tuple[MemoryConnection, List[BaseException]]:
+    errors: List[BaseException] = []
+    connection = MemoryConnection(on_open_error_callback=lambda c, e: errors.append(e))
+    connection.clock.advance(0)  # the stream is up, our protocol header is out
+    return connection, errors
+
+
+def _sent_closes(connection: MemoryConnection) -> List[Any]:
+    return [f.method for f in _decode_all(connection)
+            if isinstance(f, frame.Method) and isinstance(f.method, spec.Connection.Close)]
+
+
+def test_bytes_after_a_refused_protocol_header_are_ignored() -> None:
+    """An AMQP 0-8 header followed in the same read by a Connection.Start: the client hangs
+    up with IncompatibleProtocolError and ignores the Start (it used to parse it in CLOSING,
+    fail with 503 and send a Connection.Close to a peer that never accepted 0-9-1)."""
+    connection, errors = _opening()
+    connection._on_data_available(b"AMQP\x01\x01\x08\x00" + _START)
+    connection.clock.advance(0)
+    assert [type(e) for e in errors] == [exceptions.IncompatibleProtocolError]
+    assert _sent_closes(connection) == []
+
+
+def test_bytes_after_a_protocol_error_before_start_are_ignored() -> None:
+    """A channel frame before Connection.Start (504, no Close possible yet), then a Start
+    in a later read: the Start is ignored, no Close is sent (with another error's code), and
+    the open error is the first cause."""
+    connection, errors = _opening()
+    connection._on_data_available(frame.encode_method_frame(1, spec.Confirm.SelectOk()))
+    connection._on_data_available(_START)
+    connection.clock.advance(0)
+    assert [type(e) for e in errors] == [exceptions.ChannelNotOpenError]
+    assert _sent_closes(connection) == []
