@@ -5,8 +5,9 @@ valid frame streams with random mutations (flipped, dropped or inserted bytes, t
 in random chunk sizes. After every input the connection must either still be open or be
 closing/closed with a precise protocol error as its reason, with a Connection.Close carrying
 that error's reply code sent where the protocol allows; a clock advance past the close
-timeout always finishes the close (no hang). This is the short in-suite run; a long fuzzing
-run is a later reliability task.
+timeout always finishes the close (no hang). The long run (at least 1,000,000 inputs, a
+corpus captured from RabbitMQ) is ``scripts/fuzz.py``; ``test_fuzz_short.py`` runs its engine
+on 5,000 inputs. The regressions at the end were found by it.
 """
 
 from __future__ import annotations
