@@ -332,11 +332,12 @@ def test_unknown_frame_type(driver: Driver, loop_errors: LoopErrors) -> None:
 
 @pytest.mark.allow_error_logs
 def test_frame_larger_than_frame_max(driver: Driver, loop_errors: LoopErrors) -> None:
-    """frame_max negotiated to 4096, then a 5008-byte body frame: refused from its header
-    (the client does not buffer it first): Close 501, ``InvalidFrameError`` (501)."""
+    """frame_max negotiated to 4096, then the start of a 5008-byte body frame (its 7-byte
+    header and 100 payload bytes, no more): refused from the header, without waiting for the
+    rest: Close 501, ``InvalidFrameError`` (501)."""
 
     def bad(peer: ScriptedPeer, numbers: List[int]) -> None:
-        peer.send_raw(raw_frame(spec.FRAME_BODY, numbers[0], b"x" * 5000))
+        peer.send_raw(raw_frame(spec.FRAME_BODY, numbers[0], b"x" * 5000)[:107])
 
     error, peer, client = run_open_then(driver, loop_errors, 1, bad, frame_max=4096)
     assert type(error) is exceptions.InvalidFrameError and error.reply_code == 501
