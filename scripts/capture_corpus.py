@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Record the fuzz corpus: real broker-to-client AMQP traffic from a RabbitMQ node.
 
-Runs ``scripts/fuzz.py``'s :class:`Scenario` (handshake, publisher confirms, a consumer with
+Runs :class:`fuzz_scenario.Scenario` (handshake, publisher confirms, a consumer with
 several property sets and header tables, a 10 KiB body over several frames, a mandatory
 unroutable publish answered by Basic.Return, basic_get GetOk then GetEmpty, a passive
 declare of a missing queue that makes the broker close the channel with 404, a second
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
 import fuzz  # noqa: E402
+import fuzz_scenario  # noqa: E402
 
 from amqpbase.adapters.select import IOLoop, SelectConnection  # noqa: E402
 
@@ -81,7 +82,7 @@ def capture(url: str, frame_max: int, timeout: float = 20.0) -> bytes:
     """Run the scenario once through a relay; return the broker's bytes up to its end."""
     parts = urlsplit(url)
     relay = RecordingRelay((parts.hostname or "127.0.0.1", parts.port or 5672))
-    scenario = fuzz.Scenario()
+    scenario = fuzz_scenario.Scenario()
     ioloop = IOLoop()
     errors: List[BaseException] = []
     recording: List[bytes] = []
@@ -98,7 +99,7 @@ def capture(url: str, frame_max: int, timeout: float = 20.0) -> bytes:
         ioloop.stop()
 
     connection = SelectConnection(
-        fuzz.scenario_params(frame_max, port=relay.port),
+        fuzz_scenario.scenario_params(frame_max, port=relay.port),
         on_open_callback=scenario.on_open,
         on_open_error_callback=fail,
         on_close_callback=lambda _c, _r: ioloop.stop(),
@@ -110,7 +111,8 @@ def capture(url: str, frame_max: int, timeout: float = 20.0) -> bytes:
     ioloop.close()
     if errors or not recording:
         raise SystemExit(f"capture failed at phase {scenario.phase}: {errors!r}")
-    if scenario.returns != 1 or scenario.deliveries != len(fuzz.MESSAGES) or not scenario.got:
+    messages = len(fuzz_scenario.MESSAGES)
+    if scenario.returns != 1 or scenario.deliveries != messages or not scenario.got:
         raise SystemExit(f"unexpected session: returns={scenario.returns} "
                          f"deliveries={scenario.deliveries} got={scenario.got!r}")
     return recording[0]
