@@ -56,6 +56,7 @@ _S_METHOD_INDEX = struct.Struct("!I")  # class id << 16 | method id == Method.IN
 _DELIVER_INDEX = spec.Basic.Deliver.INDEX
 # Basic.Deliver fast path: delivery tag, redelivered bits and the exchange's length octet.
 _S_DELIVER_TAG = struct.Struct("!QBB")
+_S_LONGLONG = struct.Struct("!Q")
 # From the start of the content header frame after a Basic.Deliver: its frame header, class
 # id, weight, body size, property flags and (when the flags are 0, so nothing else follows)
 # its frame end octet and the body frame's header (type, channel, size).
@@ -323,6 +324,42 @@ def encode_content_frames(
     return out
 
 
+# Basic.Ack / Basic.Nack / Basic.Reject share one layout (AMQP 0-9-1 basic.ack (60, 80),
+# basic.reject (60, 90), RabbitMQ's basic.nack (60, 120)): a delivery-tag longlong and one
+# octet of bits. Their whole method frame is one pack: frame type 1, channel, payload size
+# 13, class id, method id, delivery tag, bits, frame end.
+S_DELIVERY_TAG_METHOD_FRAME = struct.Struct("!BHIHHQBB")
+
+# After a publish head (see encode_publish_heads) for a message without properties: the
+# body size and the empty property flags that end the content header, its frame end, and
+# the body frame's header (type 3, channel, size).
+S_PUBLISH_TAIL = struct.Struct("!QHBBHI")
+# After a publish's method frame, for a message with properties: the content header's frame
+# header, class id, weight and body size; its property flags and values follow.
+S_CONTENT_HEADER = struct.Struct("!BHIHHQ")
+# Between the properties and the body: the header's frame end and the body frame's header.
+S_END_AND_BODY_HEADER = _S_END_AND_HEADER
+
+
+def encode_publish_heads(
+    channel_number: int, exchange: str, routing_key: str, mandatory: bool
+) -> Tuple[bytes, bytes]:
+    """The constant parts of a one-body-frame publish, for a per-channel cache.
+
+    Returns ``(method_frame, head)``: the complete Basic.Publish method frame for these
+    arguments, and the same followed by the constant start of a content header without
+    properties (type 2, channel, payload size 14, class 60, weight 0). A message is then
+    ``method_frame + S_CONTENT_HEADER + properties + S_END_AND_BODY_HEADER + body + FRAME_END``
+    or ``head + S_PUBLISH_TAIL + body + FRAME_END``: the bytes ``encode_content_frames``
+    gives. Encoding errors (``ShortStringTooLong``, a channel number out of range) raise as
+    there, since the method frame is encoded by the same code."""
+    method_frame = encode_method_frame(
+        channel_number, _PUBLISH(0, exchange, routing_key, mandatory, False)
+    )
+    header_start = _S_FRAME_HEADER.pack(spec.FRAME_HEADER, channel_number, 14)
+    return method_frame, b"".join((method_frame, header_start, b"\x00\x3c\x00\x00"))
+
+
 def _encode_one_frame_publish(
     channel_number: int,
     method: spec.Basic.Publish,
@@ -512,6 +549,11 @@ class FrameDecoder:
         unpack_index: Any = _S_METHOD_INDEX.unpack_from,
         frame_types: FrozenSet[int] = _FRAME_TYPES,
         methods: Dict[int, Any] = spec.METHODS,
+        unpack_tag: Any = _S_LONGLONG.unpack_from,
+        unpack_variable: Any = S_PUBLISH_TAIL.unpack_from,
+        new: Any = object.__new__,
+        deliver_class: Any = spec.Basic.Deliver,
+        properties_class: Any = spec.BasicProperties,
     ) -> int:
         """Parse the complete frames of ``buf`` into ``frames``; return the bytes consumed
         (and set ``_need`` to the size of the incomplete frame left at that offset)."""
@@ -526,7 +568,53 @@ class FrameDecoder:
         append = frames.append
         tags = self._tags
         names = self._names
+        # The delivery template (see _delivery_template): the constant bytes of the last
+        # property-less delivery this call decoded, and its decoded strings.
+        t_prefix = t_tail = b""
+        t_tag_at = t_var_at = t_channel = 0
+        t_consumer_tag = t_exchange = t_routing_key = ""
+        t_redelivered = False
         while end - pos >= 7:
+            if t_prefix and buf.startswith(t_prefix, pos):
+                # Consume hot path: the same method frame head (type, channel, size, ids,
+                # consumer tag) as the template; if the bytes after the delivery tag match
+                # too (redelivered, exchange, routing key, method frame end, content header
+                # head with a 14-byte payload: no property), what remains to check is the
+                # body size, the empty property flags and the body frame -- one unpack.
+                # Each check of the generic path is covered: frame types, channels, sizes
+                # (the method and header frames' sizes within max_size as for the
+                # template, built in this call), frame end octets.
+                at = pos + t_tag_at  # the delivery tag
+                var = at + t_var_at  # the body size in the content header
+                if end - var > 18 and buf.startswith(t_tail, at + 8):
+                    body_size, flags, header_end, body_type, body_channel, body_frame_size = (
+                        unpack_variable(buf, var)
+                    )
+                    body_end = var + 18 + body_size
+                    if (
+                        flags == 0
+                        and header_end == 0xCE
+                        and body_type == 3  # FRAME_BODY
+                        and body_channel == t_channel
+                        and body_frame_size == body_size
+                        and body_size
+                        and body_end < end
+                        and buf[body_end] == 0xCE
+                        and not (max_size and body_size + 8 > max_size)
+                    ):
+                        method = new(deliver_class)
+                        method.consumer_tag = t_consumer_tag
+                        method.delivery_tag = unpack_tag(buf, at)[0]
+                        method.redelivered = t_redelivered
+                        method.exchange = t_exchange
+                        method.routing_key = t_routing_key
+                        append(
+                            Delivery(
+                                t_channel, method, properties_class(), buf[var + 18 : body_end]
+                            )
+                        )
+                        pos = body_end + 1
+                        continue
             frame_type, channel, size = unpack_header(buf, pos)
             if frame_type not in frame_types:
                 raise InvalidFrameError(
@@ -562,6 +650,19 @@ class FrameDecoder:
                     )
                     if delivery is not None:
                         append(delivery[0])
+                        template = _delivery_template(buf, start, pos, delivery[0])
+                        if template is not None:
+                            (
+                                t_prefix,
+                                t_tail,
+                                t_channel,
+                                t_consumer_tag,
+                                t_redelivered,
+                                t_exchange,
+                                t_routing_key,
+                            ) = template
+                            t_tag_at = len(t_prefix)
+                            t_var_at = 8 + len(t_tail)
                         pos = delivery[1]
                         continue
                 method_class = methods.get(index)
@@ -598,6 +699,37 @@ class FrameDecoder:
         if pos < end and buf[pos] not in frame_types:  # refuse garbage without waiting
             raise InvalidFrameError(f"unknown frame type {buf[pos]}; bytes: {_show(buf, pos)}")
         return pos
+
+
+def _delivery_template(
+    buf: bytes, start: int, method_end: int, delivery: Delivery
+) -> Optional[Tuple[bytes, bytes, int, str, bool, str, str]]:
+    """The template of a delivery just decoded by :func:`_decode_delivery` (method payload at
+    ``buf[start:method_end]``), for the next ones in the same buffer: RabbitMQ sends a
+    consumer's messages with the same consumer tag, exchange and routing key, and without
+    properties when they were published without any, so all their bytes but the delivery
+    tag, the body size and the body repeat. None unless the content header has no property
+    (a 14-byte payload) and the body is not empty.
+
+    Returns ``(prefix, tail, channel, consumer_tag, redelivered, exchange, routing_key)``:
+    ``prefix`` runs from the method frame's type octet to the end of the consumer tag;
+    ``tail`` from after the delivery tag to the content header's weight (redelivered bits,
+    exchange, routing key, method frame end, header frame type, channel, payload size 14,
+    class 60, weight). The body size, property flags, header frame end and body frame header
+    follow (``S_PUBLISH_TAIL``'s layout)."""
+    if not delivery.body or not buf.startswith(b"\x00\x00\x00\x0e", method_end + 4):
+        return None
+    tag_end = start + 5 + buf[start + 4]
+    method = delivery.method
+    return (
+        buf[start - 7 : tag_end],
+        buf[tag_end + 8 : method_end + 12],
+        delivery.channel_number,
+        method.consumer_tag,
+        method.redelivered,
+        method.exchange,
+        method.routing_key,
+    )
 
 
 # Distinct values each string cache of a decoder remembers; then it starts over, so a stream

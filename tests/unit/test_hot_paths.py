@@ -1,0 +1,258 @@
+"""The per-message fast paths (issue 5) give exactly what the generic paths give.
+
+- ``Channel.basic_publish``: a publish whose method frame is cached per channel (after a
+  first, fully checked publish with the same exchange, routing key and mandatory flag) emits
+  the bytes ``frame.encode_content_frames`` gives, or raises the same error with nothing
+  sent.
+- ``basic_ack`` / ``basic_nack`` / ``basic_reject`` pack their whole frame at once: the bytes
+  of ``frame.encode_method_frame`` for the spec method.
+- ``FrameDecoder``: the Basic.Deliver string caches stay bounded and decode like the generic
+  decoder; a frame arriving in many chunks is returned once complete, and a frame_max
+  lowered meanwhile still refuses it.
+
+Real Channel and Connection on the in-memory adapter (tests/unit/harness.py); no mocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amqpbase import exceptions, frame, spec
+
+from .harness import MemoryConnection, ScriptedBroker, open_connection
+
+PROPS = spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers={"a": 1})
+
+
+def _channel(frame_max: int = 4096) -> tuple[MemoryConnection, ScriptedBroker, Any]:
+    connection, broker = open_connection(frame_max=frame_max)
+    channel = broker.open_channel(1)
+    connection.outbound.clear()
+    return connection, broker, channel
+
+
+def _expected_publish(
+    channel_number: int,
+    exchange: str,
+    routing_key: str,
+    body: Any,
+    properties: Any,
+    mandatory: Any,
+    frame_max: int,
+) -> Any:
+    method = spec.Basic.Publish(0, exchange, routing_key, bool(mandatory), False)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    try:
+        chunks = frame.encode_content_frames(channel_number, method, properties, body, frame_max)
+    except Exception as exc:  # the error the generic encoder raises
+        return type(exc)
+    return b"".join(bytes(c) for c in chunks)
+
+
+def _publish(connection: MemoryConnection, channel: Any, *args: Any) -> Any:
+    connection.outbound.clear()
+    try:
+        channel.basic_publish(*args)
+    except Exception as exc:
+        assert connection.outbound == [], "an error must leave nothing sent"
+        return type(exc)
+    return b"".join(connection.outbound)
+
+
+_names = st.one_of(st.sampled_from(["", "ex", "q.1", "é"]), st.text(min_size=254, max_size=257))
+_bodies = st.one_of(
+    st.binary(max_size=40),
+    st.binary(min_size=4088, max_size=4090),  # around one 4096-byte frame's payload
+    st.text(max_size=5),
+    st.just(bytearray(b"ba")),
+)
+_props = st.one_of(
+    st.none(), st.just(PROPS), st.just(spec.BasicProperties(priority=300)), st.just("nope")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_names, _names, _bodies, _props, st.one_of(st.booleans(), st.integers(0, 2))),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_publish_fast_path_equals_generic_encoding(publishes: List[tuple[Any, ...]]) -> None:
+    """Every publish, first or repeated (cache hit), emits the generic encoder's bytes or
+    raises its error with nothing sent; confirm-mode delivery tags count sent publishes."""
+    connection, broker, channel = _channel()
+    channel.confirm_delivery(lambda f: None, callback=lambda f: None)
+    broker.send(1, spec.Confirm.SelectOk())
+    sent = 0
+    for args in publishes * 2:  # each argument set twice: the second may hit the cache
+        expected = _expected_publish(1, args[0], args[1], args[2], args[3], args[4], 4096)
+        if args[3] == "nope":
+            expected = TypeError
+        got = _publish(connection, channel, *args)
+        assert got == expected
+        sent += type(got) is bytes
+        assert channel.next_delivery_tag == sent + 1
+
+
+def test_publish_cache_is_per_argument_set_and_bounded() -> None:
+    connection, _broker, channel = _channel()
+    for i in range(300):
+        got = _publish(connection, channel, "", f"q{i}", b"x", None, i % 2)
+        assert got == _expected_publish(1, "", f"q{i}", b"x", None, i % 2, 4096)
+        assert len(channel._publish_heads) <= 128
+    assert _publish(connection, channel, "", "q299", b"y") == _expected_publish(
+        1, "", "q299", b"y", None, False, 4096
+    )
+
+
+def test_publish_fast_path_refuses_when_the_connection_cannot_send() -> None:
+    connection, broker, channel = _channel()
+    _publish(connection, channel, "", "q", b"x")  # fills the cache
+    connection.close()
+    with pytest.raises(exceptions.ChannelWrongStateError):
+        channel.basic_publish("", "q", b"x")
+
+
+@pytest.mark.parametrize("multiple", [False, True, 0, 1, "yes"])
+@pytest.mark.parametrize("tag", [0, 1, 2**64 - 1])
+def test_ack_nack_reject_frames_equal_the_spec_encoding(tag: int, multiple: Any) -> None:
+    connection, _broker, channel = _channel()
+    channel.basic_ack(tag, multiple)
+    channel.basic_nack(tag, multiple, requeue=not multiple)
+    channel.basic_reject(tag, requeue=multiple)
+    assert connection.outbound == [
+        frame.encode_method_frame(1, spec.Basic.Ack(tag, bool(multiple))),
+        frame.encode_method_frame(1, spec.Basic.Nack(tag, bool(multiple), not multiple)),
+        frame.encode_method_frame(1, spec.Basic.Reject(tag, bool(multiple))),
+    ]
+
+
+@pytest.mark.parametrize("tag", [-1, 2**64, 1.0, True])
+def test_ack_refuses_a_bad_tag_with_nothing_sent(tag: Any) -> None:
+    connection, _broker, channel = _channel()
+    for call in (channel.basic_ack, channel.basic_nack, channel.basic_reject):
+        with pytest.raises((TypeError, ValueError)):
+            call(tag)
+    assert connection.outbound == []
+
+
+def _deliver_bytes(tag: str, exchange: str, routing_key: str, n: int, body: bytes) -> bytes:
+    method = spec.Basic.Deliver(tag, n, n % 2 == 0, exchange, routing_key)
+    return b"".join(frame.Delivery(1, method, spec.BasicProperties(), body).marshal() for _ in [0])
+
+
+def test_deliver_string_caches_stay_bounded_and_decode_like_the_generic_path() -> None:
+    raw = b"".join(
+        _deliver_bytes(f"ctag-{i % 90}", f"ex{i % 3}", f"rk.{i}\udcff", i, b"b")
+        for i in range(1, 400)
+    )
+    decoder = frame.FrameDecoder(0)
+    fast = decoder.feed_deliveries(raw)
+    assert [type(f) for f in fast] == [frame.Delivery] * 399
+    generic = frame.FrameDecoder(0).feed(raw)
+    assert [g for f in fast for g in f.frames()] == generic
+    assert fast[-1].method.routing_key == "rk.399\udcff"
+    assert len(decoder._tags) <= 64 and len(decoder._names) <= 64
+
+
+def test_a_frame_in_many_chunks_completes_once_and_a_lowered_max_still_applies() -> None:
+    body = bytes(range(256)) * 400  # 102,400 bytes
+    data = frame.Body(1, body).marshal() + frame.HEARTBEAT_FRAME
+    decoder = frame.FrameDecoder(0)
+    got: List[Any] = []
+    for at in range(0, len(data), 1000):
+        got.extend(decoder.feed(memoryview(data)[at : at + 1000]))
+        if at + 1000 < len(body) + 8:
+            assert got == []
+    assert got == [frame.Body(1, body), frame.Heartbeat()]
+    pending = frame.FrameDecoder(0)
+    assert pending.feed(data[:5000]) == []
+    pending.max_frame_size = 4096
+    with pytest.raises(exceptions.InvalidFrameError, match="exceeds frame_max 4096"):
+        pending.feed(data[5000:6000])
+
+
+def _run(chunks: List[bytes], fast: bool) -> tuple[List[Any], Any]:
+    decoder = frame.FrameDecoder(4096)
+    feed = decoder.feed_deliveries if fast else decoder.feed
+    out: List[Any] = []
+
+    def expand(frames: List[Any]) -> None:
+        for f in frames:
+            out.extend(f.frames() if type(f) is frame.Delivery else [f])
+
+    for chunk in chunks:
+        try:
+            expand(feed(chunk))
+        except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+            expand(decoder.frames_before_error)
+            return out, (type(exc), str(exc))
+    return out, None
+
+
+_deliveries = st.lists(
+    st.tuples(
+        st.sampled_from(["ctag-a", "ctag-b"]),
+        st.integers(1, 2**64 - 1),
+        st.booleans(),
+        st.sampled_from([("", "q"), ("ex", "q"), ("", "r")]),
+        st.sampled_from([None, PROPS]),
+        st.binary(max_size=6),
+        st.sampled_from([1, 2]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _deliveries,
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=2),
+    st.lists(st.integers(0, 10**6), max_size=3),
+)
+def test_delivery_runs_decode_as_the_generic_path(
+    messages: List[tuple[Any, ...]], flips: List[tuple[int, int]], cuts: List[int]
+) -> None:
+    """Runs of similar deliveries (the template fast path: same consumer tag, exchange and
+    routing key, no properties), mixed with others, corrupted anywhere and cut anywhere:
+    the same frames, error and frames_before_error as ``feed``."""
+    data = bytearray()
+    for tag, number, redelivered, (exchange, key), props, body, channel in messages:
+        method = spec.Basic.Deliver(tag, number, redelivered, exchange, key)
+        chunks = frame.encode_content_frames(channel, method, props, body, 4096)
+        data += b"".join(bytes(c) for c in chunks)
+    for where, value in flips:
+        data[where % len(data)] = value
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks = [bytes(data[a:b]) for a, b in zip([0, *points], [*points, len(data)])]
+    assert _run(chunks, True) == _run(chunks, False)
+
+
+def test_every_corruption_of_a_templated_delivery_decodes_as_the_generic_path() -> None:
+    """The third of three property-less deliveries (the first two set up the template)
+    with each of its bytes replaced by several values, whole and cut in two."""
+    messages = [
+        b"".join(
+            bytes(c)
+            for c in frame.encode_content_frames(
+                1, spec.Basic.Deliver("ctag", n, False, "", "q"), None, b"body", 4096
+            )
+        )
+        for n in (1, 2, 3)
+    ]
+    head = messages[0] + messages[1]
+    last = messages[2]
+    for where in range(len(last)):
+        for value in {0, 1, 2, 3, 4, 5, 0x0E, 0xCE, 0xFF, (last[where] + 1) % 256}:
+            corrupted = head + last[:where] + bytes((value,)) + last[where + 1 :]
+            cut = len(head) + where
+            for chunks in ([corrupted], [corrupted[:cut], corrupted[cut:]]):
+                assert _run(chunks, True) == _run(chunks, False), (where, value)
