@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import itertools
 import logging
 import os
 import socket
@@ -62,8 +61,14 @@ _AddrInfo = Tuple[Any, ...]  # (family, type, proto, canonname, sockaddr) from g
 
 _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
 _IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
+#: Bytes offered per ``sendmsg``: Linux's default ``tcp_wmem`` maximum (4 MiB) is the most a
+#: send buffer takes, and after a partial write it takes about a third of that per WRITE event.
+_SENDMSG_BYTES = 4 * 1024 * 1024
 _TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to this size
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
+#: ``emit`` runs once per frame or publish: a module constant is one lookup where
+#: ``StreamState.OPEN`` is two (a global, then the Enum class attribute), about half its cost.
+_OPEN = StreamState.OPEN
 
 
 class SocketTransport(AddressByAddressStream):
@@ -132,10 +137,12 @@ class SocketTransport(AddressByAddressStream):
     def emit(self, data: Buffer) -> None:
         """Queue ``data`` by reference for the next before-poll flush; the caller must not
         modify it afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
-        if self.state is not StreamState.OPEN:
+        if self.state is not _OPEN:
             LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
             return
-        if isinstance(data, memoryview) and (data.ndim != 1 or data.format != "B"):
+        if type(data) is not bytes and isinstance(data, memoryview) and (
+            data.ndim != 1 or data.format != "B"
+        ):
             data = data.cast("B")
         size = len(data)
         if size:
@@ -319,14 +326,28 @@ class SocketTransport(AddressByAddressStream):
                 self.tls_retry = chunk  # until accepted: an SSL retry must repeat the same bytes
                 sent, offered = sock.send(chunk), len(chunk)
                 self.tls_retry = None
-            elif len(wbuf) <= _IOV_MAX:
+            elif self.wbuf_size <= _SENDMSG_BYTES and len(wbuf) <= _IOV_MAX:
                 sent, offered = sock.sendmsg(wbuf), self.wbuf_size
             else:
-                batch = list(itertools.islice(wbuf, _IOV_MAX))
-                sent, offered = sock.sendmsg(batch), sum(len(b) for b in batch)
+                batch, offered = self.sendmsg_batch()
+                sent = sock.sendmsg(batch)
             self.consume(sent)
             if sent < offered:
                 return  # the kernel buffer is full: wait for WRITE
+
+    def sendmsg_batch(self) -> Tuple[List[Buffer], int]:
+        """The head of the queue for one ``sendmsg``: at most ``_IOV_MAX`` buffers and about
+        ``_SENDMSG_BYTES``. ``sendmsg`` builds an iovec for every buffer it is given, so
+        offering a long backlog to a full kernel buffer would cost per queued buffer for a few
+        MiB accepted."""
+        batch: List[Buffer] = []
+        offered = 0
+        for buf in self.wbuf:
+            batch.append(buf)
+            offered += len(buf)
+            if offered >= _SENDMSG_BYTES or len(batch) == _IOV_MAX:
+                break
+        return batch, offered
 
     def tls_chunk(self) -> Buffer:
         parts: List[Buffer] = []
