@@ -90,6 +90,8 @@ _Address = Tuple[int, Any]  # (family, sockaddr), as Tornado's Resolver.resolve 
 _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
 _COALESCE_BELOW = 16 * 1024  # smaller buffers are joined into one piece; larger ones go as is
 _PIECE_SIZE = 256 * 1024  # a joined piece stops growing past this size
+_IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
+_SENDMSG_BYTES = 4 * 1024 * 1024  # bytes offered per sendmsg (Linux's default tcp_wmem max)
 #: Both names of a timeout: ``TCPClient`` raises the builtin, ``gen.with_timeout`` Tornado's
 #: alias of ``asyncio.TimeoutError`` (the same class from Python 3.11 on).
 _TIMEOUTS = (TimeoutError, TornadoTimeoutError)
@@ -105,6 +107,7 @@ class TransportState(enum.Enum):
 
 
 _S = TransportState
+_OPEN = TransportState.OPEN  # emit's check: one lookup instead of two (global + Enum attribute)
 #: The one transition table; an event not listed for the current state raises.
 _TRANSITIONS: Dict[Tuple[TransportState, str], TransportState] = {
     (_S.IDLE, "connect"): _S.CONNECTING,
@@ -141,6 +144,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
         super().__init__(connection, _TRANSITIONS, TransportState.IDLE)
         self.ioloop = ioloop
         self.stream: Optional[IOStream] = None
+        self.sock: Optional[socket.socket] = None  # plain TCP: the IOStream's socket
         self.connect_task: Optional[asyncio.Task[IOStream]] = None
         self.wbuf: Deque[_Piece] = collections.deque()
         self.queued = 0  # bytes in wbuf
@@ -179,12 +183,16 @@ class StreamTransport(StreamLifecycle[TransportState]):
     def emit(self, data: Buffer) -> None:
         """Queue ``data`` by reference for the next flush; the caller must not modify it
         afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
-        if self.state is not TransportState.OPEN:
+        if self.state is not _OPEN:
             LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
             return
-        piece: _Piece = data if isinstance(data, bytes) else memoryview(data)
-        if isinstance(piece, memoryview) and (piece.ndim != 1 or piece.format != "B"):
-            piece = piece.cast("B")
+        piece: _Piece
+        if type(data) is bytes:
+            piece = data
+        else:  # a bytearray is queued as a view; a view of other items as bytes
+            piece = memoryview(data)
+            if piece.ndim != 1 or piece.format != "B":
+                piece = piece.cast("B")
         size = len(piece)
         if size:
             self.wbuf.append(piece)  # by reference: no copy, no syscall
@@ -299,6 +307,8 @@ class StreamTransport(StreamLifecycle[TransportState]):
     def stream_up(self, stream: IOStream) -> None:
         self.transition("up")
         self.stream = stream
+        if self.params.ssl_options is None and isinstance(stream.socket, socket.socket):
+            self.sock = stream.socket  # IOStream.socket is public; TLS keeps IOStream's path
         self.ioloop.add_callback(self.read_loop, stream)
         self.conn._on_stream_connected()
 
@@ -309,7 +319,10 @@ class StreamTransport(StreamLifecycle[TransportState]):
         view = self.rview
         while self.stream is stream:
             try:
-                filled = await stream.read_into(self.rbuf, partial=True)
+                reading = stream.read_into(self.rbuf, partial=True)
+                # done now: the bytes were there, no loop iteration passed
+                inline = isinstance(reading, Future) and reading.done()
+                filled = await reading
             except OSError as exc:  # StreamClosedError; or a recv error raised inline
                 if self.stream is stream:
                     self.lose_stream(exc)
@@ -320,9 +333,11 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 self.conn._on_data_available(view[:filled])  # the base copies what it keeps
             except Exception:  # noqa: BLE001 - a bug must not stop the reader (select: same)
                 LOGGER.exception("%s: error while handling received data", self.where())
-            # One read per loop iteration (as select's one recv per readiness event): a
-            # stream that always has data must not starve timers and the write flush.
-            await asyncio.sleep(0)
+            # At most one read per loop iteration (as select's one recv per readiness event):
+            # a stream that always has data must not starve timers and the write flush. A read
+            # that waited for the loop already let it run once.
+            if inline:
+                await asyncio.sleep(0)
 
     def flush(self) -> None:
         self.flush_requested = False
@@ -330,11 +345,26 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.pump()
 
     def pump(self, notify: bool = True) -> None:
-        """Hand pieces to the IOStream while the kernel takes each one whole; stop at the first
-        it does not (its write future resumes the pump)."""
+        """Send the queue: plain TCP with ``sendmsg`` straight from the queued buffers while
+        the IOStream holds nothing (so nothing of ours is ahead in it); what the kernel does not
+        take goes to the IOStream piece by piece while the kernel takes each one whole. Stop at
+        the first piece it does not (its write future resumes the pump)."""
         stream = self.stream
         assert stream is not None
         while self.wbuf:
+            if self.sock is not None and not stream.writing():
+                try:
+                    self.send_direct(self.sock)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as exc:
+                    # As IOStream does for its own failed writes: close it with the error, so
+                    # the pending read ends with StreamClosedError carrying it (real_error).
+                    stream.close(exc_info=exc)
+                    self.drop_queue()
+                    return
+                if not self.wbuf:
+                    break
             piece = self.take_piece()
             self.in_flight = len(piece)
             try:
@@ -362,6 +392,43 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.pump()
         else:
             self.conn._on_write_buffer_drained()
+
+    def send_direct(self, sock: socket.socket) -> None:
+        """``sendmsg`` the queue (batches of at most :data:`_IOV_MAX` buffers and about
+        :data:`_SENDMSG_BYTES`) until the kernel takes less than offered; may raise."""
+        wbuf = self.wbuf
+        while wbuf:
+            if self.queued <= _SENDMSG_BYTES and len(wbuf) <= _IOV_MAX:
+                offered = self.queued
+                sent = sock.sendmsg(wbuf)
+            else:
+                batch: List[_Piece] = []
+                offered = 0
+                for buf in wbuf:
+                    batch.append(buf)
+                    offered += len(buf)
+                    if offered >= _SENDMSG_BYTES or len(batch) == _IOV_MAX:
+                        break
+                sent = sock.sendmsg(batch)
+            self.consume(sent)
+            if sent < offered:
+                return
+
+    def consume(self, sent: int) -> None:
+        """Drop ``sent`` bytes from the head of the queue."""
+        self.queued -= sent
+        wbuf = self.wbuf
+        if not self.queued:
+            wbuf.clear()
+            return
+        while sent:
+            head = wbuf[0]
+            size = len(head)
+            if sent < size:
+                wbuf[0] = memoryview(head)[sent:]
+                return
+            wbuf.popleft()
+            sent -= size
 
     def take_piece(self) -> _Piece:
         """Pop the next piece: one large buffer as is, or a run of small ones joined."""
@@ -416,6 +483,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.connect_task.cancel()
             self.connect_task = None
         stream, self.stream = self.stream, None
+        self.sock = None
         if stream is not None:
             stream.close()  # the pending read ends with StreamClosedError, ignored
         self.drop_queue()

@@ -74,8 +74,9 @@ def loop() -> Iterator[Loop]:
 
 class CountingSocket(socket.socket):
     """A connected socket's class is switched to this one (same slots, so Python allows it):
-    ``send`` records (bytes offered, bytes sent or -1 for EAGAIN, the buffer's owner), then
-    makes the real system call."""
+    ``send`` (IOStream's writes) and ``sendmsg`` (the adapter's own) record (bytes offered,
+    bytes sent or -1 for EAGAIN, the owners of the buffers: one for ``send``, a tuple for
+    ``sendmsg``), then make the real system call."""
 
     __slots__ = ()
     calls: ClassVar[List[Tuple[int, int, Any]]] = []
@@ -88,6 +89,18 @@ class CountingSocket(socket.socket):
             CountingSocket.calls.append((view.nbytes, -1, view.obj))
             raise
         CountingSocket.calls.append((view.nbytes, sent, view.obj))
+        return sent
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:  # type: ignore[override]
+        views = [memoryview(b) for b in buffers]
+        offered = sum(v.nbytes for v in views)
+        owners = tuple(v.obj for v in views)
+        try:
+            sent = super().sendmsg(views, *args)
+        except BlockingIOError:
+            CountingSocket.calls.append((offered, -1, owners))
+            raise
+        CountingSocket.calls.append((offered, sent, owners))
         return sent
 
 
@@ -324,7 +337,7 @@ def test_disconnect_twice_terminates_once_never_reentrantly(loop: Loop) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_emits_are_coalesced_into_one_send_per_loop_iteration(loop: Loop) -> None:
+def test_emits_are_coalesced_into_one_sendmsg_per_loop_iteration(loop: Loop) -> None:
     payload = [b"%06d;" % i for i in range(1000)]
     expected = PROTOCOL_HEADER + b"".join(payload)
     server = Server(lambda sock: server.read_all(sock, len(expected)))
@@ -342,8 +355,9 @@ def test_emits_are_coalesced_into_one_send_per_loop_iteration(loop: Loop) -> Non
     conn.on_connected = on_connected
     loop.run_until(lambda: len(server.received) == len(expected))
     assert before_flush == [0, len(expected), False]  # emitting made no system call
-    assert [(offered, sent) for offered, sent, _ in CountingSocket.calls] == [
-        (len(expected), len(expected))
+    # One sendmsg, straight from the 1001 queued buffers (no join, no IOStream write).
+    assert [(offered, sent, len(owners)) for offered, sent, owners in CountingSocket.calls] == [
+        (len(expected), len(expected), 1001)
     ]
     assert conn._adapter_get_write_buffer_size() == 0 and conn.drained == 1
     conn._adapter_disconnect_stream()
@@ -352,11 +366,10 @@ def test_emits_are_coalesced_into_one_send_per_loop_iteration(loop: Loop) -> Non
     assert bytes(server.received) == expected
 
 
-def test_large_buffers_are_sent_by_reference_small_ones_joined(loop: Loop) -> None:
+def test_large_buffers_are_sent_by_reference(loop: Loop) -> None:
     """Frames as the codec makes them for a large body: small bytes glue between 16 KiB
-    memoryview slices of one body (16 KiB: the smallest buffer sent as is). The slices reach
-    send() as views of the body itself (never copied); the small buffers around them are
-    joined."""
+    memoryview slices of one body. The slices reach the one sendmsg as views of the body
+    itself (never copied), between the glue buffers, in order."""
     body = bytearray(bytes(range(256)) * 256)  # 64 KiB
     view = memoryview(body)
     parts: List[Any] = [b"head"]
@@ -375,8 +388,10 @@ def test_large_buffers_are_sent_by_reference_small_ones_joined(loop: Loop) -> No
     conn.on_connected = on_connected
     loop.run_until(lambda: len(server.received) == len(expected))
     calls = CountingSocket.calls
-    assert [offered for offered, _, _ in calls] == [12] + [16 * 1024, 5] * 4
-    assert all(owner is body for offered, _, owner in calls if offered == 16 * 1024)
+    assert [(offered, sent) for offered, sent, _ in calls] == [(len(expected), len(expected))]
+    owners = calls[0][2]
+    assert len(owners) == 1 + len(parts)  # the protocol header, then every part as queued
+    assert all(owners[i] is body for i in range(2, len(owners), 3))  # the slices: not copied
     conn._adapter_disconnect_stream()
     loop.run_until(lambda: conn.terminations)
     server.join()
