@@ -9,10 +9,12 @@ contract forbids re-entrant up-calls). Tests run in pytest-twisted's reactor gre
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
@@ -26,10 +28,10 @@ from twisted.internet import protocol as twisted_protocol  # noqa: E402
 from twisted.internet import task  # noqa: E402
 
 from amqpbase import exceptions  # noqa: E402
-from amqpbase.adapters.twisted._stream import StreamState, TwistedStream  # noqa: E402
+from amqpbase.adapters.twisted._stream import _PIECE, StreamState, TwistedStream  # noqa: E402
 from amqpbase.parameters import ConnectionParameters, SSLOptions  # noqa: E402
 
-from .loopback import self_signed, tls_server  # noqa: E402
+from .loopback import Server, self_signed, tls_server  # noqa: E402
 
 
 def _reactor() -> Any:
@@ -180,6 +182,52 @@ async def test_plain_round_trip_memoryviews_and_drains(echo_port: int) -> None:
     await pause(0.05)
     assert h.recorder.names("terminated") == [None]
     assert h.stream.state is StreamState.IDLE
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
+    """Plain TCP writes go to the socket with ``sendmsg`` while Twisted holds nothing. 32 MiB
+    as 256 views to a peer that does not read at first: the kernel takes part, Twisted gets
+    at most one copied piece of ``_PIECE`` bytes (its resumeProducing() is the signal that the
+    socket has room), the rest stays queued as the caller's own views. Once the peer reads,
+    everything arrives in order and the drain is reported once."""
+    block = bytes(range(256)) * 512  # 128 KiB
+    body = b"".join(block[i:] + block[:i] for i in range(256))  # 32 MiB, no repeating pattern
+    start_reading = threading.Event()
+
+    def serve(sock: socket.socket) -> None:
+        start_reading.wait(10)
+        server.read_all(sock, len(body) + 5)
+
+    server = Server(serve)
+    h = Harness(host="127.0.0.1", port=server.port)
+    h.connect()
+    await wait_until(lambda: h.recorder.names("connected"))
+    h.emit(b"hello")
+    await wait_until(lambda: h.stream.write_buffer_size() == 0)
+    assert h.stream.handed == 0 and h.recorder.names("drained") == [None]  # Twisted not used
+
+    view = memoryview(body)
+    for offset in range(0, len(body), 128 * 1024):
+        h.emit(view[offset : offset + 128 * 1024])
+    await pause(0.3)
+    try:
+        queued, in_twisted = h.stream.pending_size, h.stream.write_buffer_size()
+        assert 0 < queued < len(body)  # the kernel took part of it, the rest waits here
+        assert 0 < in_twisted - queued <= _PIECE  # one small piece handed to Twisted
+        assert all(isinstance(b, memoryview) and b.obj is body for b in h.stream.pending)
+    finally:
+        start_reading.set()
+    await wait_until(lambda: len(h.recorder.names("drained")) == 2, timeout=30)
+    await wait_until(lambda: not server.thread.is_alive(), timeout=30)
+    server.join()
+    expected = b"hello" + body
+    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
+    assert h.stream.write_buffer_size() == 0
+    await pause(0.05)
+    assert len(h.recorder.names("drained")) == 2  # once per emptied buffer
+    h.disconnect()
+    await wait_until(lambda: h.recorder.names("terminated"))
 
 
 @pytest_twisted.ensureDeferred
