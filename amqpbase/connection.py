@@ -466,15 +466,22 @@ class Connection:
         if self._discard_input:
             return
         self._bytes_received += len(data)
-        try:
-            frames = self._decoder.feed_deliveries(data)  # a Delivery: channel._handle_frame
-        except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-            # Frames that completed before the malformed one are valid (broker acks, say):
-            # act on them first, so nothing the broker did say is lost, then close.
-            if self._dispatch(self._decoder.frames_before_error):
-                _closing.on_protocol_error(self, exc, stream_desynchronised=True)
-            return
-        self._dispatch(frames)
+        decoder = self._decoder
+        # Batches: each is dispatched before the next is parsed (see feed_batches: the
+        # objects of a delivery die soon, which spares the cyclic GC). A Delivery among the
+        # frames goes to channel._handle_frame like the others.
+        batches = decoder.feed_batches(data)
+        while True:
+            try:
+                frames = next(batches, None)
+            except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+                # Frames that completed before the malformed one are valid (broker acks,
+                # say): act on them first, so nothing the broker did say is lost, then close.
+                if self._dispatch(decoder.frames_before_error):
+                    _closing.on_protocol_error(self, exc, stream_desynchronised=True)
+                return
+            if frames is None or not self._dispatch(frames):
+                return  # (a generator dropped early keeps its unparsed rest)
 
     def _dispatch(self, frames: List[Any]) -> bool:
         """Hand each frame to its channel or to the connection. Returns False when a frame

@@ -19,7 +19,7 @@ Decoding: :class:`FrameDecoder` parses every complete frame of one ``bytes`` sna
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from amqpbase import amqp_object, spec
 from amqpbase.exceptions import (
@@ -38,6 +38,9 @@ HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 """A heartbeat: type 8 on channel 0 with an empty payload (AMQP 0-9-1, 4.2.7)."""
 
 FRAME_END = b"\xce"
+BATCH_SIZE = 64
+"""Frames per batch of :meth:`FrameDecoder.feed_batches` (a delivery makes three container
+objects; 64 of them stay well below the cyclic GC's 700-allocation threshold)."""
 _FRAME_END = 0xCE
 _FRAME_TYPES = frozenset(
     (spec.FRAME_METHOD, spec.FRAME_HEADER, spec.FRAME_BODY, spec.FRAME_HEARTBEAT)
@@ -490,36 +493,82 @@ class FrameDecoder:
         the generic path unchanged, so errors and ``frames_before_error`` are the same."""
         return self._feed(data, True)
 
+    def feed_batches(self, data: Union[bytes, bytearray, memoryview]) -> Iterator[List[Frame]]:
+        """:meth:`feed_deliveries` in batches of at most ``BATCH_SIZE`` frames, each parsed
+        when the previous one has been taken (what the connection calls: it dispatches each
+        batch before the next is parsed).
+
+        Why: one 256 KiB read holds ~1,300 deliveries. Parsed all at once, their objects
+        stay alive together, and CPython's cyclic GC (a collection per 700 net allocations
+        of container objects) scans and promotes them again and again: 0.27 us per message
+        measured. In batches, a delivery's objects die before many others are made.
+
+        A malformed frame raises from the iteration; ``frames_before_error`` then holds the
+        frames of that batch completed before it (the earlier batches were yielded). An
+        iteration stopped early keeps the unparsed rest for the next call."""
+        chunk = self._snapshot(data)
+        if chunk is None:
+            return
+        pos = 0
+        while True:
+            frames: List[Frame] = []
+            pos = self._parse_guarded(chunk, pos, frames, True, BATCH_SIZE)
+            if len(frames) < BATCH_SIZE:
+                self._keep(chunk, pos)
+                if frames:
+                    yield frames
+                return
+            try:
+                yield frames
+            except GeneratorExit:  # the caller stopped: keep what it did not take
+                self._keep(chunk, pos)
+                raise
+
     def _feed(self, data: Union[bytes, bytearray, memoryview], deliveries: bool) -> List[Frame]:
+        chunk = self._snapshot(data)
+        if chunk is None:
+            return []
+        frames: List[Frame] = []
+        self._keep(chunk, self._parse_guarded(chunk, 0, frames, deliveries, 0))
+        return frames
+
+    def _snapshot(self, data: Union[bytes, bytearray, memoryview]) -> Optional[bytes]:
+        """The bytes to parse: what was left over plus ``data``, or None while the frame in
+        progress cannot be complete yet. Parsing works on an immutable ``bytes`` snapshot:
+        its slices are ``bytes`` (a body is one slice, no memoryview; a shortstr slice is
+        hashable for the string caches). Each input byte is copied into it once (plus, for
+        a leftover, into the bytearray)."""
         if self._error is not None:
             raise type(self._error)(f"frame decoder stopped by an earlier error: {self._error}")
         pending = self._buffer
-        if pending:
-            pending += data
-            need = self._need
-            if len(pending) < need and not (self.max_frame_size and need > self.max_frame_size):
-                # The frame in progress is still incomplete: do not copy and re-parse the
-                # whole buffer for every chunk of a large frame (that would be quadratic).
-                return []
-            chunk = bytes(pending)
-        else:
-            chunk = bytes(data)  # the common case: nothing left over from the last call
-        # Parsing works on an immutable ``bytes`` snapshot: its slices are ``bytes`` (a body
-        # is one slice, no memoryview; a shortstr slice is hashable for the string cache).
-        # Each input byte is copied into it once (plus, for a leftover, into the bytearray).
-        frames: List[Frame] = []
+        if not pending:
+            return bytes(data)  # the common case: nothing left over from the last call
+        pending += data
+        need = self._need
+        if len(pending) < need and not (self.max_frame_size and need > self.max_frame_size):
+            # The frame in progress is still incomplete: do not copy and re-parse the whole
+            # buffer for every chunk of a large frame (that would be quadratic).
+            return None
+        return bytes(pending)
+
+    def _keep(self, chunk: bytes, consumed: int) -> None:
+        """Keep ``chunk[consumed:]`` (the start of an incomplete frame) for the next call."""
+        if consumed < len(chunk):
+            self._buffer = bytearray(memoryview(chunk)[consumed:])
+        elif self._buffer:
+            self._buffer = bytearray()
+
+    def _parse_guarded(
+        self, chunk: bytes, pos: int, frames: List[Frame], deliveries: bool, limit: int
+    ) -> int:
+        """:meth:`_parse`; a malformed frame kills the decoder (see the class docstring)."""
         try:
-            consumed = self._parse(chunk, frames, deliveries)
+            return self._parse(chunk, pos, frames, deliveries, limit)
         except (ProtocolSyntaxError, MethodNotImplemented) as exc:
             self._error = exc
             self.frames_before_error = frames
             self._buffer = bytearray()
             raise
-        if consumed < len(chunk):
-            self._buffer = bytearray(memoryview(chunk)[consumed:])
-        elif pending:
-            self._buffer = bytearray()
-        return frames
 
     def _start_of_stream(self, buf: bytes, frames: List[Frame]) -> int:
         """Handle the first bytes: a protocol header or a frame. Returns bytes consumed, or -1
@@ -542,8 +591,10 @@ class FrameDecoder:
     def _parse(
         self,
         buf: bytes,
+        pos: int,
         frames: List[Frame],
         deliveries: bool,
+        limit: int,
         # Bound once at definition time: the loop below runs per frame (rule 5).
         unpack_header: Any = _S_FRAME_HEADER.unpack_from,
         unpack_index: Any = _S_METHOD_INDEX.unpack_from,
@@ -555,9 +606,9 @@ class FrameDecoder:
         deliver_class: Any = spec.Basic.Deliver,
         properties_class: Any = spec.BasicProperties,
     ) -> int:
-        """Parse the complete frames of ``buf`` into ``frames``; return the bytes consumed
-        (and set ``_need`` to the size of the incomplete frame left at that offset)."""
-        pos = 0
+        """Parse the complete frames of ``buf`` from ``pos`` into ``frames``, at most
+        ``limit`` of them (0: no limit); return the position reached. When that is not the
+        end, the frame there is incomplete (``_need`` is its size) or the limit was hit."""
         end = len(buf)
         self._need = 0
         if self._at_start and end:
@@ -575,6 +626,8 @@ class FrameDecoder:
         t_consumer_tag = t_exchange = t_routing_key = ""
         t_redelivered = False
         while end - pos >= 7:
+            if limit and len(frames) >= limit:
+                return pos
             if t_prefix and buf.startswith(t_prefix, pos):
                 # Consume hot path: the same method frame head (type, channel, size, ids,
                 # consumer tag) as the template; if the bytes after the delivery tag match

@@ -256,3 +256,29 @@ def test_every_corruption_of_a_templated_delivery_decodes_as_the_generic_path() 
             cut = len(head) + where
             for chunks in ([corrupted], [corrupted[:cut], corrupted[cut:]]):
                 assert _run(chunks, True) == _run(chunks, False), (where, value)
+
+
+def test_feed_batches_equals_feed_deliveries_and_keeps_the_rest_when_stopped() -> None:
+    one = _deliver_bytes("ctag", "", "q", 1, b"body")
+    data = one * 200 + one[:10]
+    whole = frame.FrameDecoder(0).feed_deliveries(data)
+    batches = list(frame.FrameDecoder(0).feed_batches(data))
+    assert [len(b) for b in batches] == [64, 64, 64, 8]
+    assert [f for b in batches for f in b] == whole
+    decoder = frame.FrameDecoder(0)
+    first = next(decoder.feed_batches(data))  # the caller stops after one batch
+    rest = decoder.feed_deliveries(one[10:])
+    assert first + rest == whole + frame.FrameDecoder(0).feed_deliveries(one)
+
+
+def test_feed_batches_error_keeps_the_failing_batch_frames() -> None:
+    one = _deliver_bytes("ctag", "", "q", 1, b"body")
+    data = one * 100 + b"\x01\x00\x01\x00\x00\x00\x04\x00\x3c\x00\x50\x00"  # bad frame end
+    decoder = frame.FrameDecoder(0)
+    got: List[Any] = []
+    with pytest.raises(exceptions.InvalidFrameError):
+        for batch in decoder.feed_batches(data):
+            got.extend(batch)
+    assert len(got) == 64 and len(decoder.frames_before_error) == 36
+    with pytest.raises(exceptions.InvalidFrameError):
+        decoder.feed(b"")
