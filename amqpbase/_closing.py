@@ -98,8 +98,10 @@ def on_protocol_error(
 ) -> None:
     """The broker broke the protocol: close with the error's AMQP reply code.
 
-    After a framing error the stream cannot be parsed any more, so everything further is
-    discarded and the broker's closing of the socket (after our Close) ends the stream."""
+    After a framing error the stream cannot be parsed any more: the broker's Close-Ok could
+    not be recognised in it, so waiting ``close_timeout`` for one would only delay the report
+    (RabbitMQ itself waits 30 s for the client to hang up). The Close is sent, given the
+    adapter's last write attempt, and the stream is dropped at once."""
     code = getattr(error, "reply_code", spec.SYNTAX_ERROR)
     LOGGER.error("Protocol error from broker (%s): %s", code, error)
     connection._record_close_reason(error)
@@ -110,7 +112,10 @@ def on_protocol_error(
         if connection._state is not ConnectionState.CLOSING:
             connection._set_state(ConnectionState.CLOSING)
         send_connection_close(connection)
-        start_close_timer(connection)
+        if stream_desynchronised:
+            connection._adapter_disconnect_stream()
+        else:
+            start_close_timer(connection)
     else:
         # No Close can be sent (before Connection.Start the peer has not shown it speaks
         # AMQP 0-9-1; or our Close is already out): drop the stream and ignore what is still
