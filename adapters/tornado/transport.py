@@ -150,6 +150,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
         self.queued = 0  # bytes in wbuf
         self.in_flight = 0  # bytes handed to the IOStream, write future not yet resolved
         self.flush_requested = False
+        self.delivering = False  # inside _on_data_available: the read loop flushes afterwards
         self.rbuf = bytearray(_READ_SIZE)
         self.rview = memoryview(self.rbuf)
 
@@ -199,7 +200,8 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.queued += size
             if not self.in_flight and not self.flush_requested:
                 self.flush_requested = True  # one flush per loop iteration
-                self.ioloop.add_callback(self.flush)
+                if not self.delivering:  # else the read loop flushes when the handlers return
+                    self.ioloop.add_callback(self.flush)
 
     # ------------------------------------------------------------------ connecting
 
@@ -329,10 +331,17 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 return
             if self.stream is not stream:
                 return  # disconnected meanwhile
+            self.delivering = True
             try:
                 self.conn._on_data_available(view[:filled])  # the base copies what it keeps
             except Exception:  # noqa: BLE001 - a bug must not stop the reader (select: same)
                 LOGGER.exception("%s: error while handling received data", self.where())
+            finally:
+                self.delivering = False
+            if self.flush_requested and self.stream is stream:
+                # What the data's handlers emitted (an ack, the next publish) leaves now, as
+                # select's before-poll flush does, without a loop callback of its own.
+                self.flush()
             # At most one read per loop iteration (as select's one recv per readiness event):
             # a stream that always has data must not starve timers and the write flush. A read
             # that waited for the loop already let it run once.
@@ -484,6 +493,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.connect_task = None
         stream, self.stream = self.stream, None
         self.sock = None
+        self.flush_requested = False  # no flush may be scheduled (one emitted while delivering)
         if stream is not None:
             stream.close()  # the pending read ends with StreamClosedError, ignored
         self.drop_queue()
