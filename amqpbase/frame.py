@@ -60,6 +60,10 @@ _DELIVER_INDEX = spec.Basic.Deliver.INDEX
 # Basic.Deliver fast path: delivery tag, redelivered bits and the exchange's length octet.
 _S_DELIVER_TAG = struct.Struct("!QBB")
 _S_LONGLONG = struct.Struct("!Q")
+# A templated delivery's variable parts after its constant tail (S_PUBLISH_TAIL's layout):
+# body size, [property flags, header frame end, body frame type and channel], body frame size.
+_S_BODY_SIZES = struct.Struct("!Q6xI")
+_S_BODY_MIDDLE = struct.Struct("!HBBH")
 # From the start of the content header frame after a Basic.Deliver: its frame header, class
 # id, weight, body size, property flags and (when the flags are 0, so nothing else follows)
 # its frame end octet and the body frame's header (type, channel, size).
@@ -601,7 +605,7 @@ class FrameDecoder:
         frame_types: FrozenSet[int] = _FRAME_TYPES,
         methods: Dict[int, Any] = spec.METHODS,
         unpack_tag: Any = _S_LONGLONG.unpack_from,
-        unpack_variable: Any = S_PUBLISH_TAIL.unpack_from,
+        unpack_body_sizes: Any = _S_BODY_SIZES.unpack_from,
         new: Any = object.__new__,
         deliver_class: Any = spec.Basic.Deliver,
         properties_class: Any = spec.BasicProperties,
@@ -621,7 +625,8 @@ class FrameDecoder:
         names = self._names
         # The delivery template (see _delivery_template): the constant bytes of the last
         # property-less delivery this call decoded, and its decoded strings.
-        t_prefix = t_tail = b""
+        t_prefix = t_tail = t_middle = b""
+        body_limit = max_size - 8 if max_size else _MAX_FRAME  # a body frame's payload
         t_tag_at = t_var_at = t_channel = 0
         t_consumer_tag = t_exchange = t_routing_key = ""
         t_redelivered = False
@@ -633,39 +638,49 @@ class FrameDecoder:
                 # consumer tag) as the template; if the bytes after the delivery tag match
                 # too (redelivered, exchange, routing key, method frame end, content header
                 # head with a 14-byte payload: no property), what remains to check is the
-                # body size, the empty property flags and the body frame -- one unpack.
+                # body size, then (t_middle) the empty property flags, the header's frame end,
+                # the body frame's type and channel, then the body frame's size and end.
                 # Each check of the generic path is covered: frame types, channels, sizes
                 # (the method and header frames' sizes within max_size as for the
                 # template, built in this call), frame end octets.
                 at = pos + t_tag_at  # the delivery tag
                 var = at + t_var_at  # the body size in the content header
-                if end - var > 18 and buf.startswith(t_tail, at + 8):
-                    body_size, flags, header_end, body_type, body_channel, body_frame_size = (
-                        unpack_variable(buf, var)
-                    )
+                if (
+                    end - var > 18
+                    and buf.startswith(t_tail, at + 8)
+                    and buf.startswith(t_middle, var + 8)
+                ):
+                    body_size, body_frame_size = unpack_body_sizes(buf, var)
                     body_end = var + 18 + body_size
                     if (
-                        flags == 0
-                        and header_end == 0xCE
-                        and body_type == 3  # FRAME_BODY
-                        and body_channel == t_channel
-                        and body_frame_size == body_size
-                        and body_size
+                        body_frame_size == body_size
+                        and 0 < body_size <= body_limit
                         and body_end < end
                         and buf[body_end] == 0xCE
-                        and not (max_size and body_size + 8 > max_size)
                     ):
+                        # The three objects are built field by field: a type call and an
+                        # __init__ frame each would cost ~120 ns more per message (measured).
+                        # A fresh BasicProperties per message: the user may mutate it.
                         method = new(deliver_class)
                         method.consumer_tag = t_consumer_tag
                         method.delivery_tag = unpack_tag(buf, at)[0]
                         method.redelivered = t_redelivered
                         method.exchange = t_exchange
                         method.routing_key = t_routing_key
-                        append(
-                            Delivery(
-                                t_channel, method, properties_class(), buf[var + 18 : body_end]
-                            )
-                        )
+                        properties = new(properties_class)  # no property: all 14 are None
+                        properties.content_type = properties.content_encoding = None
+                        properties.headers = properties.delivery_mode = None
+                        properties.priority = properties.correlation_id = None
+                        properties.reply_to = properties.expiration = None
+                        properties.message_id = properties.timestamp = None
+                        properties.type = properties.user_id = None
+                        properties.app_id = properties.cluster_id = None
+                        message = new(Delivery)
+                        message.channel_number = t_channel
+                        message.method = method
+                        message.properties = properties
+                        message.body = buf[var + 18 : body_end]
+                        append(message)
                         pos = body_end + 1
                         continue
             frame_type, channel, size = unpack_header(buf, pos)
@@ -716,6 +731,8 @@ class FrameDecoder:
                             ) = template
                             t_tag_at = len(t_prefix)
                             t_var_at = 8 + len(t_tail)
+                            # property flags 0, header frame end, body frame type, channel
+                            t_middle = _S_BODY_MIDDLE.pack(0, 0xCE, 3, t_channel)
                         pos = delivery[1]
                         continue
                 method_class = methods.get(index)

@@ -282,3 +282,33 @@ def test_feed_batches_error_keeps_the_failing_batch_frames() -> None:
     assert len(got) == 64 and len(decoder.frames_before_error) == 36
     with pytest.raises(exceptions.InvalidFrameError):
         decoder.feed(b"")
+
+
+def test_templated_deliveries_get_their_own_properties_objects() -> None:
+    one = _deliver_bytes("ctag", "", "q", 1, b"body")
+    deliveries = frame.FrameDecoder(0).feed_deliveries(one * 3)
+    assert [type(d) for d in deliveries] == [frame.Delivery] * 3
+    first, second, third = (d.properties for d in deliveries)
+    assert first == second == third == spec.BasicProperties()
+    assert first is not second and second is not third
+    third.headers = {"mutated": True}  # the user may mutate what it received
+    assert second == spec.BasicProperties() and type(third) is spec.BasicProperties
+
+
+@pytest.mark.parametrize("body_size", [0, 4088, 4089])
+def test_templated_body_sizes_at_the_edges_decode_as_the_generic_path(body_size: int) -> None:
+    """After two templated deliveries: an empty body with an (empty) body frame anyway, a
+    body frame exactly at frame_max 4096, and one byte over it."""
+    method = spec.Basic.Deliver("ctag", 5, False, "", "q")
+    odd = b"".join(
+        f.marshal()
+        for f in (
+            frame.Method(1, method),
+            frame.Header(1, body_size, spec.BasicProperties()),
+            frame.Body(1, b"b" * body_size),
+        )
+    )
+    data = _deliver_bytes("ctag", "", "q", 1, b"x") + _deliver_bytes("ctag", "", "q", 3, b"y")
+    decoder = frame.FrameDecoder(4096)
+    assert [type(f) for f in decoder.feed_deliveries(data)] == [frame.Delivery] * 2
+    assert _run([data + odd], True) == _run([data + odd], False)
