@@ -32,18 +32,23 @@ Contract (``docs/internals.md``, "The hook contract"):
   ``__cause__``: ``NameResolutionError``, ``TCPConnectionRefusedError``, ``SocketTimeoutError``,
   ``SocketConnectError``, ``TLSHandshakeError``.
 * Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
-  loop for ONE flush callback (``IOLoop.add_callback``). The flush hands the queue to the
-  ``IOStream`` one piece at a time: runs of small buffers joined up to :data:`_PIECE_SIZE`,
-  each buffer of :data:`_COALESCE_BELOW` bytes or more (a body slice) by reference, never
-  copied. ``IOStream.write`` sends at once; while its future resolves inline the kernel took
-  everything and the next piece follows. A piece the kernel did not take whole stays "in
-  flight" until its write future resolves, and nothing more is handed over meanwhile, so a
-  full socket costs no syscall per queued buffer. ``wbuf_size`` is the queue plus the piece in
-  flight (Tornado has no public count of what an ``IOStream`` still holds; the piece is
-  counted whole until its future says it is sent). ``_on_write_buffer_drained()`` follows the
-  flush that empties both.
+  loop for ONE flush callback (``IOLoop.add_callback``; bytes emitted while received data is
+  handled are flushed by the read loop right after ``_on_data_available`` instead). On plain TCP,
+  while the ``IOStream`` holds nothing (``writing()`` is false, so nothing of ours is ahead in
+  it), the flush calls ``sendmsg`` on ``IOStream.socket`` straight from the queued buffers, as the
+  select transport does (at most :data:`_IOV_MAX` buffers and about :data:`_SENDMSG_BYTES` per
+  call); a failed ``sendmsg`` closes the ``IOStream`` with that error, as its own failed writes
+  do. What the kernel does not take, and everything on TLS, goes to the ``IOStream`` one piece at
+  a time: runs of small buffers joined up to :data:`_PIECE_SIZE`, each buffer of
+  :data:`_COALESCE_BELOW` bytes or more (a body slice) by reference, never copied.
+  ``IOStream.write`` sends at once; while its future resolves inline the kernel took everything
+  and the next piece follows. A piece the kernel did not take whole stays "in flight" until its
+  write future resolves, and nothing more is handed over meanwhile, so a full socket costs no
+  syscall per queued buffer. ``wbuf_size`` is the queue plus the piece in flight (Tornado has no
+  public count of what an ``IOStream`` still holds; the piece is counted whole until its future
+  says it is sent). ``_on_write_buffer_drained()`` follows the flush that empties both.
 * Reads: ``IOStream.read_into`` a preallocated :data:`_READ_SIZE` buffer (``partial=True``:
-  Tornado's ``recv_into`` fills it directly, no intermediate copy), one read per loop
+  Tornado's ``recv_into`` fills it directly, no intermediate copy), at most one read per loop
   iteration. The view handed to ``_on_data_available`` is only valid during the call (the
   base copies what it keeps). A read ending in ``StreamClosedError`` is the one place a lost
   stream is detected (a failed write closes the ``IOStream`` too, which fails the read):

@@ -22,13 +22,17 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
 * Writes are coalesced: ``emit`` queues buffers by reference. The stream is registered on the
   transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
   time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
-  (or from the next reactor turn, when Twisted's buffer is already empty) does the stream hand
-  Twisted everything queued in one ``transport.write``. Plain TCP: ONE ``bytes``;
-  ``transport.write`` rejects ``memoryview`` (``_dataMustBeBytes``) and ``doWrite`` joins its
-  buffers into one ``bytes`` anyway, so this join is the single copy a body makes
-  (``b"".join`` of one ``bytes`` returns it as is, so Twisted adds none when its buffer was
-  empty). TLS: OpenSSL encrypts from the queued buffers (small ones joined up to a record).
-  ``_on_write_buffer_drained()`` follows each drain that leaves nothing queued. A push
+  (or from the next reactor turn, when Twisted's buffer is already empty) does the stream
+  pass on what is queued. Plain TCP: Twisted holds nothing then, so the stream calls
+  ``sendmsg`` on the transport's socket (``getHandle()``) straight from the queued buffers, in
+  order, with no copy; what the kernel does not take goes to Twisted as ONE ``bytes`` piece
+  of at most :data:`_PIECE` bytes (``transport.write`` rejects ``memoryview``), and the rest
+  waits for the ``resumeProducing()`` that says the socket took it. Joining the whole queue
+  instead allocated a fresh 1 MiB+ ``bytes`` per flush, page-faulted in each time. A failed
+  ``sendmsg`` ends the stream (``StreamLostError``, the OS error chained). TLS: OpenSSL
+  encrypts from the queued buffers (small ones joined up to a record), one
+  ``transport.write``. ``_on_write_buffer_drained()`` follows a ``sendmsg`` that took
+  everything, and each drain that leaves nothing queued. A push
   producer would be resumed only after Twisted paused it, above ``bufferSize`` (64 KiB), so
   a smaller backlog would never re-arm backpressure.
 * Reads: ``transport.bufferSize`` (Twisted's recv size, 64 KiB by default) is raised to
