@@ -433,6 +433,10 @@ def test_a_full_socket_waits_for_its_write_future_without_a_send_per_buffer(
     size, eagain = blocked[0]
     assert 0 < size < len(expected)  # the kernel took part of it, the rest waited
     assert eagain <= 2, CountingSocket.calls  # not one EAGAIN per queued buffer
+    # Both paths carried data: sendmsg straight from the queue, and the IOStream for what the
+    # kernel did not take (a piece in flight); the digest shows they kept the order.
+    assert any(type(owners) is tuple and sent > 0 for _, sent, owners in CountingSocket.calls)
+    assert any(type(owner) is not tuple for _, _, owner in CountingSocket.calls)
     assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
     assert conn._adapter_get_write_buffer_size() == 0 and conn.drained == 1
     conn._adapter_disconnect_stream()
@@ -486,6 +490,33 @@ def test_reads_deliver_every_byte_in_order_in_large_chunks(loop: Loop) -> None:
     server.join()
     assert bytes(received) == data
     assert max(chunks) <= 256 * 1024 and len(chunks) < 200
+
+
+def test_bytes_emitted_while_handling_data_leave_before_other_callbacks(loop: Loop) -> None:
+    """What the handlers of received data emit (an ack, the next publish) is sent by the read
+    loop as soon as ``_on_data_available`` returns, before a loop callback scheduled earlier
+    in that handler runs (select flushes before its next poll the same way)."""
+    sends_seen: List[int] = []
+
+    class Replier(Probe):
+        def _on_data_available(self, chunk: Any) -> None:
+            self.ioloop.add_callback(lambda: sends_seen.append(len(CountingSocket.calls)))
+            self._adapter_emit_data(b"reply:" + bytes(chunk))  # observe only: not AMQP
+
+    def serve(sock: socket.socket) -> None:
+        server.read_all(sock, len(PROTOCOL_HEADER))
+        sock.sendall(b"ping")
+        server.read_all(sock, len(PROTOCOL_HEADER) + len(b"reply:ping"))
+
+    server = Server(serve)
+    conn = Replier(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
+    loop.run_until(lambda: sends_seen)
+    assert sends_seen == [2]  # the protocol header, then the reply: already sent
+    loop.run_until(lambda: len(server.received) == len(PROTOCOL_HEADER) + 10)
+    conn._adapter_disconnect_stream()
+    loop.run_until(lambda: conn.terminations)
+    server.join()
+    assert bytes(server.received) == PROTOCOL_HEADER + b"reply:ping"
 
 
 def test_an_error_while_handling_data_is_logged_and_reading_goes_on(
