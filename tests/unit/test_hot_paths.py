@@ -312,3 +312,76 @@ def test_templated_body_sizes_at_the_edges_decode_as_the_generic_path(body_size:
     decoder = frame.FrameDecoder(4096)
     assert [type(f) for f in decoder.feed_deliveries(data)] == [frame.Delivery] * 2
     assert _run([data + odd], True) == _run([data + odd], False)
+
+
+def test_the_template_outlives_a_call_but_not_a_lowered_frame_max() -> None:
+    one = _deliver_bytes("ctag", "", "q", 1, b"body")  # a 29-byte method frame
+    fast, generic = frame.FrameDecoder(0), frame.FrameDecoder(0)
+    for data in (one * 2, one):  # the second call starts with the first call's template
+        got = [g for f in fast.feed_deliveries(data) for g in f.frames()]
+        assert got == generic.feed(data)
+    for decoder in (fast, generic):
+        decoder.max_frame_size = 25
+    with pytest.raises(exceptions.InvalidFrameError, match="29 bytes .* exceeds frame_max 25"):
+        generic.feed(one)
+    with pytest.raises(exceptions.InvalidFrameError, match="29 bytes .* exceeds frame_max 25"):
+        fast.feed_deliveries(one)
+
+
+def _run_batches(chunks: List[bytes]) -> tuple[List[Any], Any]:
+    decoder = frame.FrameDecoder(4096)
+    out: List[Any] = []
+
+    def expand(frames: List[Any]) -> None:
+        for f in frames:
+            out.extend(f.frames() if type(f) is frame.Delivery else [f])
+
+    for chunk in chunks:
+        try:
+            for batch in decoder.feed_batches(chunk):
+                expand(batch)
+        except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+            expand(decoder.frames_before_error)
+            return out, (type(exc), str(exc))
+    return out, None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _deliveries,
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=2),
+    st.lists(st.integers(0, 10**6), max_size=6),
+)
+def test_feed_batches_decodes_as_the_generic_path(
+    messages: List[tuple[Any, ...]], flips: List[tuple[int, int]], cuts: List[int]
+) -> None:
+    """feed_batches (what the connection calls) gives the generic frames and errors, except
+    that a delivery whose content is incomplete when the input ends is held back whole."""
+    data = bytearray()
+    for tag, number, redelivered, (exchange, key), props, body, channel in messages * 6:
+        method = spec.Basic.Deliver(tag, number, redelivered, exchange, key)
+        chunks = frame.encode_content_frames(channel, method, props, body, 4096)
+        data += b"".join(bytes(c) for c in chunks)
+    for where, value in flips:
+        data[where % len(data)] = value
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks = [bytes(data[a:b]) for a, b in zip([0, *points], [*points, len(data)])]
+    got, got_error = _run_batches(chunks)
+    expected, error = _run(chunks, False)
+    assert got_error == error
+    assert got == expected[: len(got)]
+    held = expected[len(got) :]
+    assert error is None or not held
+    assert [type(f) for f in held] in ([], [frame.Method], [frame.Method, frame.Header])
+    assert all(type(f.method) is spec.Basic.Deliver for f in held if type(f) is frame.Method)
+
+
+def test_a_delivery_cut_anywhere_comes_out_whole_from_feed_batches() -> None:
+    data = b"".join(
+        _deliver_bytes("ctag", "", "q", n, b"body" * 20) for n in (1, 3, 5)
+    )
+    for cut in range(1, len(data)):
+        decoder = frame.FrameDecoder(4096)
+        got = [f for c in (data[:cut], data[cut:]) for b in decoder.feed_batches(c) for f in b]
+        assert [type(f) for f in got] == [frame.Delivery] * 3, cut
+        assert [f.method.delivery_tag for f in got] == [1, 3, 5]
