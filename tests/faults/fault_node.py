@@ -39,8 +39,11 @@ from conformance.conftest import MemoryAlarm, Session
 from conformance.drivers import Driver
 
 REPO = Path(__file__).resolve().parents[2]
-#: State folder of the fault node (data, logs, saved ports, ``server.pid``).
-STATE_DIR = REPO / ".build" / "broker-faults"
+#: State folder of the fault node (data, logs, saved ports, ``server.pid``): next to the
+#: main node's folder when ``AMQPBASE_BROKER_DIR`` names one (so runs that use nodes of their
+#: own never share a fault node), else ``.build/broker-faults``.
+_MAIN_DIR = os.environ.get("AMQPBASE_BROKER_DIR")
+STATE_DIR = Path(_MAIN_DIR + "-faults") if _MAIN_DIR else REPO / ".build" / "broker-faults"
 BROKER_SCRIPT = REPO / "scripts" / "broker"
 
 
