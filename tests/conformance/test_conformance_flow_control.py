@@ -118,21 +118,26 @@ def test_close_does_not_hang_on_a_blocked_connection(
 def test_unblocked_in_time_cancels_the_blocked_timeout(
     session: Session, memory_alarm: MemoryAlarm
 ) -> None:
-    """blocked_connection_timeout=1.0 but the broker unblocks within it: the timeout is
-    cancelled and the connection is still open well after the deadline would have passed."""
-    conn, events = session.open_connection(session.params(blocked_connection_timeout=1.0))
-    blocked: List[Any] = []
+    """blocked_connection_timeout=3.0 but the broker unblocks within it: the timeout is
+    cancelled and the connection is still open well after the deadline would have passed.
+
+    The timeout leaves room for ``rabbitmqctl`` clearing the alarm, which takes about 0.3 s
+    on a quiet machine but over 1 s on a loaded 2-core one (a 1 s timeout made this flaky)."""
+    timeout = 3.0
+    conn, events = session.open_connection(session.params(blocked_connection_timeout=timeout))
+    blocked_at: List[float] = []
     unblocked: List[Any] = []
-    conn.add_on_connection_blocked_callback(lambda c, f: blocked.append(f))
+    conn.add_on_connection_blocked_callback(lambda c, f: blocked_at.append(time.monotonic()))
     conn.add_on_connection_unblocked_callback(lambda c, f: unblocked.append(f))
     ch = session.open_channel(conn)
 
     memory_alarm.raise_alarm()
     ch.basic_publish("", session.name("nowhere"), b"x")
-    session.driver.run_until(lambda: blocked, what="Connection.Blocked")
-    memory_alarm.clear()  # takes ~0.3 s (rabbitmqctl), well inside the 1 s timeout
+    session.driver.run_until(lambda: blocked_at, what="Connection.Blocked")
+    memory_alarm.clear()
     session.driver.run_until(lambda: unblocked, what="Connection.Unblocked")
-    session.driver.run_for(1.2)
+    assert time.monotonic() - blocked_at[0] < timeout, "the alarm took too long to clear"
+    session.driver.run_for(max(0.0, blocked_at[0] + timeout + 0.3 - time.monotonic()))
     assert conn.is_open and events.closed == []
 
 
