@@ -524,6 +524,11 @@ class Connection:
             if error is None:
                 error = exceptions.StreamLostError("stream closed without an AMQP close")
             reason = _opening.describe_lost_stream(self, error)
+        elif (error is not None and reason.__cause__ is None
+              and isinstance(reason, exceptions.ConnectionClosedByClient)):
+            # close() was under way but the stream died before Connection.CloseOk: what was
+            # still buffered may not have reached the broker. Keep the type, chain the loss.
+            reason.__cause__ = error
         was_open = self._ever_opened
         self._set_state(ConnectionState.CLOSED)
         if was_open:

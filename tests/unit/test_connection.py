@@ -434,6 +434,32 @@ def test_broker_close_replies_close_ok_and_reports_to_channels() -> None:
     assert channel.is_closed
 
 
+def test_stream_lost_during_close_is_chained_under_the_client_close() -> None:
+    """close() was under way but the stream died before Connection.CloseOk: on_close still
+    gets ConnectionClosedByClient (the close the user asked for), with the loss as its
+    ``__cause__``, so buffered publishes that may not have reached the broker are not
+    mistaken for a clean close. A clean close has no cause."""
+    closed = Recorder()
+    connection, broker = open_connection()
+    connection.add_on_close_callback(closed)
+    connection.close(200, "bye")
+    lost = exceptions.StreamLostError("connection reset")
+    connection.lose_stream(lost)
+    ((_conn, reason),) = closed.calls
+    assert type(reason) is exceptions.ConnectionClosedByClient
+    assert (reason.reply_code, reason.reply_text) == (200, "bye")
+    assert reason.__cause__ is lost
+
+    clean = Recorder()
+    connection, broker = open_connection()
+    connection.add_on_close_callback(clean)
+    connection.close()
+    broker.send(0, spec.Connection.CloseOk())
+    connection.clock.advance(0)
+    ((_conn, reason),) = clean.calls
+    assert type(reason) is exceptions.ConnectionClosedByClient and reason.__cause__ is None
+
+
 def test_stream_lost_while_open_reports_stream_lost() -> None:
     closed = Recorder()
     connection, broker = open_connection()
