@@ -61,7 +61,7 @@ class SelectConnection(Connection):
         self._io.emit(data)
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self._io.wbuf_size
+        return self._io.queue.size
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.ioloop.call_later(delay, callback)

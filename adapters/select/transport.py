@@ -20,11 +20,14 @@ Contract:
   connect error once every address failed and the ways a stream ends (``fail``,
   ``lose_stream``) are ``AddressByAddressStream``'s (``adapters/_stream_common.py``), shared
   with the Twisted adapter; this module does the socket work.
-* Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
+* Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) in a
+  ``WriteQueue`` (``adapters/_write_queue.py``, shared with the other adapters) and asks the
   loop for one before-poll flush, which hands every queued buffer to the kernel with one
-  ``sendmsg`` (at most ``_IOV_MAX`` buffers per call; TLS joins small buffers up to
-  ``_TLS_CHUNK`` and retries with the same bytes). What the kernel does not take waits for
-  WRITE readiness; ``_on_write_buffer_drained()`` follows each flush that empties the queue.
+  ``sendmsg`` (``WriteQueue.send_direct``: at most 1024 buffers and about 4 MiB per call). TLS
+  has no ``sendmsg``: one ``send`` per piece, buffers under ``_TLS_JOIN_BELOW`` joined up to
+  ``_TLS_CHUNK`` and larger ones as they are, and a retry repeats the same bytes. What the
+  kernel does not take waits for WRITE readiness; ``_on_write_buffer_drained()`` follows each
+  flush that empties the queue.
 * Reads go into one preallocated ``_READ_SIZE`` buffer; the view handed to
   ``_on_data_available`` is only valid during the call (the base copies what it keeps).
 * ``disconnect()`` makes one last non-blocking write of the bytes already queued, never waits
@@ -35,20 +38,20 @@ Contract:
 
 from __future__ import annotations
 
-import collections
 import errno
 import logging
 import os
 import socket
 import ssl
 import threading
-from typing import Any, Callable, Deque, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
 from .._stream_common import AddressByAddressStream, StreamState
+from .._write_queue import WriteQueue
 from .ioloop import IOLoop, _Timeout
 
 # The logger keeps the name it had when the transport lived in connection.py, so logging
@@ -60,11 +63,10 @@ Buffer = Union[bytes, bytearray, memoryview]
 _AddrInfo = Tuple[Any, ...]  # (family, type, proto, canonname, sockaddr) from getaddrinfo
 
 _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
-_IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
-#: Bytes offered per ``sendmsg``: Linux's default ``tcp_wmem`` maximum (4 MiB) is the most a
-#: send buffer takes, and after a partial write it takes about a third of that per WRITE event.
-_SENDMSG_BYTES = 4 * 1024 * 1024
-_TLS_CHUNK = 256 * 1024  # TLS has no sendmsg: small buffers are joined up to this size
+#: TLS has no ``sendmsg``: buffers under this size (frame headers, small publishes) are joined
+#: into one ``send`` up to ``_TLS_CHUNK`` bytes; larger ones (body slices) go as they are.
+_TLS_JOIN_BELOW = 16 * 1024
+_TLS_CHUNK = 256 * 1024
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 #: ``emit`` runs once per frame or publish: a module constant is one lookup where
 #: ``StreamState.OPEN`` is two (a global, then the Enum class attribute), about half its cost.
@@ -74,8 +76,9 @@ _OPEN = StreamState.OPEN
 class SocketTransport(AddressByAddressStream):
     """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
 
-    ``state`` is a :class:`StreamState`; ``wbuf_size`` the bytes queued and not yet taken by
-    the kernel. ``socket_class`` makes the sockets (tests substitute a counting subclass).
+    ``state`` is a :class:`StreamState`; ``queue`` the :class:`WriteQueue` of what is not yet
+    taken by the kernel (``queue.size`` bytes). ``socket_class`` makes the sockets (tests
+    substitute a counting subclass).
     """
 
     socket_class: Callable[..., socket.socket] = socket.socket  # tests count syscalls with it
@@ -87,8 +90,7 @@ class SocketTransport(AddressByAddressStream):
         self.fd = -1
         self.sockaddr: Any = None  # address of the connect in progress
         self.timer: Optional[_Timeout] = None
-        self.wbuf: Deque[Buffer] = collections.deque()
-        self.wbuf_size = 0
+        self.queue = WriteQueue()
         self.want_write = False  # WRITE interest registered after a partial write
         self.flush_requested = False
         self.tls_retry: Optional[Buffer] = None  # OpenSSL wants a retry with the same bytes
@@ -125,7 +127,7 @@ class SocketTransport(AddressByAddressStream):
         ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
         if not self.can("disconnect"):
             return  # a repeat, or the stream already ended
-        if self.state is StreamState.OPEN and self.wbuf:
+        if self.state is StreamState.OPEN and self.queue.buffers:
             try:  # one last non-blocking write of what is queued (e.g. Connection.CloseOk)
                 self.write_some()
             except OSError:
@@ -146,8 +148,11 @@ class SocketTransport(AddressByAddressStream):
             data = data.cast("B")
         size = len(data)
         if size:
-            self.wbuf.append(data)  # by reference: no copy, no syscall
-            self.wbuf_size += size
+            # WriteQueue.append, inline: a method call would add ~20% to emit, which runs
+            # once per publish (docs/internals.md). By reference: no copy, no syscall.
+            queue = self.queue
+            queue.buffers.append(data)
+            queue.size += size
             if not self.want_write and not self.flush_requested:
                 self.flush_requested = True
                 self.ioloop._call_before_poll(self.flush_before_poll)
@@ -297,7 +302,7 @@ class SocketTransport(AddressByAddressStream):
             self.flush()
 
     def flush(self) -> None:
-        if not self.wbuf:
+        if not self.queue.buffers:
             return  # nothing queued: no syscall, and no drain notification
         try:
             self.write_some()
@@ -306,7 +311,7 @@ class SocketTransport(AddressByAddressStream):
         except OSError as exc:
             self.lose_stream(exc)
             return
-        if self.wbuf:
+        if self.queue.buffers:
             if not self.want_write:
                 self.want_write = True
                 self.ioloop.update_handler(self.fd, IOLoop.READ | IOLoop.WRITE)
@@ -318,61 +323,21 @@ class SocketTransport(AddressByAddressStream):
 
     def write_some(self) -> None:
         """Hand queued buffers to the kernel until it takes less than offered; may raise."""
-        sock, wbuf = self.sock, self.wbuf
+        sock, queue = self.sock, self.queue
         assert sock is not None
-        while wbuf:
-            if isinstance(sock, ssl.SSLSocket):
-                chunk = self.tls_retry if self.tls_retry is not None else self.tls_chunk()
-                self.tls_retry = chunk  # until accepted: an SSL retry must repeat the same bytes
-                sent, offered = sock.send(chunk), len(chunk)
-                self.tls_retry = None
-            elif self.wbuf_size <= _SENDMSG_BYTES and len(wbuf) <= _IOV_MAX:
-                sent, offered = sock.sendmsg(wbuf), self.wbuf_size
-            else:
-                batch, offered = self.sendmsg_batch()
-                sent = sock.sendmsg(batch)
-            self.consume(sent)
-            if sent < offered:
-                return  # the kernel buffer is full: wait for WRITE
-
-    def sendmsg_batch(self) -> Tuple[List[Buffer], int]:
-        """The head of the queue for one ``sendmsg``: at most ``_IOV_MAX`` buffers and about
-        ``_SENDMSG_BYTES``. ``sendmsg`` builds an iovec for every buffer it is given, so
-        offering a long backlog to a full kernel buffer would cost per queued buffer for a few
-        MiB accepted."""
-        batch: List[Buffer] = []
-        offered = 0
-        for buf in self.wbuf:
-            batch.append(buf)
-            offered += len(buf)
-            if offered >= _SENDMSG_BYTES or len(batch) == _IOV_MAX:
-                break
-        return batch, offered
-
-    def tls_chunk(self) -> Buffer:
-        parts: List[Buffer] = []
-        total = 0
-        for buf in self.wbuf:
-            if parts and total + len(buf) > _TLS_CHUNK:
-                break
-            parts.append(buf)
-            total += len(buf)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def consume(self, sent: int) -> None:
-        self.wbuf_size -= sent
-        wbuf = self.wbuf
-        if not self.wbuf_size:
-            wbuf.clear()  # the usual case: the kernel took everything
+        if not isinstance(sock, ssl.SSLSocket):
+            queue.send_direct(sock)
             return
-        while sent:
-            head = wbuf[0]
-            size = len(head)
-            if sent < size:
-                wbuf[0] = memoryview(head)[sent:]
-                return
-            wbuf.popleft()
-            sent -= size
+        while queue.buffers:
+            chunk = self.tls_retry
+            if chunk is None:
+                chunk = queue.peek_piece(_TLS_JOIN_BELOW, _TLS_CHUNK)
+            self.tls_retry = chunk  # until accepted: an SSL retry must repeat the same bytes
+            sent = sock.send(chunk)
+            self.tls_retry = None
+            queue.consume(sent)
+            if sent < len(chunk):
+                return  # the kernel buffer is full: wait for WRITE
 
     # ------------------------------------------------------------------ ending a stream
     # (lose_stream, fail and notify_disconnected: StreamLifecycle's, the same on every loop)
@@ -382,8 +347,7 @@ class SocketTransport(AddressByAddressStream):
         self.addresses = []
         self.cancel_timer()
         self.close_socket()
-        self.wbuf.clear()
-        self.wbuf_size = 0
+        self.queue.clear()
         self.want_write = False
         self.tls_retry = None
 

@@ -36,11 +36,12 @@ Contract (``docs/internals.md``, "The hook contract"):
   handled are flushed by the read loop right after ``_on_data_available`` instead). On plain TCP,
   while the ``IOStream`` holds nothing (``writing()`` is false, so nothing of ours is ahead in
   it), the flush calls ``sendmsg`` on ``IOStream.socket`` straight from the queued buffers, as the
-  select transport does (at most :data:`_IOV_MAX` buffers and about :data:`_SENDMSG_BYTES` per
-  call); a failed ``sendmsg`` closes the ``IOStream`` with that error, as its own failed writes
-  do. What the kernel does not take, and everything on TLS, goes to the ``IOStream`` one piece at
-  a time: runs of small buffers joined up to :data:`_PIECE_SIZE`, each buffer of
-  :data:`_COALESCE_BELOW` bytes or more (a body slice) by reference, never copied.
+  select transport does (``WriteQueue.send_direct``, ``adapters/_write_queue.py``: at most
+  1024 buffers and about 4 MiB per call); a failed ``sendmsg`` closes the ``IOStream`` with that
+  error, as its own failed writes do. What the kernel does not take, and everything on TLS,
+  goes to the ``IOStream`` one piece at a time (``WriteQueue.take_piece``): runs of small
+  buffers joined up to :data:`_PIECE_SIZE`, each buffer of :data:`_COALESCE_BELOW` bytes or more
+  (a body slice) by reference, never copied.
   ``IOStream.write`` sends at once; while its future resolves inline the kernel took everything
   and the next piece follows. A piece the kernel did not take whole stays "in flight" until its
   write future resolves, and nothing more is handed over meanwhile, so a full socket costs no
@@ -63,13 +64,12 @@ Contract (``docs/internals.md``, "The hook contract"):
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime
 import enum
 import functools
 import logging
 import socket
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
 from tornado import gen
 from tornado.concurrent import Future
@@ -84,6 +84,7 @@ from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
 from .._stream_common import StreamLifecycle, connect_error
+from .._write_queue import WriteQueue
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
 
@@ -95,8 +96,6 @@ _Address = Tuple[int, Any]  # (family, sockaddr), as Tornado's Resolver.resolve 
 _READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
 _COALESCE_BELOW = 16 * 1024  # smaller buffers are joined into one piece; larger ones go as is
 _PIECE_SIZE = 256 * 1024  # a joined piece stops growing past this size
-_IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
-_SENDMSG_BYTES = 4 * 1024 * 1024  # bytes offered per sendmsg (Linux's default tcp_wmem max)
 #: Both names of a timeout: ``TCPClient`` raises the builtin, ``gen.with_timeout`` Tornado's
 #: alias of ``asyncio.TimeoutError`` (the same class from Python 3.11 on).
 _TIMEOUTS = (TimeoutError, TornadoTimeoutError)
@@ -151,8 +150,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
         self.stream: Optional[IOStream] = None
         self.sock: Optional[socket.socket] = None  # plain TCP: the IOStream's socket
         self.connect_task: Optional[asyncio.Task[IOStream]] = None
-        self.wbuf: Deque[_Piece] = collections.deque()
-        self.queued = 0  # bytes in wbuf
+        self.queue = WriteQueue()  # bytes and views only (a bytearray is queued as a view)
         self.in_flight = 0  # bytes handed to the IOStream, write future not yet resolved
         self.flush_requested = False
         self.delivering = False  # inside _on_data_available: the read loop flushes afterwards
@@ -162,7 +160,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
     @property
     def wbuf_size(self) -> int:
         """Bytes queued here or held by the ``IOStream``, not yet known to be sent."""
-        return self.queued + self.in_flight
+        return self.queue.size + self.in_flight
 
     # ------------------------------------------------------------------ down-calls
 
@@ -201,8 +199,11 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 piece = piece.cast("B")
         size = len(piece)
         if size:
-            self.wbuf.append(piece)  # by reference: no copy, no syscall
-            self.queued += size
+            # WriteQueue.append, inline: a method call would add ~20% to emit, which runs
+            # once per publish (docs/internals.md). By reference: no copy, no syscall.
+            queue = self.queue
+            queue.buffers.append(piece)
+            queue.size += size
             if not self.in_flight and not self.flush_requested:
                 self.flush_requested = True  # one flush per loop iteration
                 if not self.delivering:  # else the read loop flushes when the handlers return
@@ -355,7 +356,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
 
     def flush(self) -> None:
         self.flush_requested = False
-        if self.state is TransportState.OPEN and self.wbuf and not self.in_flight:
+        if self.state is TransportState.OPEN and self.queue.buffers and not self.in_flight:
             self.pump()
 
     def pump(self, notify: bool = True) -> None:
@@ -363,12 +364,12 @@ class StreamTransport(StreamLifecycle[TransportState]):
         the IOStream holds nothing (so nothing of ours is ahead in it); what the kernel does not
         take goes to the IOStream piece by piece while the kernel takes each one whole. Stop at
         the first piece it does not (its write future resumes the pump)."""
-        stream = self.stream
+        stream, queue = self.stream, self.queue
         assert stream is not None
-        while self.wbuf:
+        while queue.buffers:
             if self.sock is not None and not stream.writing():
                 try:
-                    self.send_direct(self.sock)
+                    queue.send_direct(self.sock)
                 except (BlockingIOError, InterruptedError):
                     pass
                 except OSError as exc:
@@ -377,9 +378,11 @@ class StreamTransport(StreamLifecycle[TransportState]):
                     stream.close(exc_info=exc)
                     self.drop_queue()
                     return
-                if not self.wbuf:
+                if not queue.buffers:
                     break
-            piece = self.take_piece()
+            # One large buffer as is, or a run of small ones joined; never a bytearray (emit
+            # queues one as a view), which IOStream.write would refuse.
+            piece = cast(_Piece, queue.take_piece(_COALESCE_BELOW, _PIECE_SIZE))
             self.in_flight = len(piece)
             try:
                 written = stream.write(piece)
@@ -402,63 +405,10 @@ class StreamTransport(StreamLifecycle[TransportState]):
         self.in_flight = 0
         if written.exception() is not None:
             self.drop_queue()
-        elif self.wbuf:
+        elif self.queue.buffers:
             self.pump()
         else:
             self.conn._on_write_buffer_drained()
-
-    def send_direct(self, sock: socket.socket) -> None:
-        """``sendmsg`` the queue (batches of at most :data:`_IOV_MAX` buffers and about
-        :data:`_SENDMSG_BYTES`) until the kernel takes less than offered; may raise."""
-        wbuf = self.wbuf
-        while wbuf:
-            if self.queued <= _SENDMSG_BYTES and len(wbuf) <= _IOV_MAX:
-                offered = self.queued
-                sent = sock.sendmsg(wbuf)
-            else:
-                batch: List[_Piece] = []
-                offered = 0
-                for buf in wbuf:
-                    batch.append(buf)
-                    offered += len(buf)
-                    if offered >= _SENDMSG_BYTES or len(batch) == _IOV_MAX:
-                        break
-                sent = sock.sendmsg(batch)
-            self.consume(sent)
-            if sent < offered:
-                return
-
-    def consume(self, sent: int) -> None:
-        """Drop ``sent`` bytes from the head of the queue."""
-        self.queued -= sent
-        wbuf = self.wbuf
-        if not self.queued:
-            wbuf.clear()
-            return
-        while sent:
-            head = wbuf[0]
-            size = len(head)
-            if sent < size:
-                wbuf[0] = memoryview(head)[sent:]
-                return
-            wbuf.popleft()
-            sent -= size
-
-    def take_piece(self) -> _Piece:
-        """Pop the next piece: one large buffer as is, or a run of small ones joined."""
-        wbuf = self.wbuf
-        head = wbuf.popleft()
-        size = len(head)
-        if size >= _COALESCE_BELOW or not wbuf or len(wbuf[0]) >= _COALESCE_BELOW:
-            self.queued -= size
-            return head
-        parts = [head]
-        while wbuf and size < _PIECE_SIZE and len(wbuf[0]) < _COALESCE_BELOW:
-            part = wbuf.popleft()
-            parts.append(part)
-            size += len(part)
-        self.queued -= size
-        return b"".join(parts)
 
     def write_last(self) -> None:
         """One last non-blocking attempt to send what is queued or held by the IOStream."""
@@ -472,14 +422,14 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 if not stream.write(b"").done():
                     return
                 self.in_flight = 0
-            if self.wbuf:
+            if self.queue.buffers:
                 self.pump(notify=False)
         except StreamClosedError:
             pass
 
     def drop_queue(self) -> None:
-        self.wbuf.clear()
-        self.queued = self.in_flight = 0
+        self.queue.clear()
+        self.in_flight = 0
 
     # ------------------------------------------------------------------ ending a stream
 

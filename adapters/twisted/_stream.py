@@ -19,7 +19,8 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
   Failures map to the select adapter's exception classes and messages, cause chained: Twisted's
   connect errors become the OS errors select would see (``os_error``), then go through the
   shared mapping (``connect_failed()``).
-* Writes are coalesced: ``emit`` queues buffers by reference. The stream is registered on the
+* Writes are coalesced: ``emit`` queues buffers by reference in a ``WriteQueue``
+  (``adapters/_write_queue.py``, shared with the other adapters). The stream is registered on the
   transport as a pull producer (``IPullProducer``): Twisted calls ``resumeProducing()`` each
   time its own buffer has fully drained (``abstract.FileDescriptor.doWrite``), and only then
   (or from the next reactor turn, when Twisted's buffer is already empty) does the stream
@@ -49,12 +50,11 @@ Contract (the hook contract of ``docs/internals.md``, in Twisted terms):
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import socket
 import ssl
-from typing import Any, Deque, List, Optional, Union
+from typing import Any, Optional, Union
 
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred
@@ -70,6 +70,7 @@ from amqpbase.connection import Connection
 
 from .._socket_options import apply_socket_options
 from .._stream_common import AddressByAddressStream, StreamState
+from .._write_queue import WriteQueue
 from ._tls import TLSSession
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
@@ -81,8 +82,6 @@ Buffer = Union[bytes, bytearray, memoryview]
 Reactor = Any
 
 _TLS_RECORD = 16 * 1024  # TLS plaintext record size: smaller buffers are joined up to it
-_IOV_MAX = 1024  # buffers per sendmsg() (Linux IOV_MAX)
-_SENDMSG_BYTES = 4 * 1024 * 1024  # bytes offered per sendmsg (Linux's default tcp_wmem max)
 #: What the kernel did not take goes to Twisted in pieces of at most this size: a copy small
 #: enough to stay off glibc's mmap threshold (128 KiB; larger ones are page-faulted in afresh
 #: each time) and under Twisted's SEND_LIMIT (128 KiB), so one doWrite() sends it all.
@@ -149,8 +148,7 @@ class TwistedStream(AddressByAddressStream):
         self.transport: Any = None  # its ITCPTransport
         self.tls: Optional[TLSSession] = None
         self.timer: Any = None  # TLS handshake deadline (IDelayedCall)
-        self.pending: Deque[Buffer] = collections.deque()  # queued, not yet given to Twisted
-        self.pending_size = 0
+        self.queue = WriteQueue()  # queued, not yet given to Twisted
         self.handed = 0  # bytes given to Twisted since its buffer was last empty
         self.drain_owed = False  # emitted bytes went to Twisted since the last drain report
         self.twisted_wants_data = False  # Twisted's buffer is empty: write without waiting
@@ -179,7 +177,7 @@ class TwistedStream(AddressByAddressStream):
         ``_on_stream_terminated(None)`` from the reactor; a no-op when there is none."""
         if not self.can("disconnect"):
             return  # a repeat, or the stream already ended
-        if self.state is StreamState.OPEN and self.pending:
+        if self.state is StreamState.OPEN and self.queue.buffers:
             self.protocol = None  # detach first: nothing below may call the base back
             try:
                 self.hand_to_twisted()  # teardown() makes the one last write attempt
@@ -201,14 +199,17 @@ class TwistedStream(AddressByAddressStream):
             data = data.cast("B")  # len() counts bytes from here on
         size = len(data)
         if size:
-            self.pending.append(data)
-            self.pending_size += size
+            # WriteQueue.append, inline: a method call would add ~20% to emit, which runs
+            # once per publish (docs/internals.md). By reference: no copy, no syscall.
+            queue = self.queue
+            queue.buffers.append(data)
+            queue.size += size
             if self.twisted_wants_data and self.flush_call is None:
                 self.flush_call = self.reactor.callLater(0, self.flush)
 
     def write_buffer_size(self) -> int:
         """Bytes queued here plus the bytes Twisted holds that the kernel has not taken."""
-        size = self.pending_size
+        size = self.queue.size
         if self.handed:
             transport = self.transport
             try:
@@ -391,7 +392,7 @@ class TwistedStream(AddressByAddressStream):
     def flush(self) -> None:
         """Next reactor turn after an emit while Twisted's buffer was empty."""
         self.flush_call = None
-        if self.state is StreamState.OPEN and self.twisted_wants_data and self.pending:
+        if self.state is StreamState.OPEN and self.twisted_wants_data and self.queue.buffers:
             self.write_pending()
 
     def on_drained(self) -> None:
@@ -401,7 +402,7 @@ class TwistedStream(AddressByAddressStream):
         self.twisted_wants_data = True
         if self.state is not StreamState.OPEN:
             return
-        if self.pending:
+        if self.queue.buffers:
             self.write_pending()  # Twisted asked for data: give it all now
         elif self.drain_owed:  # not for TLS handshake bytes: the base never queued those
             self.drain_owed = False
@@ -413,7 +414,7 @@ class TwistedStream(AddressByAddressStream):
         except (OSError, ValueError) as exc:  # an SSLError from encrypting, a failed send
             self.lose_stream(exc)
             return
-        if self.twisted_wants_data and not self.pending and self.drain_owed:
+        if self.twisted_wants_data and not self.queue.buffers and self.drain_owed:
             # The kernel took everything: Twisted was never involved, so no resumeProducing()
             # will come for these bytes; report the drain here, as select does after a flush.
             self.drain_owed = False
@@ -428,95 +429,25 @@ class TwistedStream(AddressByAddressStream):
         encrypted straight from the queued buffers, small ones joined up to a full record, so
         bodies are not copied before OpenSSL reads them. May raise ``OSError`` (a failed
         send, an ``SSLError``)."""
-        pending = self.pending
+        queue = self.queue
         self.drain_owed = True
         tls = self.tls
         if tls is None:
             if self.twisted_wants_data and self.sock is not None:
                 # In order: Twisted's buffer is empty, so nothing of ours is ahead in it.
                 try:
-                    self.send_direct(self.sock)
+                    queue.send_direct(self.sock)
                 except (BlockingIOError, InterruptedError):
                     pass
-            if pending:
-                piece = self.take_piece()
+            if queue.buffers:
+                piece = queue.take_bytes(_PIECE)
                 self.transport.write(piece)
                 self.handed += len(piece)
                 self.twisted_wants_data = False
             return
-        self.pending_size = 0
-        small: List[Buffer] = []
-        small_size = 0
-        for buf in pending:
-            if len(buf) >= _TLS_RECORD:  # encrypted straight from the caller's buffer
-                if small:
-                    tls.encrypt(b"".join(small))
-                    small, small_size = [], 0
-                tls.encrypt(buf)
-            else:
-                small.append(buf)
-                small_size += len(buf)
-                if small_size >= _TLS_RECORD:
-                    tls.encrypt(b"".join(small))
-                    small, small_size = [], 0
-        if small:
-            tls.encrypt(b"".join(small))
-        pending.clear()
+        while queue.buffers:  # a buffer of a record or more as is, smaller ones joined
+            tls.encrypt(queue.take_piece(_TLS_RECORD, _TLS_RECORD))
         self.send_tls_output()
-
-    def send_direct(self, sock: socket.socket) -> None:
-        """``sendmsg`` the queue (batches of at most :data:`_IOV_MAX` buffers and about
-        :data:`_SENDMSG_BYTES`) until the kernel takes less than offered; may raise."""
-        pending = self.pending
-        while pending:
-            batch: List[Buffer] = []
-            offered = 0
-            for buf in pending:
-                batch.append(buf)
-                offered += len(buf)
-                if offered >= _SENDMSG_BYTES or len(batch) == _IOV_MAX:
-                    break
-            sent = sock.sendmsg(batch)
-            self.consume(sent)
-            if sent < offered:
-                return
-
-    def consume(self, sent: int) -> None:
-        """Drop ``sent`` bytes from the head of the queue."""
-        self.pending_size -= sent
-        pending = self.pending
-        if not self.pending_size:
-            pending.clear()
-            return
-        while sent:
-            head = pending[0]
-            size = len(head)
-            if sent < size:
-                pending[0] = memoryview(head)[sent:]
-                return
-            pending.popleft()
-            sent -= size
-
-    def take_piece(self) -> bytes:
-        """Pop up to :data:`_PIECE` bytes from the head of the queue as one ``bytes``."""
-        pending = self.pending
-        parts: List[Buffer] = []
-        size = 0
-        while pending and size < _PIECE:
-            head = pending[0]
-            room = _PIECE - size
-            if len(head) > room:
-                view = memoryview(head)
-                parts.append(view[:room])
-                pending[0] = view[room:]
-                size += room
-                break
-            parts.append(pending.popleft())
-            size += len(head)
-        self.pending_size -= size
-        if len(parts) == 1 and type(parts[0]) is bytes:
-            return parts[0]
-        return b"".join(parts)
 
     # ------------------------------------------------------------------ ending a stream
     # (lose_stream, fail and notify_disconnected: StreamLifecycle's, the same on every loop)
@@ -562,8 +493,8 @@ class TwistedStream(AddressByAddressStream):
             transport.abortConnection()
         self.tls = None
         self.sock = None
-        self.pending.clear()
-        self.pending_size = self.handed = 0
+        self.queue.clear()
+        self.handed = 0
         self.twisted_wants_data = self.drain_owed = False
 
     def cancel_timer(self) -> None:

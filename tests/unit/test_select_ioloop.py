@@ -81,11 +81,13 @@ class CountingSocket(socket.socket):
 
 class CountingSSLSocket(ssl.SSLSocket):
     send_calls: List[int]
+    sent_objects: List[Any]  # what each send was given, by reference
 
     def send(self, data: Any, flags: int = 0) -> int:
         if not hasattr(self, "send_calls"):
-            self.send_calls = []
+            self.send_calls, self.sent_objects = [], []
         self.send_calls.append(memoryview(data).nbytes)
+        self.sent_objects.append(data)
         return super().send(data, flags)
 
 
@@ -587,7 +589,7 @@ def test_more_buffers_than_iov_max_take_one_sendmsg_per_1024(loop: IOLoop) -> No
         views = [memoryview(chunk) for chunk in payload]
         for view in views:
             conn._adapter_emit_data(view)
-        queued = list(conn._io.wbuf)
+        queued = list(conn._io.queue.buffers)
         assert all(a is b for a, b in zip(queued[1:], views))  # kept by reference, not copied
         loop.call_later(0.3, loop.stop)
 
@@ -763,6 +765,46 @@ def test_tls_large_memoryviews_are_sent_without_joining(
     # The 8-byte header is sent alone (the next buffer would pass 256 KiB), then each
     # 512 KiB view as it is (retries after a full socket repeat the same view).
     assert set(sock.send_calls) <= {len(PROTOCOL_HEADER), 512 * 1024}
+
+
+def test_tls_body_slices_go_by_reference_between_joined_glue(
+    loop: IOLoop, tls_files: Tuple[Path, Path]
+) -> None:
+    """Frames as the codec makes them for a large body: small glue buffers between 64 KiB
+    views of the body. TLS has no sendmsg: each view is one SSL send of the view itself
+    (never copied into a joined chunk); the glue between two views is joined into one send."""
+    body = bytes(range(256)) * 1024  # 256 KiB
+    view = memoryview(body)
+    parts: List[Any] = [b"head"]
+    for offset in range(0, len(body), 64 * 1024):
+        parts += [view[offset : offset + 64 * 1024], b"\xce", b"glue"]
+    expected = PROTOCOL_HEADER + b"".join(parts)
+    server = tls_server(tls_files, lambda sock: server.read_all(sock, len(expected)))
+
+    def on_connected(conn: Probe) -> None:
+        for part in parts:
+            conn._adapter_emit_data(part)
+        wait_drained()
+
+    def wait_drained() -> None:
+        if conn.drained:
+            loop.stop()
+        else:
+            loop.call_later(0.02, wait_drained)
+
+    options = SSLOptions(client_context(tls_files[0]), server_hostname="localhost")
+    conn = Probe(params(server.port, ssl_options=options), custom_ioloop=loop)
+    conn.on_connected = on_connected
+    run_loop(loop, timeout=30)
+    server.join()
+    sock = conn.sock
+    assert isinstance(sock, CountingSSLSocket)
+    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
+    # A retry after a full socket repeats the same bytes: count each send once.
+    sends = [(size, data) for i, (size, data) in enumerate(zip(sock.send_calls,
+             sock.sent_objects)) if i == 0 or data is not sock.sent_objects[i - 1]]
+    assert [size for size, _ in sends] == [len(PROTOCOL_HEADER) + 4] + [64 * 1024, 5] * 4
+    assert all(data.obj is body for size, data in sends if size == 64 * 1024)
 
 
 def test_tls_certificate_verification_failure(loop: IOLoop, tls_files: Tuple[Path, Path]) -> None:

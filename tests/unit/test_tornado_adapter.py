@@ -381,7 +381,7 @@ def test_large_buffers_are_sent_by_reference(loop: Loop) -> None:
     def on_connected(conn: Probe) -> None:
         for part in parts:
             conn._adapter_emit_data(part)
-        queued = list(conn._io.wbuf)
+        queued = list(conn._io.queue.buffers)
         assert all(a is b for a, b in zip(queued[1:], parts))  # queued by reference
 
     conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)

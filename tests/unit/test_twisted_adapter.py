@@ -212,10 +212,10 @@ async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
         h.emit(view[offset : offset + 128 * 1024])
     await pause(0.3)
     try:
-        queued, in_twisted = h.stream.pending_size, h.stream.write_buffer_size()
+        queued, in_twisted = h.stream.queue.size, h.stream.write_buffer_size()
         assert 0 < queued < len(body)  # the kernel took part of it, the rest waits here
         assert 0 < in_twisted - queued <= _PIECE  # one small piece handed to Twisted
-        assert all(isinstance(b, memoryview) and b.obj is body for b in h.stream.pending)
+        assert all(isinstance(b, memoryview) and b.obj is body for b in h.stream.queue.buffers)
     finally:
         start_reading.set()
     await wait_until(lambda: len(h.recorder.names("drained")) == 2, timeout=30)
