@@ -53,6 +53,14 @@ def run_loop(loop: IOLoop, timeout: float = 10.0) -> None:
     assert not expired, f"the loop was not stopped within {timeout}s"
 
 
+def stop_when_drained(loop: IOLoop, conn: "Probe") -> None:
+    """Stop ``loop`` once ``conn`` reported its write buffer drained (checked every 20 ms)."""
+    if conn.drained:
+        loop.stop()
+    else:
+        loop.call_later(0.02, lambda: stop_when_drained(loop, conn))
+
+
 @pytest.fixture
 def loop() -> Any:
     ioloop = IOLoop()
@@ -627,13 +635,7 @@ def test_partial_writes_to_a_slow_reader_keep_order_and_drain_once(loop: IOLoop)
     def check_blocked() -> None:
         sizes.append(conn._adapter_get_write_buffer_size())
         start_reading.set()
-        wait_drained()
-
-    def wait_drained() -> None:
-        if conn.drained:
-            loop.stop()
-        else:
-            loop.call_later(0.05, wait_drained)
+        stop_when_drained(loop, conn)
 
     conn = Probe(params(server.port), custom_ioloop=loop)
     conn._io.socket_class = CountingSocket
@@ -734,35 +736,38 @@ def test_tls_connect_round_trip_and_coalesced_sends(
     server.join()
 
 
+def send_over_tls(
+    loop: IOLoop, tls_files: Tuple[Path, Path], parts: List[Any], **kwargs: Any
+) -> CountingSSLSocket:
+    """Connect over TLS to a loopback server (``kwargs``: for :func:`params`), emit ``parts``
+    once connected and run until the write buffer drained; check that the server received the
+    protocol header and the parts, in order. Returns the client's socket."""
+    expected = PROTOCOL_HEADER + b"".join(parts)
+    server = tls_server(tls_files, lambda sock: server.read_all(sock, len(expected)))
+
+    def on_connected(conn: Probe) -> None:
+        for part in parts:
+            conn._adapter_emit_data(part)
+        stop_when_drained(loop, conn)
+
+    conn = Probe(params(server.port, **kwargs), custom_ioloop=loop)
+    conn.on_connected = on_connected
+    run_loop(loop, timeout=30)
+    server.join()
+    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
+    assert isinstance(conn.sock, CountingSSLSocket)
+    return conn.sock
+
+
 def test_tls_large_memoryviews_are_sent_without_joining(
     loop: IOLoop, tls_files: Tuple[Path, Path]
 ) -> None:
     body = bytes(range(256)) * 4096  # 1 MiB
-    expected = PROTOCOL_HEADER + body
-
-    server = tls_server(tls_files, lambda sock: server.read_all(sock, len(expected)))
-
-    def on_connected(conn: Probe) -> None:
-        view = memoryview(body)
-        for offset in range(0, len(body), 512 * 1024):
-            conn._adapter_emit_data(view[offset : offset + 512 * 1024])
-        wait_drained()
-
-    def wait_drained() -> None:
-        if conn.drained:
-            loop.stop()
-        else:
-            loop.call_later(0.02, wait_drained)
-
+    view = memoryview(body)
+    parts = [view[offset : offset + 512 * 1024] for offset in range(0, len(body), 512 * 1024)]
     options = SSLOptions(client_context(tls_files[0]))  # SNI / hostname check: params.host
-    conn = Probe(params(server.port, host="localhost", ssl_options=options), custom_ioloop=loop)
-    conn.on_connected = on_connected
-    run_loop(loop, timeout=30)
-    server.join()
-    sock = conn.sock
-    assert isinstance(sock, CountingSSLSocket)
-    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
-    # The 8-byte header is sent alone (the next buffer would pass 256 KiB), then each
+    sock = send_over_tls(loop, tls_files, parts, host="localhost", ssl_options=options)
+    # The 8-byte header is sent alone (the next buffer is a large one), then each
     # 512 KiB view as it is (retries after a full socket repeat the same view).
     assert set(sock.send_calls) <= {len(PROTOCOL_HEADER), 512 * 1024}
 
@@ -778,28 +783,8 @@ def test_tls_body_slices_go_by_reference_between_joined_glue(
     parts: List[Any] = [b"head"]
     for offset in range(0, len(body), 64 * 1024):
         parts += [view[offset : offset + 64 * 1024], b"\xce", b"glue"]
-    expected = PROTOCOL_HEADER + b"".join(parts)
-    server = tls_server(tls_files, lambda sock: server.read_all(sock, len(expected)))
-
-    def on_connected(conn: Probe) -> None:
-        for part in parts:
-            conn._adapter_emit_data(part)
-        wait_drained()
-
-    def wait_drained() -> None:
-        if conn.drained:
-            loop.stop()
-        else:
-            loop.call_later(0.02, wait_drained)
-
     options = SSLOptions(client_context(tls_files[0]), server_hostname="localhost")
-    conn = Probe(params(server.port, ssl_options=options), custom_ioloop=loop)
-    conn.on_connected = on_connected
-    run_loop(loop, timeout=30)
-    server.join()
-    sock = conn.sock
-    assert isinstance(sock, CountingSSLSocket)
-    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
+    sock = send_over_tls(loop, tls_files, parts, ssl_options=options)
     # A retry after a full socket repeats the same bytes: count each send once.
     sends = [(size, data) for i, (size, data) in enumerate(zip(sock.send_calls,
              sock.sent_objects)) if i == 0 or data is not sock.sent_objects[i - 1]]
