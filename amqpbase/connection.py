@@ -8,6 +8,11 @@ Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
 ``add_callback_threadsafe``, ``update_secret`` and write flow control's resume signal
 (``add_backpressure_drained_callback``, ``write_buffer_size``).
 
+The work is shared with friend modules that use its private state: ``_opening`` (attempts,
+handshake), ``_closing`` (Close/CloseOk, protocol errors, timeouts, settling) and
+``_inbound`` (routing parsed frames to channels and channel 0). What stays here: the public
+API, the hooks and up-calls, sending, and the channel table.
+
 Connection state lives in one place: ``self._state`` (a :class:`ConnectionState`), changed only
 by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` table.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from amqpbase import _closing, _opening, exceptions, frame, spec
+from amqpbase import _closing, _inbound, _opening, exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
 from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
@@ -110,7 +115,7 @@ class Connection:
         self._discard_input = False  # stream desynchronised after a framing error
         self._closing_channels: set[int] = set()
         # Numbers of channels the broker closed, whose in-flight frames may still arrive
-        # (see _discard_stale): until the number is reopened and its Channel.OpenOk is in.
+        # (see _inbound.discard_stale): until the number is reopened and its Channel.OpenOk is in.
         self._stale_channels: set[int] = set()
         self._client_close_args: Optional[tuple[int, str]] = None
 
@@ -477,40 +482,11 @@ class Connection:
             except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
                 # Frames that completed before the malformed one are valid (broker acks,
                 # say): act on them first, so nothing the broker did say is lost, then close.
-                if self._dispatch(decoder.frames_before_error):
+                if _inbound.dispatch(self, decoder.frames_before_error):
                     _closing.on_protocol_error(self, exc, stream_desynchronised=True)
                 return
-            if frames is None or not self._dispatch(frames):
+            if frames is None or not _inbound.dispatch(self, frames):
                 return  # (a generator dropped early keeps its unparsed rest)
-
-    def _dispatch(self, frames: List[Any]) -> bool:
-        """Hand each frame to its channel or to the connection. Returns False when a frame
-        broke the protocol or the connection stopped reading (the rest is dropped)."""
-        channels = self._channels
-        stale = self._stale_channels
-        for inbound in frames:
-            number = inbound.channel_number
-            try:
-                if number:
-                    channel = channels.get(number)
-                    if stale and number in stale and self._discard_stale(inbound, channel):
-                        continue
-                    if channel is not None:
-                        if not self._close_sent:
-                            channel._handle_frame(inbound)
-                    elif not self._close_sent:
-                        first = inbound.frames()[0] if type(inbound) is frame.Delivery else inbound
-                        raise exceptions.ChannelNotOpenError(
-                            f"{type(first).__name__} frame for channel {number}, which is not open"
-                        )
-                else:
-                    self._handle_connection_frame(inbound)
-            except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-                _closing.on_protocol_error(self, exc, stream_desynchronised=False)
-                return False
-            if self._discard_input:
-                return False
-        return True
 
     def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
         """The stream is gone (``error`` None after our own disconnect). Settle everything."""
@@ -605,26 +581,6 @@ class Connection:
         if self._stream_up:
             self._emit(frame.HEARTBEAT_FRAME)
 
-    def _discard_stale(self, inbound: Any, channel: Optional["Channel"]) -> bool:
-        """True when ``inbound`` (for a channel number in ``_stale_channels``) is a frame the
-        broker sent on a channel it had closed, to be dropped.
-
-        RabbitMQ goes on sending what was in flight on a channel after its own Channel.Close
-        (deliveries already routed to the channel's consumers, confirms): those frames can
-        arrive after our Channel.CloseOk, even after we sent Channel.Open for the same number.
-        They are stale, not a protocol violation (pika ignores them too); closing the whole
-        connection with 504 would take every other channel down. The number stays stale
-        until its next Channel.OpenOk; frames for numbers never opened are still a 504."""
-        if channel is not None and not channel.is_opening:
-            self._stale_channels.discard(channel.channel_number)
-            return False
-        if (channel is not None and type(inbound) is frame.Method
-                and type(inbound.method) is spec.Channel.OpenOk):
-            self._stale_channels.discard(channel.channel_number)
-            return False
-        LOGGER.debug("Discarding %r: its channel was closed by the broker", inbound)
-        return True
-
     def _channel_terminated(self, channel: "Channel") -> None:
         """A channel reached CLOSED (CloseOk or broker Close): forget its number."""
         number = channel.channel_number
@@ -640,73 +596,6 @@ class Connection:
             and not self._close_sent
         ):
             _closing.send_connection_close(self)
-
-    # ----------------------------------------------------------------------------------------
-    # Connection-level (channel 0) frames
-    # ----------------------------------------------------------------------------------------
-
-    def _handle_connection_frame(self, inbound: Any) -> None:
-        if isinstance(inbound, frame.Heartbeat):
-            return
-        if isinstance(inbound, frame.ProtocolHeader):
-            if self._state is ConnectionState.PROTOCOL:
-                _closing.fail_handshake(
-                    self,
-                    exceptions.IncompatibleProtocolError(
-                        f"broker speaks AMQP {inbound.major}-{inbound.minor}-"
-                        f"{inbound.revision}, not 0-9-1"
-                    ),
-                )
-                return
-            raise exceptions.UnexpectedFrameError("protocol header in the middle of the stream")
-        if not isinstance(inbound, frame.Method):
-            raise exceptions.UnexpectedFrameError(
-                f"{type(inbound).__name__} frame on channel 0 (content belongs on a channel)"
-            )
-        method = inbound.method
-        if self._close_sent and not isinstance(
-            method, (spec.Connection.Close, spec.Connection.CloseOk)
-        ):
-            return  # AMQP 0-9-1 2.2.4: after sending Close, discard all but Close/CloseOk
-        handler = self._METHOD_HANDLERS.get(type(method))
-        if handler is None:
-            raise exceptions.CommandInvalidError(f"unexpected {method.NAME} on channel 0")
-        handler(self, inbound)
-
-    def _on_connection_blocked(self, inbound: frame.Method) -> None:
-        LOGGER.warning("Connection blocked by the broker: %s", inbound.method.reason)
-        timeout = self.params.blocked_connection_timeout
-        if timeout is not None and self._blocked_timer is None:
-            self._blocked_timer = self._adapter_call_later(
-                timeout, lambda: _closing.on_blocked_timeout(self)
-            )
-        for callback in list(self._blocked_callbacks):
-            invoke(callback, self, inbound)
-
-    def _on_connection_unblocked(self, inbound: frame.Method) -> None:
-        LOGGER.info("Connection unblocked by the broker")
-        self._cancel_timer("_blocked_timer")
-        for callback in list(self._unblocked_callbacks):
-            invoke(callback, self, inbound)
-
-    def _on_update_secret_ok(self, inbound: frame.Method) -> None:
-        if not self._update_secret_callbacks:
-            raise exceptions.CommandInvalidError("UpdateSecretOk without an UpdateSecret")
-        callback = self._update_secret_callbacks.pop(0)
-        if callback is not None:
-            invoke(callback, inbound)
-
-    _METHOD_HANDLERS: Dict[type, Callable[["Connection", frame.Method], None]] = {
-        spec.Connection.Start: _opening.on_start,
-        spec.Connection.Secure: _opening.on_secure,
-        spec.Connection.Tune: _opening.on_tune,
-        spec.Connection.OpenOk: _opening.on_open_ok,
-        spec.Connection.Close: _closing.on_connection_close,
-        spec.Connection.CloseOk: _closing.on_connection_close_ok,
-        spec.Connection.Blocked: _on_connection_blocked,
-        spec.Connection.Unblocked: _on_connection_unblocked,
-        spec.Connection.UpdateSecretOk: _on_update_secret_ok,
-    }
 
     # ----------------------------------------------------------------------------------------
     # Closing, failures and timers
