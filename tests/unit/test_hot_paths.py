@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, List
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from amqpbase import exceptions, frame, spec
@@ -328,6 +328,17 @@ def test_the_template_outlives_a_call_but_not_a_lowered_frame_max() -> None:
         fast.feed_deliveries(one)
 
 
+def _error_kind(error: Any) -> Any:
+    """An error as (type, what): the text before the first " (" or ";". What follows shows
+    the bytes at hand (for garbage where a frame should start: the frame header's channel
+    and size once 7 bytes are there, else the bytes so far), and feed_batches, which holds
+    an incomplete delivery back, may have more bytes at hand than feed had."""
+    if error is None:
+        return None
+    kind, text = error
+    return kind, text.split(";")[0].split(" (")[0]
+
+
 def _run_batches(chunks: List[bytes]) -> tuple[List[Any], Any]:
     decoder = frame.FrameDecoder(4096)
     out: List[Any] = []
@@ -352,6 +363,15 @@ def _run_batches(chunks: List[bytes]) -> tuple[List[Any], Any]:
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=2),
     st.lists(st.integers(0, 10**6), max_size=6),
 )
+# Found by CI: garbage where a frame starts, seen by feed with 1 byte at hand and by
+# feed_batches (holding the delivery back) with the whole frame header at hand.
+@example(
+    [("ctag-a", 1, False, ("", "q"),
+      spec.BasicProperties(content_type="text/plain", headers={"a": 1}, delivery_mode=2),
+      b"\x00\x00\x00", 1)],
+    [(250, 0)],
+    [1297],
+)
 def test_feed_batches_decodes_as_the_generic_path(
     messages: List[tuple[Any, ...]], flips: List[tuple[int, int]], cuts: List[int]
 ) -> None:
@@ -368,7 +388,7 @@ def test_feed_batches_decodes_as_the_generic_path(
     chunks = [bytes(data[a:b]) for a, b in zip([0, *points], [*points, len(data)])]
     got, got_error = _run_batches(chunks)
     expected, error = _run(chunks, False)
-    assert got_error == error
+    assert _error_kind(got_error) == _error_kind(error)
     assert got == expected[: len(got)]
     held = expected[len(got) :]
     assert error is None or not held
