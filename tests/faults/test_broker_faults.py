@@ -21,7 +21,7 @@ import time
 from typing import Any, List, Tuple
 
 import pytest
-from conformance.conftest import ChannelEvents, MemoryAlarm, Session
+from conformance.conftest import ChannelEvents, Events, MemoryAlarm, Session
 
 from amqpbase import exceptions, spec
 from amqpbase.channel import Channel
@@ -93,6 +93,20 @@ def in_thread(action: Any) -> Tuple[threading.Thread, List[BaseException]]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, errors
+
+
+def open_watched(
+    session: Session, params: Any
+) -> Tuple[Connection, Events, Timed, Channel, ChannelEvents]:
+    """Open a connection and one channel with ``params``, recording when the connection's
+    on_close ran (``Timed``) and what the channel's on_close got (``ChannelEvents``)."""
+    conn, events = session.open_connection(params)
+    timed = Timed()
+    conn.add_on_close_callback(timed.on_close)
+    ch = session.open_channel(conn)
+    channel_events = ChannelEvents()
+    ch.add_on_close_callback(channel_events.on_close)
+    return conn, events, timed, ch, channel_events
 
 
 def prove_loop_alive(session: Session) -> None:
@@ -234,12 +248,7 @@ def test_stop_app_is_reported_within_the_heartbeat_bound_then_start_app(
     ``start_app`` a connection with the very same parameters opens and works."""
     session = fault_session
     params = session.params(heartbeat=HEARTBEAT)
-    conn, events = session.open_connection(params)
-    timed = Timed()
-    conn.add_on_close_callback(timed.on_close)
-    ch = session.open_channel(conn)
-    channel_events = ChannelEvents()
-    ch.add_on_close_callback(channel_events.on_close)
+    conn, events, timed, ch, channel_events = open_watched(session, params)
     session.rpc(ch.basic_consume, session.declare_queue(ch), lambda *a: None)
 
     started = time.monotonic()
@@ -278,12 +287,7 @@ def test_killed_node_is_stream_lost_within_the_heartbeat_bound_then_restart(
     parameters works."""
     session = fault_session
     params = session.params(heartbeat=HEARTBEAT)
-    conn, events = session.open_connection(params)
-    timed = Timed()
-    conn.add_on_close_callback(timed.on_close)
-    ch = session.open_channel(conn)
-    channel_events = ChannelEvents()
-    ch.add_on_close_callback(channel_events.on_close)
+    conn, events, timed, ch, channel_events = open_watched(session, params)
 
     started = time.monotonic()
     fault_broker.kill()
@@ -381,14 +385,11 @@ def test_blocked_connection_timeout_is_on_time(
     ``ConnectionBlockedTimeout``; the RPC left pending never gets its callback and the
     blocked publish is never confirmed; the loop goes on."""
     session = fault_session
-    conn, events = session.open_connection(session.params(blocked_connection_timeout=1.0))
+    conn, events, timed, ch, channel_events = open_watched(
+        session, session.params(blocked_connection_timeout=1.0)
+    )
     blocked_at: List[float] = []
     conn.add_on_connection_blocked_callback(lambda c, f: blocked_at.append(time.monotonic()))
-    timed = Timed()
-    conn.add_on_close_callback(timed.on_close)
-    ch = session.open_channel(conn)
-    channel_events = ChannelEvents()
-    ch.add_on_close_callback(channel_events.on_close)
     acks: List[Any] = []
     session.rpc(ch.confirm_delivery, acks.append)
 

@@ -179,20 +179,22 @@ def test_a_frame_in_many_chunks_completes_once_and_a_lowered_max_still_applies()
         pending.feed(data[5000:6000])
 
 
+def _expand(out: List[Any], frames: List[Any]) -> None:
+    """Append ``frames`` to ``out`` with each Delivery split into its method, header and
+    body frames (what the generic decoder returns for it)."""
+    for f in frames:
+        out.extend(f.frames() if type(f) is frame.Delivery else [f])
+
+
 def _run(chunks: List[bytes], fast: bool) -> tuple[List[Any], Any]:
     decoder = frame.FrameDecoder(4096)
     feed = decoder.feed_deliveries if fast else decoder.feed
     out: List[Any] = []
-
-    def expand(frames: List[Any]) -> None:
-        for f in frames:
-            out.extend(f.frames() if type(f) is frame.Delivery else [f])
-
     for chunk in chunks:
         try:
-            expand(feed(chunk))
+            _expand(out, feed(chunk))
         except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-            expand(decoder.frames_before_error)
+            _expand(out, decoder.frames_before_error)
             return out, (type(exc), str(exc))
     return out, None
 
@@ -342,17 +344,12 @@ def _error_kind(error: Any) -> Any:
 def _run_batches(chunks: List[bytes]) -> tuple[List[Any], Any]:
     decoder = frame.FrameDecoder(4096)
     out: List[Any] = []
-
-    def expand(frames: List[Any]) -> None:
-        for f in frames:
-            out.extend(f.frames() if type(f) is frame.Delivery else [f])
-
     for chunk in chunks:
         try:
             for batch in decoder.feed_batches(chunk):
-                expand(batch)
+                _expand(out, batch)
         except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
-            expand(decoder.frames_before_error)
+            _expand(out, decoder.frames_before_error)
             return out, (type(exc), str(exc))
     return out, None
 
