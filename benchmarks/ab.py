@@ -184,7 +184,8 @@ def markdown(meta: Dict[str, Any], runs: List[Dict[str, Any]]) -> str:
         f"{meta['machine']} ({meta['cpus']} CPUs), pika {v.get('pika')}, tornado "
         f"{v.get('tornado')}, Twisted {v.get('Twisted')}. Cells: median [min–max] over the "
         "repetitions. after/before: ratio of the client CPU medians, ⚠ above "
-        f"{THRESHOLD} (issue 11's 3 % rule); paired: after/before of each repetition.",
+        f"{THRESHOLD} (issue 11's 3 % rule); paired: after/before of each repetition; "
+        "min/min: after/before of each side's least disturbed run.",
         "",
     ]
     all_pairs = [x for rs in groups.values() for x in paired_ratios(rs)]
@@ -206,7 +207,10 @@ def markdown(meta: Dict[str, Any], runs: List[Dict[str, Any]]) -> str:
                 if not rs:
                     continue
                 side = {s: [r for r in rs if r.get("side") == s] for s in SIDES}
-                mb, ma = median(values(side["before"], CPU)), median(values(side["after"], CPU))
+                vb, va = values(side["before"], CPU), values(side["after"], CPU)
+                mb, ma = median(vb), median(va)
+                least_b, least_a = min(vb, default=0.0), min(va, default=0.0)
+                floor = f"{least_a / least_b:.3f}" if least_a and least_b else "–"
                 ratio = ma / mb if ma is not None and mb else None
                 if ratio is not None and ratio > THRESHOLD:
                     flagged.append(f"{name} on {client}: {ratio:.3f}")
@@ -217,18 +221,18 @@ def markdown(meta: Dict[str, Any], runs: List[Dict[str, Any]]) -> str:
                                for s in SIDES)
                 rows.append(
                     f"| {label} | {','.join(f'{c:,}' for c in counts) or '–'} | "
-                    f"{cell(values(side['before'], CPU), '{:.2f}')} | "
-                    f"{cell(values(side['after'], CPU), '{:.2f}')} | {ratio_cell(ratio)} | "
+                    f"{cell(vb, '{:.2f}')} | {cell(va, '{:.2f}')} | {ratio_cell(ratio)} | "
                     f"{cell(pairs, '{:.3f}')} | "
+                    f"{floor} | "
                     f"{cell(values(side['before'], 'msgs_per_s'), '{:,.0f}')} | "
                     f"{cell(values(side['after'], 'msgs_per_s'), '{:,.0f}')} | "
                     f"{ok} |")
         if rows:
             lines += [f"## {loop}", "",
                       "| scenario | messages | before client CPU µs/msg | after client CPU "
-                      "µs/msg | after/before | paired after/before | before msgs/s | "
-                      "after msgs/s | ok runs before/after |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, ""]
+                      "µs/msg | after/before | paired after/before | min/min | before "
+                      "msgs/s | after msgs/s | ok runs before/after |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, ""]
     if any(SCENARIOS[r["scenario"]].kind.startswith("mem-") for r in runs):
         lines += ["## Memory (peak RSS MiB)", "",
                   "| scenario | client | before | after | after/before |",
