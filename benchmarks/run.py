@@ -2,6 +2,7 @@
 
     python -m benchmarks.run [--quick] [--scenarios S ...] [--clients C ...] [--reps N]
                              [--url URL] [--broker-pid PID] [--out DIR]
+                             [--ab REV [--with-pika]]
 
 Every (client, scenario) run is a fresh process of ``benchmarks.scenarios`` on a fresh queue.
 Runs are interleaved: each repetition runs every configuration once, then the next repetition
@@ -11,6 +12,10 @@ Full mode: the issue's counts, 3 repetitions, every scenario including the memor
 (amqpbase only). Quick mode (~1 minute): a fifth or a tenth of the counts, 1 repetition, no memory
 scenarios. Writes ``<mode>.json`` (every run), ``<mode>.md`` (the table) and ``<mode>.png``
 (bar chart, when matplotlib is installed) to the output directory.
+
+With ``--ab REV`` the run compares the working tree's amqpbase with amqpbase at git revision
+REV instead of with pika (:mod:`benchmarks.ab`): both sides interleaved on the same broker,
+amqpbase clients only unless ``--with-pika``; it writes ``ab.json`` and ``ab.md``.
 """
 
 from __future__ import annotations
@@ -77,12 +82,15 @@ def find_broker_pid(state_dir: Path) -> Optional[int]:
 
 
 def run_config(client: str, scenario: str, count: int, url: str, broker_pid: Optional[int],
-               timeout: float) -> Dict[str, Any]:
+               timeout: float, tree: Optional[Path] = None) -> Dict[str, Any]:
+    """One run of this tree's worker; ``tree``: import amqpbase from that source tree."""
     command = [sys.executable, "-m", "benchmarks.scenarios", "--client", client,
                "--scenario", scenario, "--url", url, "--count", str(count),
                "--deadline", str(timeout)]
     if broker_pid:
         command += ["--broker-pid", str(broker_pid)]
+    if tree is not None:
+        command += ["--tree", str(tree)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO,
                               timeout=timeout + 60, stdin=subprocess.DEVNULL)
@@ -115,7 +123,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     parser.add_argument("--name", help="output file stem (default: quick or full)")
     parser.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
+    parser.add_argument("--ab", metavar="REV",
+                        help="A/B: the working tree's amqpbase (after) against amqpbase at git "
+                        "revision REV (before), interleaved; writes ab.md (see benchmarks/ab.py)")
+    parser.add_argument("--with-pika", action="store_true",
+                        help="with --ab: run the pika clients too (identical on both sides: a "
+                        "control for the noise)")
     args = parser.parse_args(argv)
+    if args.with_pika and not args.ab:
+        parser.error("--with-pika belongs to --ab (a plain run includes pika anyway)")
 
     url = args.url or broker_url()
     if not url:
@@ -126,7 +142,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     reps = args.reps or (1 if args.quick else 3)
     scenario_names = args.scenarios or [
         name for name, s in SCENARIOS.items() if not (args.quick and s.full_only)]
-    clients = args.clients or list(CLIENTS)
+    clients = args.clients or [c for c in CLIENTS if not args.ab or args.with_pika
+                               or c.startswith("amqpbase-")]
     configs = []
     for name in scenario_names:
         scenario = SCENARIOS[name]
@@ -136,6 +153,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             if scenario.full_only and client not in MEMORY_CLIENTS:
                 continue
             configs.append((client, name, count))
+
+    if args.ab:
+        from benchmarks import ab
+
+        ab_meta, ab_runs = ab.run_ab(args.ab, configs, reps, url, broker_pid, args.timeout,
+                                     "quick" if args.quick else "full")
+        md = ab.write(ab_meta, ab_runs, args.out, args.name or "ab")
+        print(md.read_text())
+        print(f"run: wrote {md} and {md.with_suffix('.json')}", file=sys.stderr)
+        return 1 if any(not r.get("ok") for r in ab_runs) else 0
 
     started = time.time()
     runs: List[Dict[str, Any]] = []

@@ -18,6 +18,10 @@ The five callback-API clients (amqpbase on select/Tornado/Twisted, pika on selec
 share one driver (:class:`CallbackRun`): the pika 1.x callback API is the same on all of them.
 pika on Twisted is used the way a pika Twisted user writes it: ``TwistedProtocolConnection``
 and its Deferred API (:class:`benchmarks.pika_twisted.PikaTwistedRun`).
+
+With ``--tree DIR`` (A/B runs, ``benchmarks.run --ab``) amqpbase is imported from that source
+tree (:mod:`benchmarks.tree`), and the run fails when any amqpbase module came from elsewhere;
+this worker itself is always the caller's. The JSON says where amqpbase came from (``tree``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
+
+from benchmarks import tree as library_tree
 
 CLIENTS = (
     "amqpbase-select", "amqpbase-tornado", "amqpbase-twisted",
@@ -543,11 +549,17 @@ def memory_figures(scenario: Scenario, samples: List[int]) -> Dict[str, Any]:
 # entry
 
 
-def prefill(url: str, queue: str, count: int, size: int, timeout: float) -> None:
-    """Fill ``queue`` in a separate process (amqpbase, select loop, confirms, window 1000)."""
+def prefill(url: str, queue: str, count: int, size: int, timeout: float,
+            tree: Optional[str] = None) -> None:
+    """Fill ``queue`` in a separate process (amqpbase, select loop, confirms, window 1000).
+
+    ``tree``: the source tree that process imports amqpbase from (default: as installed).
+    """
     command = [sys.executable, "-m", "benchmarks.scenarios", "--prefill", "--client",
                "amqpbase-select", "--scenario", "confirm-w1000", "--url", url,
                "--count", str(count), "--size", str(size), "--queue", queue]
+    if tree:
+        command += ["--tree", tree]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     lines = proc.stdout.strip().splitlines()
@@ -559,7 +571,7 @@ def prefill(url: str, queue: str, count: int, size: int, timeout: float) -> None
 def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = None,
             broker_pid: Optional[int] = None, queue: Optional[str] = None,
             keep_queue: bool = False, size: Optional[int] = None,
-            deadline: float = 600.0) -> Dict[str, Any]:
+            deadline: float = 600.0, prefill_tree: Optional[str] = None) -> Dict[str, Any]:
     scenario = SCENARIOS[scenario_name]
     if size is not None:
         scenario = Scenario(scenario.name, scenario.kind, scenario.count, scenario.quick_count,
@@ -570,7 +582,7 @@ def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = No
     header = {"client": client, "library": library, "loop": loop_name,
               "scenario": scenario.name, "queue": queue}
     if scenario.kind in ("consume", "mem-consume"):
-        prefill(url, queue, count, scenario.size, deadline)
+        prefill(url, queue, count, scenario.size, deadline, prefill_tree)
     kwargs = dict(scenario=scenario, count=count, queue=queue, broker_pid=broker_pid,
                   keep_queue=keep_queue)
     if client == "pika-twisted":
@@ -596,16 +608,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--prefill", action="store_true",
                         help="publish only and keep the queue (used for consume scenarios)")
     parser.add_argument("--deadline", type=float, default=600.0)
+    parser.add_argument("--tree", help="import amqpbase from this source tree (A/B runs); "
+                        "the consume scenarios' pre-fill uses this worker's own tree")
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("--url is required when AMQPBASE_TEST_URL is not set")
     try:
+        if args.tree:
+            library_tree.use(args.tree)
+        # Both sides of an A/B run consume queues filled by the same code: this worker's tree.
+        own_tree = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
         result = run_one(args.client, args.scenario, args.url, args.count, args.broker_pid,
                          args.queue, keep_queue=args.prefill, size=args.size,
-                         deadline=args.deadline)
+                         deadline=args.deadline, prefill_tree=own_tree if args.tree else None)
     except Exception as exc:  # reported as a failed run, not a traceback the runner parses
         result = {"client": args.client, "scenario": args.scenario, "ok": False,
                   "error": f"{type(exc).__name__}: {exc}"}
+    result["tree"] = origin = library_tree.report(args.tree)
+    if origin["foreign"] and result.get("ok"):
+        result["ok"] = False
+        result["error"] = f"amqpbase modules from outside {args.tree}: {origin['foreign']}"
     print(json.dumps(result), flush=True)
     return 0 if result.get("ok") else 1
 
