@@ -10,8 +10,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from amqpbase import fieldtable as ft
-from amqpbase import frame, spec
+from amqpbase import spec
 from amqpbase.exceptions import MethodNotImplemented, ProtocolSyntaxError
+from amqpbase.wire.decoder import FrameDecoder
+from amqpbase.wire.encode import encode_content_frames
+from amqpbase.wire.frames import Body, Header, Heartbeat, Method
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -107,10 +110,10 @@ def properties(draw: st.DrawFn) -> spec.BasicProperties:
 
 channels = st.integers(0, 2**16 - 1)
 frames = st.one_of(
-    st.builds(frame.Method, channels, methods()),
-    st.builds(frame.Header, channels, st.integers(0, 2**64 - 1), properties()),
-    st.builds(frame.Body, channels, st.binary(max_size=2000)),
-    st.just(frame.Heartbeat()),
+    st.builds(Method, channels, methods()),
+    st.builds(Header, channels, st.integers(0, 2**64 - 1), properties()),
+    st.builds(Body, channels, st.binary(max_size=2000)),
+    st.just(Heartbeat()),
 )
 
 
@@ -209,16 +212,16 @@ def test_basic_properties_round_trip(props: spec.BasicProperties, prefix: bytes)
 @given(st.lists(frames, max_size=12), st.lists(st.integers(0, 10**6), max_size=40))
 def test_frame_stream_round_trips_in_any_chunking(sent: List[Any], cuts: List[int]) -> None:
     data = b"".join(f.marshal() for f in sent)
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     got: List[Any] = []
     for chunk in chunked(data, cuts):
         got += decoder.feed(chunk)
     assert len(got) == len(sent)
     for a, b in zip(got, sent):
         assert type(a) is type(b)
-        if isinstance(a, frame.Method):
+        if isinstance(a, Method):
             assert a.channel_number == b.channel_number and same_object(a.method, b.method)
-        elif isinstance(a, frame.Header):
+        elif isinstance(a, Header):
             assert (a.channel_number, a.body_size) == (b.channel_number, b.body_size)
             assert same_object(a.properties, b.properties)
         else:
@@ -229,7 +232,7 @@ def test_frame_stream_round_trips_in_any_chunking(sent: List[Any], cuts: List[in
 @given(st.lists(frames, max_size=6))
 def test_frame_stream_one_byte_at_a_time(sent: List[Any]) -> None:
     data = b"".join(f.marshal() for f in sent)
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     got: List[Any] = []
     for i in range(len(data)):
         got += decoder.feed(data[i : i + 1])
@@ -249,23 +252,23 @@ def test_published_content_decodes_to_the_same_body(
 ) -> None:
     body = bytes(i % 251 for i in range(size))
     publish = spec.Basic.Publish(exchange="ex", routing_key="rk")
-    chunks = frame.encode_content_frames(channel, publish, props, body, frame_max)
+    chunks = encode_content_frames(channel, publish, props, body, frame_max)
     data = b"".join(bytes(c) for c in chunks)
-    decoder = frame.FrameDecoder(frame_max)
+    decoder = FrameDecoder(frame_max)
     got: List[Any] = []
     for piece in chunked(data, cuts):
         got += decoder.feed(piece)
-    assert isinstance(got[0], frame.Method) and same_object(got[0].method, publish)
-    assert isinstance(got[1], frame.Header) and got[1].body_size == size
+    assert isinstance(got[0], Method) and same_object(got[0].method, publish)
+    assert isinstance(got[1], Header) and got[1].body_size == size
     assert same_object(got[1].properties, props)
-    assert all(isinstance(f, frame.Body) and f.channel_number == channel for f in got[2:])
+    assert all(isinstance(f, Body) and f.channel_number == channel for f in got[2:])
     assert b"".join(f.fragment for f in got[2:]) == body
     if frame_max:
         assert all(len(f.fragment) <= frame_max - 8 for f in got[2:])
     assert len(got) == 2 + (0 if size == 0 else -(-size // ((frame_max or 2**32) - 8)))
 
 
-def expect_protocol_errors_only(decoder: frame.FrameDecoder, pieces: List[bytes]) -> None:
+def expect_protocol_errors_only(decoder: FrameDecoder, pieces: List[bytes]) -> None:
     for piece in pieces:
         try:
             decoder.feed(piece)
@@ -282,7 +285,7 @@ def expect_protocol_errors_only(decoder: frame.FrameDecoder, pieces: List[bytes]
 @SETTINGS
 @given(st.binary(max_size=600), st.lists(st.integers(0, 10**6), max_size=20))
 def test_garbage_only_raises_protocol_errors(data: bytes, cuts: List[int]) -> None:
-    expect_protocol_errors_only(frame.FrameDecoder(4096), chunked(data, cuts))
+    expect_protocol_errors_only(FrameDecoder(4096), chunked(data, cuts))
 
 
 @SETTINGS
@@ -297,4 +300,4 @@ def test_corrupted_streams_only_raise_protocol_errors(
     data = bytearray(b"".join(f.marshal() for f in sent))
     for position, value in flips:
         data[position % len(data)] = value
-    expect_protocol_errors_only(frame.FrameDecoder(8192), chunked(bytes(data), cuts))
+    expect_protocol_errors_only(FrameDecoder(8192), chunked(bytes(data), cuts))

@@ -2,10 +2,10 @@
 
 - ``Channel.basic_publish``: a publish whose method frame is cached per channel (after a
   first, fully checked publish with the same exchange, routing key and mandatory flag) emits
-  the bytes ``frame.encode_content_frames`` gives, or raises the same error with nothing
+  the bytes ``encode_content_frames`` gives, or raises the same error with nothing
   sent.
 - ``basic_ack`` / ``basic_nack`` / ``basic_reject`` pack their whole frame at once: the bytes
-  of ``frame.encode_method_frame`` for the spec method.
+  of ``encode_method_frame`` for the spec method.
 - ``FrameDecoder``: the Basic.Deliver string caches stay bounded and decode like the generic
   decoder; a frame arriving in many chunks is returned once complete, and a frame_max
   lowered meanwhile still refuses it.
@@ -21,7 +21,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import exceptions, spec
+from amqpbase.wire.decoder import FrameDecoder
+from amqpbase.wire.encode import encode_content_frames, encode_method_frame
+from amqpbase.wire.formats import HEARTBEAT_FRAME
+from amqpbase.wire.frames import Body, Delivery, Header, Heartbeat, Method
 
 from .harness import MemoryConnection, ScriptedBroker, open_connection
 
@@ -48,7 +52,7 @@ def _expected_publish(
     if isinstance(body, str):
         body = body.encode("utf-8")
     try:
-        chunks = frame.encode_content_frames(channel_number, method, properties, body, frame_max)
+        chunks = encode_content_frames(channel_number, method, properties, body, frame_max)
     except Exception as exc:  # the error the generic encoder raises
         return type(exc)
     return b"".join(bytes(c) for c in chunks)
@@ -128,9 +132,9 @@ def test_ack_nack_reject_frames_equal_the_spec_encoding(tag: int, multiple: Any)
     channel.basic_nack(tag, multiple, requeue=not multiple)
     channel.basic_reject(tag, requeue=multiple)
     assert connection.outbound == [
-        frame.encode_method_frame(1, spec.Basic.Ack(tag, bool(multiple))),
-        frame.encode_method_frame(1, spec.Basic.Nack(tag, bool(multiple), not multiple)),
-        frame.encode_method_frame(1, spec.Basic.Reject(tag, bool(multiple))),
+        encode_method_frame(1, spec.Basic.Ack(tag, bool(multiple))),
+        encode_method_frame(1, spec.Basic.Nack(tag, bool(multiple), not multiple)),
+        encode_method_frame(1, spec.Basic.Reject(tag, bool(multiple))),
     ]
 
 
@@ -145,7 +149,7 @@ def test_ack_refuses_a_bad_tag_with_nothing_sent(tag: Any) -> None:
 
 def _deliver_bytes(tag: str, exchange: str, routing_key: str, n: int, body: bytes) -> bytes:
     method = spec.Basic.Deliver(tag, n, n % 2 == 0, exchange, routing_key)
-    return b"".join(frame.Delivery(1, method, spec.BasicProperties(), body).marshal() for _ in [0])
+    return b"".join(Delivery(1, method, spec.BasicProperties(), body).marshal() for _ in [0])
 
 
 def test_deliver_string_caches_stay_bounded_and_decode_like_the_generic_path() -> None:
@@ -153,10 +157,10 @@ def test_deliver_string_caches_stay_bounded_and_decode_like_the_generic_path() -
         _deliver_bytes(f"ctag-{i % 90}", f"ex{i % 3}", f"rk.{i}\udcff", i, b"b")
         for i in range(1, 400)
     )
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     fast = decoder.feed_deliveries(raw)
-    assert [type(f) for f in fast] == [frame.Delivery] * 399
-    generic = frame.FrameDecoder(0).feed(raw)
+    assert [type(f) for f in fast] == [Delivery] * 399
+    generic = FrameDecoder(0).feed(raw)
     assert [g for f in fast for g in f.frames()] == generic
     assert fast[-1].method.routing_key == "rk.399\udcff"
     assert len(decoder._tags) <= 64 and len(decoder._names) <= 64
@@ -164,15 +168,15 @@ def test_deliver_string_caches_stay_bounded_and_decode_like_the_generic_path() -
 
 def test_a_frame_in_many_chunks_completes_once_and_a_lowered_max_still_applies() -> None:
     body = bytes(range(256)) * 400  # 102,400 bytes
-    data = frame.Body(1, body).marshal() + frame.HEARTBEAT_FRAME
-    decoder = frame.FrameDecoder(0)
+    data = Body(1, body).marshal() + HEARTBEAT_FRAME
+    decoder = FrameDecoder(0)
     got: List[Any] = []
     for at in range(0, len(data), 1000):
         got.extend(decoder.feed(memoryview(data)[at : at + 1000]))
         if at + 1000 < len(body) + 8:
             assert got == []
-    assert got == [frame.Body(1, body), frame.Heartbeat()]
-    pending = frame.FrameDecoder(0)
+    assert got == [Body(1, body), Heartbeat()]
+    pending = FrameDecoder(0)
     assert pending.feed(data[:5000]) == []
     pending.max_frame_size = 4096
     with pytest.raises(exceptions.InvalidFrameError, match="exceeds frame_max 4096"):
@@ -183,11 +187,11 @@ def _expand(out: List[Any], frames: List[Any]) -> None:
     """Append ``frames`` to ``out`` with each Delivery split into its method, header and
     body frames (what the generic decoder returns for it)."""
     for f in frames:
-        out.extend(f.frames() if type(f) is frame.Delivery else [f])
+        out.extend(f.frames() if type(f) is Delivery else [f])
 
 
 def _run(chunks: List[bytes], fast: bool) -> tuple[List[Any], Any]:
-    decoder = frame.FrameDecoder(4096)
+    decoder = FrameDecoder(4096)
     feed = decoder.feed_deliveries if fast else decoder.feed
     out: List[Any] = []
     for chunk in chunks:
@@ -229,7 +233,7 @@ def test_delivery_runs_decode_as_the_generic_path(
     data = bytearray()
     for tag, number, redelivered, (exchange, key), props, body, channel in messages:
         method = spec.Basic.Deliver(tag, number, redelivered, exchange, key)
-        chunks = frame.encode_content_frames(channel, method, props, body, 4096)
+        chunks = encode_content_frames(channel, method, props, body, 4096)
         data += b"".join(bytes(c) for c in chunks)
     for where, value in flips:
         data[where % len(data)] = value
@@ -244,7 +248,7 @@ def test_every_corruption_of_a_templated_delivery_decodes_as_the_generic_path() 
     messages = [
         b"".join(
             bytes(c)
-            for c in frame.encode_content_frames(
+            for c in encode_content_frames(
                 1, spec.Basic.Deliver("ctag", n, False, "", "q"), None, b"body", 4096
             )
         )
@@ -263,20 +267,20 @@ def test_every_corruption_of_a_templated_delivery_decodes_as_the_generic_path() 
 def test_feed_batches_equals_feed_deliveries_and_keeps_the_rest_when_stopped() -> None:
     one = _deliver_bytes("ctag", "", "q", 1, b"body")
     data = one * 200 + one[:10]
-    whole = frame.FrameDecoder(0).feed_deliveries(data)
-    batches = list(frame.FrameDecoder(0).feed_batches(data))
+    whole = FrameDecoder(0).feed_deliveries(data)
+    batches = list(FrameDecoder(0).feed_batches(data))
     assert [len(b) for b in batches] == [64, 64, 64, 8]
     assert [f for b in batches for f in b] == whole
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     first = next(decoder.feed_batches(data))  # the caller stops after one batch
     rest = decoder.feed_deliveries(one[10:])
-    assert first + rest == whole + frame.FrameDecoder(0).feed_deliveries(one)
+    assert first + rest == whole + FrameDecoder(0).feed_deliveries(one)
 
 
 def test_feed_batches_error_keeps_the_failing_batch_frames() -> None:
     one = _deliver_bytes("ctag", "", "q", 1, b"body")
     data = one * 100 + b"\x01\x00\x01\x00\x00\x00\x04\x00\x3c\x00\x50\x00"  # bad frame end
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     got: List[Any] = []
     with pytest.raises(exceptions.InvalidFrameError):
         for batch in decoder.feed_batches(data):
@@ -288,8 +292,8 @@ def test_feed_batches_error_keeps_the_failing_batch_frames() -> None:
 
 def test_templated_deliveries_get_their_own_properties_objects() -> None:
     one = _deliver_bytes("ctag", "", "q", 1, b"body")
-    deliveries = frame.FrameDecoder(0).feed_deliveries(one * 3)
-    assert [type(d) for d in deliveries] == [frame.Delivery] * 3
+    deliveries = FrameDecoder(0).feed_deliveries(one * 3)
+    assert [type(d) for d in deliveries] == [Delivery] * 3
     first, second, third = (d.properties for d in deliveries)
     assert first == second == third == spec.BasicProperties()
     assert first is not second and second is not third
@@ -305,20 +309,20 @@ def test_templated_body_sizes_at_the_edges_decode_as_the_generic_path(body_size:
     odd = b"".join(
         f.marshal()
         for f in (
-            frame.Method(1, method),
-            frame.Header(1, body_size, spec.BasicProperties()),
-            frame.Body(1, b"b" * body_size),
+            Method(1, method),
+            Header(1, body_size, spec.BasicProperties()),
+            Body(1, b"b" * body_size),
         )
     )
     data = _deliver_bytes("ctag", "", "q", 1, b"x") + _deliver_bytes("ctag", "", "q", 3, b"y")
-    decoder = frame.FrameDecoder(4096)
-    assert [type(f) for f in decoder.feed_deliveries(data)] == [frame.Delivery] * 2
+    decoder = FrameDecoder(4096)
+    assert [type(f) for f in decoder.feed_deliveries(data)] == [Delivery] * 2
     assert _run([data + odd], True) == _run([data + odd], False)
 
 
 def test_the_template_outlives_a_call_but_not_a_lowered_frame_max() -> None:
     one = _deliver_bytes("ctag", "", "q", 1, b"body")  # a 29-byte method frame
-    fast, generic = frame.FrameDecoder(0), frame.FrameDecoder(0)
+    fast, generic = FrameDecoder(0), FrameDecoder(0)
     for data in (one * 2, one):  # the second call starts with the first call's template
         got = [g for f in fast.feed_deliveries(data) for g in f.frames()]
         assert got == generic.feed(data)
@@ -342,7 +346,7 @@ def _error_kind(error: Any) -> Any:
 
 
 def _run_batches(chunks: List[bytes]) -> tuple[List[Any], Any]:
-    decoder = frame.FrameDecoder(4096)
+    decoder = FrameDecoder(4096)
     out: List[Any] = []
     for chunk in chunks:
         try:
@@ -377,7 +381,7 @@ def test_feed_batches_decodes_as_the_generic_path(
     data = bytearray()
     for tag, number, redelivered, (exchange, key), props, body, channel in messages * 6:
         method = spec.Basic.Deliver(tag, number, redelivered, exchange, key)
-        chunks = frame.encode_content_frames(channel, method, props, body, 4096)
+        chunks = encode_content_frames(channel, method, props, body, 4096)
         data += b"".join(bytes(c) for c in chunks)
     for where, value in flips:
         data[where % len(data)] = value
@@ -389,8 +393,8 @@ def test_feed_batches_decodes_as_the_generic_path(
     assert got == expected[: len(got)]
     held = expected[len(got) :]
     assert error is None or not held
-    assert [type(f) for f in held] in ([], [frame.Method], [frame.Method, frame.Header])
-    assert all(type(f.method) is spec.Basic.Deliver for f in held if type(f) is frame.Method)
+    assert [type(f) for f in held] in ([], [Method], [Method, Header])
+    assert all(type(f.method) is spec.Basic.Deliver for f in held if type(f) is Method)
 
 
 def test_a_delivery_cut_anywhere_comes_out_whole_from_feed_batches() -> None:
@@ -398,7 +402,7 @@ def test_a_delivery_cut_anywhere_comes_out_whole_from_feed_batches() -> None:
         _deliver_bytes("ctag", "", "q", n, b"body" * 20) for n in (1, 3, 5)
     )
     for cut in range(1, len(data)):
-        decoder = frame.FrameDecoder(4096)
+        decoder = FrameDecoder(4096)
         got = [f for c in (data[:cut], data[cut:]) for b in decoder.feed_batches(c) for f in b]
-        assert [type(f) for f in got] == [frame.Delivery] * 3, cut
+        assert [type(f) for f in got] == [Delivery] * 3, cut
         assert [f.method.delivery_tag for f in got] == [1, 3, 5]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amqpbase import frame, spec
+from amqpbase import spec
 from amqpbase.exceptions import (
     InvalidFieldTypeException,
     InvalidFrameError,
@@ -19,6 +19,10 @@ from amqpbase.exceptions import (
     MethodNotImplemented,
     ProtocolSyntaxError,
 )
+from amqpbase.wire.decoder import FrameDecoder
+from amqpbase.wire.encode import encode_content_frames, encode_method_frame
+from amqpbase.wire.formats import HEARTBEAT_FRAME, PROTOCOL_HEADER
+from amqpbase.wire.frames import Body, Delivery, Header, Heartbeat, Method, ProtocolHeader
 
 PUBLISH = spec.Basic.Publish(exchange="ex", routing_key="rk")
 PROPS = spec.BasicProperties(content_type="text/plain", delivery_mode=2)
@@ -51,18 +55,18 @@ def joined(chunks: List[Any]) -> bytes:
 
 
 def test_constants() -> None:
-    assert frame.PROTOCOL_HEADER == b"AMQP\x00\x00\x09\x01"
-    assert frame.HEARTBEAT_FRAME == b"\x08\x00\x00\x00\x00\x00\x00\xce"
-    assert frame.Heartbeat().marshal() == frame.HEARTBEAT_FRAME
-    assert frame.ProtocolHeader().marshal() == frame.PROTOCOL_HEADER
+    assert PROTOCOL_HEADER == b"AMQP\x00\x00\x09\x01"
+    assert HEARTBEAT_FRAME == b"\x08\x00\x00\x00\x00\x00\x00\xce"
+    assert Heartbeat().marshal() == HEARTBEAT_FRAME
+    assert ProtocolHeader().marshal() == PROTOCOL_HEADER
 
 
 def test_frame_objects_have_pika_attributes_and_slots() -> None:
-    m = frame.Method(3, PUBLISH)
-    h = frame.Header(3, 10, PROPS)
-    b = frame.Body(3, b"x")
-    hb = frame.Heartbeat()
-    ph = frame.ProtocolHeader(0, 9, 1)
+    m = Method(3, PUBLISH)
+    h = Header(3, 10, PROPS)
+    b = Body(3, b"x")
+    hb = Heartbeat()
+    ph = ProtocolHeader(0, 9, 1)
     assert (m.frame_type, m.channel_number, m.method) == (1, 3, PUBLISH)
     assert (h.frame_type, h.channel_number, h.body_size, h.properties) == (2, 3, 10, PROPS)
     assert (b.frame_type, b.channel_number, b.fragment) == (3, 3, b"x")
@@ -70,16 +74,16 @@ def test_frame_objects_have_pika_attributes_and_slots() -> None:
     assert (ph.frame_type, ph.major, ph.minor, ph.revision) == (-1, 0, 9, 1)
     for obj in (m, h, b, hb, ph):
         assert not hasattr(obj, "__dict__")
-    assert m == frame.Method(3, spec.Basic.Publish(exchange="ex", routing_key="rk"))
-    assert m != frame.Method(4, PUBLISH)
+    assert m == Method(3, spec.Basic.Publish(exchange="ex", routing_key="rk"))
+    assert m != Method(4, PUBLISH)
     assert "channel_number=3" in repr(m)
 
 
 def test_encode_method_frame() -> None:
     ack = spec.Basic.Ack(delivery_tag=7, multiple=True)
     payload = b"\x00\x3c\x00\x50" + struct.pack("!QB", 7, 1)
-    assert frame.encode_method_frame(5, ack) == raw_frame(1, 5, payload)
-    assert frame.Method(5, ack).marshal() == raw_frame(1, 5, payload)
+    assert encode_method_frame(5, ack) == raw_frame(1, 5, payload)
+    assert Method(5, ack).marshal() == raw_frame(1, 5, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ def test_encode_method_frame() -> None:
 
 
 def test_small_body_is_one_bytes_with_three_frames() -> None:
-    out = frame.encode_content_frames(1, PUBLISH, PROPS, b"hello", 4096)
+    out = encode_content_frames(1, PUBLISH, PROPS, b"hello", 4096)
     assert len(out) == 1 and type(out[0]) is bytes
     frames = split_frames(out[0])
     assert frames == [
@@ -109,7 +113,7 @@ def test_matches_pika_byte_for_byte() -> None:
         + pika_frame.Header(9, len(body), props).marshal()
         + pika_frame.Body(9, body).marshal()
     )
-    ours = frame.encode_content_frames(
+    ours = encode_content_frames(
         9,
         spec.Basic.Publish(exchange="ex", routing_key="rk", mandatory=True),
         spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers={"a": 1}),
@@ -120,13 +124,13 @@ def test_matches_pika_byte_for_byte() -> None:
 
 
 def test_empty_body_sends_no_body_frame() -> None:
-    (out,) = frame.encode_content_frames(1, PUBLISH, PROPS, b"", 4096)
+    (out,) = encode_content_frames(1, PUBLISH, PROPS, b"", 4096)
     assert [f[0] for f in split_frames(out)] == [1, 2]
     assert split_frames(out)[1][2][4:12] == b"\x00" * 8  # body size 0
 
 
 def test_no_properties_sends_empty_flags() -> None:
-    (out,) = frame.encode_content_frames(1, PUBLISH, None, b"x", 4096)
+    (out,) = encode_content_frames(1, PUBLISH, None, b"x", 4096)
     assert split_frames(out)[1][2] == struct.pack("!HHQ", 60, 0, 1) + b"\x00\x00"
 
 
@@ -134,7 +138,7 @@ def test_no_properties_sends_empty_flags() -> None:
 def test_body_split_at_frame_max_without_copying(frame_max: int) -> None:
     limit = frame_max - 8
     body = bytes(range(256)) * ((3 * limit) // 256 + 1)  # 3+ frames, last one partial
-    out = frame.encode_content_frames(2, PUBLISH, PROPS, body, frame_max)
+    out = encode_content_frames(2, PUBLISH, PROPS, body, frame_max)
     assert type(out[0]) is bytes
     views = out[1::2]
     glue = out[2::2]
@@ -153,20 +157,20 @@ def test_body_split_at_frame_max_without_copying(frame_max: int) -> None:
 
 def test_body_exactly_one_frame_and_one_byte_more() -> None:
     limit = 4096 - 8
-    (one,) = frame.encode_content_frames(1, PUBLISH, PROPS, b"x" * limit, 4096)
+    (one,) = encode_content_frames(1, PUBLISH, PROPS, b"x" * limit, 4096)
     assert [len(f[2]) for f in split_frames(one)][2:] == [limit]
-    two = frame.encode_content_frames(1, PUBLISH, PROPS, b"x" * (limit + 1), 4096)
+    two = encode_content_frames(1, PUBLISH, PROPS, b"x" * (limit + 1), 4096)
     assert [len(f[2]) for f in split_frames(joined(two))][2:] == [limit, 1]
     assert len(two) == 5  # head, view, glue, view, frame end
 
 
 def test_body_types() -> None:
-    (from_str,) = frame.encode_content_frames(1, PUBLISH, PROPS, "héllo", 4096)
+    (from_str,) = encode_content_frames(1, PUBLISH, PROPS, "héllo", 4096)
     assert split_frames(from_str)[2][2] == "héllo".encode()
-    (from_ba,) = frame.encode_content_frames(1, PUBLISH, PROPS, bytearray(b"ab"), 4096)
+    (from_ba,) = encode_content_frames(1, PUBLISH, PROPS, bytearray(b"ab"), 4096)
     assert split_frames(from_ba)[2][2] == b"ab"
     ints = array.array("i", [1, 2, 3])
-    (from_array,) = frame.encode_content_frames(1, PUBLISH, PROPS, memoryview(ints), 4096)
+    (from_array,) = encode_content_frames(1, PUBLISH, PROPS, memoryview(ints), 4096)
     header = split_frames(from_array)[1][2]
     assert struct.unpack_from("!Q", header, 4)[0] == 12  # body size in bytes, not items
     assert split_frames(from_array)[2][2] == ints.tobytes()
@@ -174,10 +178,10 @@ def test_body_types() -> None:
 
 def test_frame_max_validation() -> None:
     with pytest.raises(InvalidMinimumFrameSize):
-        frame.encode_content_frames(1, PUBLISH, PROPS, b"x", 4095)
+        encode_content_frames(1, PUBLISH, PROPS, b"x", 4095)
     with pytest.raises(InvalidMaximumFrameSize):
-        frame.encode_content_frames(1, PUBLISH, PROPS, b"x", 2**32)
-    (unlimited,) = frame.encode_content_frames(1, PUBLISH, PROPS, b"x" * 200000, 0)
+        encode_content_frames(1, PUBLISH, PROPS, b"x", 2**32)
+    (unlimited,) = encode_content_frames(1, PUBLISH, PROPS, b"x" * 200000, 0)
     assert len(split_frames(unlimited)) == 3
 
 
@@ -191,34 +195,34 @@ def sample_stream() -> tuple[bytes, List[Any]]:
     props = spec.BasicProperties(headers={"k": [1, "v"]}, priority=3)
     body = bytes(range(256)) * 40
     frames: List[Any] = [
-        frame.Method(0, spec.Connection.Tune(2047, 131072, 60)),
-        frame.Heartbeat(),
-        frame.Method(1, deliver),
-        frame.Header(1, len(body), props),
-        frame.Body(1, body[:4000]),
-        frame.Body(1, body[4000:]),
-        frame.Method(1, spec.Basic.Ack(5, False)),
-        frame.Body(2, b""),
+        Method(0, spec.Connection.Tune(2047, 131072, 60)),
+        Heartbeat(),
+        Method(1, deliver),
+        Header(1, len(body), props),
+        Body(1, body[:4000]),
+        Body(1, body[4000:]),
+        Method(1, spec.Basic.Ack(5, False)),
+        Body(2, b""),
     ]
     return b"".join(f.marshal() for f in frames), frames
 
 
 def test_decode_whole_stream() -> None:
     data, frames = sample_stream()
-    assert frame.FrameDecoder(131072).feed(data) == frames
+    assert FrameDecoder(131072).feed(data) == frames
 
 
 def test_decode_at_every_byte_boundary() -> None:
     data, frames = sample_stream()
     for cut in range(len(data) + 1):
-        decoder = frame.FrameDecoder(131072)
+        decoder = FrameDecoder(131072)
         got = decoder.feed(data[:cut]) + decoder.feed(data[cut:])
         assert got == frames, cut
 
 
 def test_decode_one_byte_at_a_time() -> None:
     data, frames = sample_stream()
-    decoder = frame.FrameDecoder(131072)
+    decoder = FrameDecoder(131072)
     got: List[Any] = []
     for i in range(len(data)):
         got += decoder.feed(data[i : i + 1])
@@ -228,13 +232,13 @@ def test_decode_one_byte_at_a_time() -> None:
 
 def test_decoder_accepts_bytearray_and_memoryview_input() -> None:
     data, frames = sample_stream()
-    assert frame.FrameDecoder(0).feed(bytearray(data)) == frames
-    assert frame.FrameDecoder(0).feed(memoryview(data)) == frames
+    assert FrameDecoder(0).feed(bytearray(data)) == frames
+    assert FrameDecoder(0).feed(memoryview(data)) == frames
 
 
 def test_body_fragments_are_bytes_copies_and_buffer_stays_resizable() -> None:
     body_frame = raw_frame(3, 1, b"abc")
-    decoder = frame.FrameDecoder(4096)
+    decoder = FrameDecoder(4096)
     (first,) = decoder.feed(body_frame + body_frame[:5])
     assert type(first.fragment) is bytes
     (second,) = decoder.feed(body_frame[5:])  # the buffer is resized between calls
@@ -242,29 +246,29 @@ def test_body_fragments_are_bytes_copies_and_buffer_stays_resizable() -> None:
 
 
 def test_protocol_header_at_stream_start() -> None:
-    decoder = frame.FrameDecoder(4096)
+    decoder = FrameDecoder(4096)
     assert decoder.feed(b"AMQ") == []
     assert decoder.feed(b"P\x00\x00\x09") == []
-    assert decoder.feed(b"\x01" + frame.HEARTBEAT_FRAME) == [
-        frame.ProtocolHeader(0, 9, 1),
-        frame.Heartbeat(),
+    assert decoder.feed(b"\x01" + HEARTBEAT_FRAME) == [
+        ProtocolHeader(0, 9, 1),
+        Heartbeat(),
     ]
 
 
 def test_protocol_header_of_another_version() -> None:
-    (header,) = frame.FrameDecoder(4096).feed(b"AMQP\x01\x01\x00\x0a")
+    (header,) = FrameDecoder(4096).feed(b"AMQP\x01\x01\x00\x0a")
     assert (header.major, header.minor, header.revision) == (1, 0, 10)
 
 
 def test_protocol_header_only_at_stream_start() -> None:
-    decoder = frame.FrameDecoder(4096)
-    decoder.feed(frame.HEARTBEAT_FRAME)
+    decoder = FrameDecoder(4096)
+    decoder.feed(HEARTBEAT_FRAME)
     with pytest.raises(InvalidFrameError, match="unknown frame type 65"):
-        decoder.feed(frame.PROTOCOL_HEADER)
+        decoder.feed(PROTOCOL_HEADER)
 
 
 def test_max_frame_size_can_be_lowered() -> None:
-    decoder = frame.FrameDecoder(0)
+    decoder = FrameDecoder(0)
     big = raw_frame(3, 1, b"x" * 5000)
     assert len(decoder.feed(big)) == 1
     decoder.max_frame_size = 4096
@@ -274,7 +278,7 @@ def test_max_frame_size_can_be_lowered() -> None:
 
 def test_frame_exactly_at_max_size() -> None:
     exact = raw_frame(3, 1, b"x" * (4096 - 8))
-    assert len(frame.FrameDecoder(4096).feed(exact)) == 1
+    assert len(FrameDecoder(4096).feed(exact)) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +289,7 @@ def test_frame_exactly_at_max_size() -> None:
 def fails(
     data: bytes, error: type, match: Optional[str] = None, max_frame_size: int = 4096
 ) -> BaseException:
-    decoder = frame.FrameDecoder(max_frame_size)
+    decoder = FrameDecoder(max_frame_size)
     with pytest.raises(error, match=match) as info:
         decoder.feed(data)
     return info.value
@@ -303,8 +307,8 @@ def test_bad_frame_end() -> None:
 
 
 def test_unknown_frame_type_detected_early() -> None:
-    decoder = frame.FrameDecoder(4096)
-    decoder.feed(frame.HEARTBEAT_FRAME)
+    decoder = FrameDecoder(4096)
+    decoder.feed(HEARTBEAT_FRAME)
     with pytest.raises(InvalidFrameError, match="unknown frame type 4"):
         decoder.feed(b"\x04")  # one byte is enough to know
 
@@ -340,7 +344,7 @@ def test_method_payload_too_short_for_ids() -> None:
 
 def test_method_arguments_truncated() -> None:
     payload = spec.Basic.Deliver("ctag", 1, False, "ex", "rk").encode()[:-1]
-    err = fails(raw_frame(1, 7, payload) + frame.HEARTBEAT_FRAME, ProtocolSyntaxError)
+    err = fails(raw_frame(1, 7, payload) + HEARTBEAT_FRAME, ProtocolSyntaxError)
     assert type(err) is ProtocolSyntaxError and err.reply_code == 502
     assert "Basic.Deliver on channel 7" in str(err)
 
@@ -383,18 +387,18 @@ def test_header_errors() -> None:
 
 def test_header_with_empty_continuation_word() -> None:
     payload = struct.pack("!HHQ", 60, 0, 9) + b"\x10\x01\x00\x00\x02"
-    (header,) = frame.FrameDecoder(4096).feed(raw_frame(2, 1, payload))
+    (header,) = FrameDecoder(4096).feed(raw_frame(2, 1, payload))
     assert header.body_size == 9
     assert header.properties == spec.BasicProperties(delivery_mode=2)
 
 
 def test_decoder_stays_dead_and_keeps_earlier_frames() -> None:
-    decoder = frame.FrameDecoder(4096)
+    decoder = FrameDecoder(4096)
     with pytest.raises(InvalidFrameError):
-        decoder.feed(frame.HEARTBEAT_FRAME * 2 + raw_frame(8, 0, b"", end=1))
-    assert decoder.frames_before_error == [frame.Heartbeat(), frame.Heartbeat()]
+        decoder.feed(HEARTBEAT_FRAME * 2 + raw_frame(8, 0, b"", end=1))
+    assert decoder.frames_before_error == [Heartbeat(), Heartbeat()]
     with pytest.raises(InvalidFrameError, match="earlier error"):
-        decoder.feed(frame.HEARTBEAT_FRAME)
+        decoder.feed(HEARTBEAT_FRAME)
     with pytest.raises(InvalidFrameError):
         decoder.feed(b"")
 
@@ -407,18 +411,18 @@ DELIVER = spec.Basic.Deliver("ctag1.abc", 7, True, "ex", "rk")
 
 
 def deliver_frames(channel: int, body: bytes, props: Any = PROPS) -> bytes:
-    return b"".join(f.marshal() for f in frame.Delivery(channel, DELIVER, props, body).frames())
+    return b"".join(f.marshal() for f in Delivery(channel, DELIVER, props, body).frames())
 
 
 def expanded(frames: List[Any]) -> List[Any]:
     out: List[Any] = []
     for f in frames:
-        out.extend(f.frames() if type(f) is frame.Delivery else [f])
+        out.extend(f.frames() if type(f) is Delivery else [f])
     return out
 
 
 def run_decoder(chunks: List[bytes], fast: bool, max_size: int) -> tuple[List[Any], Any]:
-    decoder = frame.FrameDecoder(max_size)
+    decoder = FrameDecoder(max_size)
     feed = decoder.feed_deliveries if fast else decoder.feed
     frames: List[Any] = []
     for chunk in chunks:
@@ -431,25 +435,25 @@ def run_decoder(chunks: List[bytes], fast: bool, max_size: int) -> tuple[List[An
 
 
 def test_feed_deliveries_gives_one_delivery_per_message() -> None:
-    data = deliver_frames(1, b"hello") + deliver_frames(2, b"") + frame.Heartbeat().marshal()
-    frames = frame.FrameDecoder(0).feed_deliveries(data)
-    assert [type(f) for f in frames] == [frame.Delivery, frame.Delivery, frame.Heartbeat]
+    data = deliver_frames(1, b"hello") + deliver_frames(2, b"") + Heartbeat().marshal()
+    frames = FrameDecoder(0).feed_deliveries(data)
+    assert [type(f) for f in frames] == [Delivery, Delivery, Heartbeat]
     first = frames[0]
-    assert isinstance(first, frame.Delivery)
+    assert isinstance(first, Delivery)
     assert (first.channel_number, first.method, first.properties) == (1, DELIVER, PROPS)
     assert type(first.body) is bytes and first.body == b"hello"
-    assert expanded(frames) == frame.FrameDecoder(0).feed(data)
+    assert expanded(frames) == FrameDecoder(0).feed(data)
 
 
 def test_feed_deliveries_leaves_multi_frame_bodies_and_channel_0_to_the_generic_path() -> None:
-    method = frame.Method(1, DELIVER).marshal()
-    header = frame.Header(1, 6, PROPS).marshal()
-    split = method + header + frame.Body(1, b"abc").marshal() + frame.Body(1, b"def").marshal()
+    method = Method(1, DELIVER).marshal()
+    header = Header(1, 6, PROPS).marshal()
+    split = method + header + Body(1, b"abc").marshal() + Body(1, b"def").marshal()
     on_zero = deliver_frames(0, b"x")
     for data in (split, on_zero, method, method + header):
-        frames = frame.FrameDecoder(0).feed_deliveries(data)
-        assert not any(type(f) is frame.Delivery for f in frames)
-        assert frames == frame.FrameDecoder(0).feed(data)
+        frames = FrameDecoder(0).feed_deliveries(data)
+        assert not any(type(f) is Delivery for f in frames)
+        assert frames == FrameDecoder(0).feed(data)
 
 
 _pieces = st.one_of(
@@ -459,13 +463,13 @@ _pieces = st.one_of(
         st.binary(max_size=40),
         st.sampled_from([PROPS, spec.BasicProperties(), spec.BasicProperties(headers={"a": 1})]),
     ),
-    st.builds(lambda c, b: frame.Body(c, b).marshal(), st.integers(0, 2), st.binary(max_size=9)),
+    st.builds(lambda c, b: Body(c, b).marshal(), st.integers(0, 2), st.binary(max_size=9)),
     st.builds(
-        lambda c, n: frame.Header(c, n, PROPS).marshal(), st.integers(0, 2), st.integers(0, 9)
+        lambda c, n: Header(c, n, PROPS).marshal(), st.integers(0, 2), st.integers(0, 9)
     ),
-    st.builds(lambda c: frame.Method(c, DELIVER).marshal(), st.integers(0, 2)),
-    st.just(frame.Method(1, spec.Basic.Ack(3, False)).marshal()),
-    st.just(frame.Heartbeat().marshal()),
+    st.builds(lambda c: Method(c, DELIVER).marshal(), st.integers(0, 2)),
+    st.just(Method(1, spec.Basic.Ack(3, False)).marshal()),
+    st.just(Heartbeat().marshal()),
 )
 
 
@@ -497,7 +501,7 @@ def test_feed_deliveries_equals_feed(
 
 def encode_outcome(*args: Any) -> Any:
     try:
-        return [bytes(c) for c in frame.encode_content_frames(*args)]
+        return [bytes(c) for c in encode_content_frames(*args)]
     except Exception as exc:  # the same error, or the same bytes
         return type(exc), str(exc)
 
@@ -540,12 +544,12 @@ def test_one_frame_publish_fast_path_equals_generic_path(
 
 def test_one_frame_publish_is_one_bytes_with_method_header_and_body_frames() -> None:
     method = spec.Basic.Publish(exchange="ex", routing_key="rk", mandatory=True)
-    (data,) = frame.encode_content_frames(3, method, None, b"body", 4096)
+    (data,) = encode_content_frames(3, method, None, b"body", 4096)
     assert type(data) is bytes
     assert data == b"".join(
         (
-            frame.encode_method_frame(3, method),
-            frame.Header(3, 4, spec.BasicProperties()).marshal(),
-            frame.Body(3, b"body").marshal(),
+            encode_method_frame(3, method),
+            Header(3, 4, spec.BasicProperties()).marshal(),
+            Body(3, b"body").marshal(),
         )
     )
