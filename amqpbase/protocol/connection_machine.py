@@ -181,7 +181,9 @@ def _build_table() -> Dict[Tuple[ConnectionState, Input], str]:
         _I.CLOSE_OK_METHOD: (COMMAND_INVALID, {_S.CLOSING: "close_ok_method"}),
         _I.BLOCKED_METHOD: ("blocked_method", {}),
         _I.UNBLOCKED_METHOD: ("unblocked_method", {}),
-        _I.UPDATE_SECRET_OK_METHOD: ("update_secret_ok_method", {}),
+        # no UpdateSecret can be outstanding before OPEN
+        _I.UPDATE_SECRET_OK_METHOD: (COMMAND_INVALID, {_S.OPEN: "update_secret_ok_method",
+                                                       _S.CLOSING: "update_secret_ok_method"}),
         _I.OTHER_METHOD: (COMMAND_INVALID, {}),
     }
     table: Dict[Tuple[ConnectionState, Input], str] = {}
@@ -554,7 +556,7 @@ class ConnectionMachine:
             actions: Actions = [self._send_close()]
             if desynchronised:
                 actions.append(DisconnectStream())
-            else:
+            elif Timer.CLOSE not in self.armed:  # a client close's deadline stands
                 self._close_timeout = close_timeout
                 actions.append(self._arm(Timer.CLOSE, close_timeout))
             return actions
