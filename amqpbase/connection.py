@@ -28,7 +28,8 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.link import ConnectionLink
 from amqpbase.parameters import ConnectionParameters, Parameters
 from amqpbase.protocol import connection_actions as act
-from amqpbase.protocol.connection_machine import ConnectionMachine, ConnectionState
+from amqpbase.protocol.connection_machine import ConnectionMachine
+from amqpbase.protocol.connection_table import ConnectionState
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel

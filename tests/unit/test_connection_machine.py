@@ -23,14 +23,14 @@ from amqpbase import exceptions, frame, spec
 from amqpbase.connection import Connection
 from amqpbase.parameters import ConnectionParameters
 from amqpbase.protocol import connection_actions as act
-from amqpbase.protocol.connection_machine import (
+from amqpbase.protocol.connection_machine import ConnectionMachine
+from amqpbase.protocol.connection_table import (
     COMMAND_INVALID,
     IGNORE,
     REFUSE,
     TABLE,
     TIMER_INPUTS,
     UNEXPECTED_FRAME,
-    ConnectionMachine,
     ConnectionState,
     Input,
 )
