@@ -34,6 +34,7 @@ from amqpbase._channel_parts import (
     next_state,
 )
 from amqpbase.amqp_object import Method
+from amqpbase.protocol.seams import ChannelHandlers  # TEMP-SHIM
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
@@ -59,9 +60,15 @@ _ChannelCloseOk = spec.Channel.CloseOk
 class ChannelCore:
     """Internal state and machinery of a channel (see the module docstring)."""
 
-    def __init__(self, connection: "Connection", channel_number: int) -> None:
+    def __init__(self, connection: "Connection", channel_number: int, link: Any) -> None:
         self.channel_number = channel_number
         self.connection = connection
+        # TEMP-SHIM (conn branch only): the old channel speaking the new ChannelLink seam
+        self._link = link
+        if link is not None:  # tests/faults/test_leaks.py builds a Channel without a link
+            link.attach(channel_number, ChannelHandlers(
+                self._handle_frame, self._on_connection_closed,
+                lambda: self._state is ChannelState.OPENING))
         #: Last Channel.Flow ``active`` state seen from the broker or confirmed by FlowOk.
         self.flow_active = True
         self._state = ChannelState.CLOSED
@@ -116,7 +123,7 @@ class ChannelCore:
             self._rpc_queue.append(rpc)
 
     def _transmit(self, rpc: _Rpc) -> None:
-        self.connection._send_method(self.channel_number, rpc.method)
+        self._link.send_method(self.channel_number, rpc.method)
         if rpc.replies:
             self._rpc_pending = rpc
 
@@ -307,7 +314,7 @@ class ChannelCore:
         elif tag in self._cancelling:
             # Consumer being cancelled: hand the message back (pika behaviour).
             if tag not in self._no_ack:
-                self.connection._send_method(
+                self._link.send_method(
                     self.channel_number, spec.Basic.Reject(method.delivery_tag, True)
                 )
         else:
@@ -376,14 +383,14 @@ class ChannelCore:
             self._forget_consumer(tag)
         # Otherwise our Basic.Cancel crossed it; RabbitMQ still answers that with CancelOk.
         if not method.nowait:
-            self.connection._send_method(self.channel_number, spec.Basic.CancelOk(tag))
+            self._link.send_method(self.channel_number, spec.Basic.CancelOk(tag))
         self._fire(frame_value)
 
     def _on_broker_flow(self, frame_value: frame.Method) -> None:
         active = bool(frame_value.method.active)
         self.flow_active = active
         # AMQP 0-9-1 channel.flow: the receiver answers with flow-ok.
-        self.connection._send_method(self.channel_number, spec.Channel.FlowOk(active))
+        self._link.send_method(self.channel_number, spec.Channel.FlowOk(active))
         if not self._method_callbacks.get(spec.Channel.Flow):
             LOGGER.warning("Channel.Flow(active=%s) from the broker on %r", active, self)
         self._fire(frame_value)
@@ -393,7 +400,7 @@ class ChannelCore:
         LOGGER.warning("Broker closed %r (%s): %r", self, method.reply_code, method.reply_text)
         reason = exceptions.ChannelClosedByBroker(method.reply_code, method.reply_text)
         # AMQP 0-9-1 channel.close: the peer MUST answer with close-ok.
-        self.connection._send_method(self.channel_number, spec.Channel.CloseOk())
+        self._link.send_method(self.channel_number, spec.Channel.CloseOk())
         if self._state is _CLOSING and self._close_sent():
             self._state = next_state(self._state, ChannelEvent.BROKER_CLOSE_CROSSED)
             self._closing_reason = reason  # reported when our CloseOk arrives (pika)
@@ -475,7 +482,9 @@ class ChannelCore:
         for callback in callbacks:
             invoke(callback, self, reason)
         if terminated:
-            self.connection._channel_terminated(cast("Channel", self))
+            self._link.channel_closed(  # TEMP-SHIM
+                self.channel_number,
+                isinstance(self._closing_reason, exceptions.ChannelClosedByBroker))
 
     def _unconfirmed_delivery_tags(self) -> List[int]:
         """Publish delivery tags the broker has neither acked nor nacked yet (confirm mode)."""

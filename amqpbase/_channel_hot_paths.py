@@ -19,15 +19,12 @@ from typing import Optional, Union
 from amqpbase import exceptions, frame, spec
 from amqpbase._channel_core import ChannelCore
 from amqpbase._channel_parts import ChannelState, require_str, require_uint
-from amqpbase.connection_state import ConnectionState
 
 _OPEN = ChannelState.OPEN
 _CLOSING = ChannelState.CLOSING
 _Publish = spec.Basic.Publish
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF
-# The connection's state, read directly on the hot paths (``connection.is_open`` is a
-# property call per message).
-_CONNECTION_OPEN = ConnectionState.OPEN
+# TEMP-SHIM (conn branch only): the hot paths read/send through the ChannelLink
 
 _pack_tag_method = frame.S_DELIVERY_TAG_METHOD_FRAME.pack
 _pack_publish_tail = frame.S_PUBLISH_TAIL.pack
@@ -61,12 +58,12 @@ class ChannelHotPaths(ChannelCore):
         # checks (which raise the errors) only on a miss; then the whole frame in one pack
         # (no Basic.Ack object, no encode/join: ~0.5 us less per ack). The checks bound
         # every packed value, so the pack cannot fail.
-        connection = self.connection
-        if self._state is not _OPEN or connection._state is not _CONNECTION_OPEN:
+        connection = self._link
+        if self._state is not _OPEN or not connection.open:
             self._raise_if_not_open()
         if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
             require_uint(delivery_tag, "delivery_tag", 64)
-        connection._send_encoded(
+        connection.send_frames(
             _pack_tag_method(
                 1, self.channel_number, 13, 60, 80, delivery_tag, 1 if multiple else 0, 0xCE
             ),
@@ -82,7 +79,7 @@ class ChannelHotPaths(ChannelCore):
         require_uint(delivery_tag, "delivery_tag", 64)
         # basic.nack (60, 120): bit 0 multiple, bit 1 requeue (as basic_ack, one pack).
         bits = (1 if multiple else 0) | (2 if requeue else 0)
-        self.connection._send_encoded(
+        self._link.send_frames(
             _pack_tag_method(1, self.channel_number, 13, 60, 120, delivery_tag, bits, 0xCE),
             1,
             "Basic.Nack",
@@ -93,7 +90,7 @@ class ChannelHotPaths(ChannelCore):
         self._raise_if_not_open()
         require_uint(delivery_tag, "delivery_tag", 64)
         # basic.reject (60, 90): bit 0 requeue (as basic_ack, one pack).
-        self.connection._send_encoded(
+        self._link.send_frames(
             _pack_tag_method(
                 1, self.channel_number, 13, 60, 90, delivery_tag, 1 if requeue else 0, 0xCE
             ),
@@ -113,8 +110,8 @@ class ChannelHotPaths(ChannelCore):
         write. ``str`` bodies are encoded UTF-8; other bodies are sent without copying. In
         confirm mode the message gets delivery tag ``_next_delivery_tag`` (then incremented).
         """
-        connection = self.connection
-        if self._state is not _OPEN or connection._state is not _CONNECTION_OPEN:
+        connection = self._link
+        if self._state is not _OPEN or not connection.open:
             self._raise_if_not_open()
         mandatory = True if mandatory else False
         # Hot path (DESIGN.md rule 5): a bytes body in one frame, to an (exchange, routing
@@ -123,7 +120,7 @@ class ChannelHotPaths(ChannelCore):
         # and routing key are valid strs) and the rest is one or two packs and one join.
         # Same bytes as encode_content_frames; properties are encoded before anything is
         # emitted, so a bad property value still raises with nothing sent.
-        if type(body) is bytes and 0 < len(body) <= connection._frame_max - 8:
+        if type(body) is bytes and 0 < len(body) <= connection.frame_max - 8:
             try:
                 heads = self._publish_heads.get((exchange, routing_key, mandatory))
             except TypeError:  # unhashable: not a str; the checked path says what is wrong
@@ -153,7 +150,7 @@ class ChannelHotPaths(ChannelCore):
                 else:
                     data = b""
                 if data:
-                    connection._send_encoded(data, 3, "Basic.Publish")
+                    connection.send_frames(data, 3, "Basic.Publish")
                     if self._confirming:
                         self._next_delivery_tag += 1
                     return
@@ -184,7 +181,7 @@ class ChannelHotPaths(ChannelCore):
             raise TypeError(f"properties must be BasicProperties or None, got {properties!r}")
         # The connection encodes everything before emitting anything, so a shortstr over
         # 255 bytes (ShortStringTooLong) or a bad header value raises here with nothing sent.
-        self.connection._send_content(
+        self._link.send_content(
             self.channel_number,
             _Publish(0, exchange, routing_key, mandatory, False),
             properties,

@@ -86,11 +86,13 @@ class Channel(ChannelHotPaths):
         connection: "Connection",
         channel_number: int,
         on_open_callback: Optional[_Callback],
+        *,
+        link: Any = None,  # TEMP-SHIM (conn branch only): the ChannelLink of the seam
     ) -> None:
         if not isinstance(channel_number, int) or isinstance(channel_number, bool):
             raise exceptions.InvalidChannelNumber(channel_number)
         optional_callback(on_open_callback, "on_open_callback")
-        super().__init__(connection, channel_number)
+        super().__init__(connection, channel_number, link)
         self._on_open_callback = on_open_callback
 
     # ----------------------------------------------------------------------------------------

@@ -1,32 +1,35 @@
-"""The base ``Connection``: every bit of AMQP connection logic, no I/O, no clock, no loop.
+"""The base ``Connection``: the pika-compatible facade over the connection machine.
 
-Adapters (select, Tornado, Twisted) subclass :class:`Connection` and implement the ``_adapter_*``
-down-call hooks; they feed the base through the ``_on_*`` up-calls. The full hook contract is
-in ``docs/internals.md``; each hook's docstring below repeats the clauses that concern it.
+Owns: argument validation, the user callbacks (each isolated with ``_callbacks.invoke``),
+the channel objects by number, the frame decoder, the timers' adapter handles, and applying
+the actions of :class:`~amqpbase.protocol.connection_machine.ConnectionMachine` (which owns
+every bit of protocol state) through the adapter hooks. The data plane bypasses the machine:
+:meth:`Connection._on_data_available` routes each channel frame straight to its channel's
+``on_inbound`` and only channel-0 frames go to the machine; channels send through the
+:class:`~amqpbase.link.ConnectionLink` (``amqpbase.protocol.seams``).
+
+Must not: decide anything about the protocol (ask the machine), or do I/O itself. Adapters
+(select, Tornado, Twisted) subclass :class:`Connection` and implement the abstract hooks,
+checked when the subclass is created (``docs/internals.md``, "The hook contract").
 
 Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
 ``add_callback_threadsafe``, ``update_secret`` and write flow control's resume signal
 (``add_backpressure_drained_callback``, ``write_buffer_size``).
-
-The work is shared with friend modules that use its private state: ``_opening`` (attempts,
-handshake), ``_closing`` (Close/CloseOk, protocol errors, timeouts, settling) and
-``_inbound`` (routing parsed frames to channels and channel 0). What stays here: the public
-API, the hooks and up-calls, sending, and the channel table.
-
-Connection state lives in one place: ``self._state`` (a :class:`ConnectionState`), changed only
-by :meth:`Connection._set_state`, which consults the single :data:`TRANSITIONS` table.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import ABCMeta, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from amqpbase import _closing, _inbound, _opening, exceptions, frame, spec
+from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
-from amqpbase.connection_state import TRANSITIONS, ConnectionState
-from amqpbase.heartbeat import HeartbeatChecker
+from amqpbase.link import ConnectionLink
 from amqpbase.parameters import ConnectionParameters, Parameters
+from amqpbase.protocol import connection_actions as act
+from amqpbase.protocol.connection_machine import ConnectionMachine
+from amqpbase.protocol.connection_table import ConnectionState
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
@@ -38,21 +41,65 @@ OpenCallback = Callable[["Connection"], Any]
 ErrorCallback = Callable[["Connection", BaseException], Any]
 FrameCallback = Callable[["Connection", frame.Method], Any]
 
+_PROTOCOL_ERRORS = (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented)
+_Delivery = frame.Delivery
 
-class Connection:
-    """Base connection: the AMQP 0-9-1 connection protocol and the pika 1.x connection API.
+#: The down-call hooks every concrete adapter implements (docs/internals.md).
+ADAPTER_HOOKS = frozenset({
+    "_adapter_connect_stream",
+    "_adapter_disconnect_stream",
+    "_adapter_emit_data",
+    "_adapter_get_write_buffer_size",
+    "_adapter_call_later",
+    "_adapter_remove_timeout",
+    "_adapter_add_callback_threadsafe",
+})
+#: The class-level hooks of ``create_connection`` every concrete adapter implements.
+WORKFLOW_HOOKS = frozenset({"_workflow_loop", "_create_for_workflow"})
+
+
+class Connection(metaclass=ABCMeta):
+    """Base connection: the pika 1.x connection API over the AMQP 0-9-1 connection machine.
 
     Not used directly: instantiate an adapter (``SelectConnection``, ``TornadoConnection``,
     ``TwistedConnection``). With ``internal_connection_workflow=True`` the connection opens
     itself over its parameters (``connection_attempts`` tries with ``retry_delay`` between
     them, each bounded by ``socket_timeout`` and ``stack_timeout``), starting from the loop
     right after construction; with ``False`` it waits for a workflow (``create_connection``).
+
+    A subclass is checked when its class statement runs: it must implement every hook of
+    :data:`ADAPTER_HOOKS` and :data:`WORKFLOW_HOOKS` (``TypeError`` otherwise), and may not
+    define an ``_adapter_*`` method outside the contract (a misspelt hook would silently never
+    be called). An intermediate base class opts out with ``class X(Connection, abstract=True)``.
     """
 
     #: Seconds ``close()`` waits for the broker's Connection.CloseOk (and for channels to
     #: close) before tearing the stream down anyway; ``close()`` never hangs on a dead or
     #: blocked broker. Instances may override it.
     close_timeout: float = 10.0
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(
+            name for name in vars(cls)
+            if name.startswith("_adapter_") and name not in ADAPTER_HOOKS
+        )
+        if unknown:
+            raise TypeError(
+                f"{cls.__qualname__} defines {', '.join(unknown)}, not in the hook contract "
+                f"(a misspelling?); the hooks are {', '.join(sorted(ADAPTER_HOOKS))}"
+            )
+        if abstract:
+            return
+        missing = sorted(
+            name for name in ADAPTER_HOOKS | WORKFLOW_HOOKS
+            if getattr(getattr(cls, name), "__isabstractmethod__", False)
+        )
+        if missing:
+            raise TypeError(
+                f"{cls.__qualname__} does not implement the hook(s) {', '.join(missing)} "
+                "(pass abstract=True in the class statement for an intermediate base class)"
+            )
 
     def __init__(
         self,
@@ -80,15 +127,13 @@ class Connection:
             raise TypeError("internal_connection_workflow must be a bool")
 
         self.params: Parameters = parameters
-        self._state = ConnectionState.CLOSED
-
         self._on_open_callbacks: List[OpenCallback] = []
         self._on_open_error_callbacks: List[ErrorCallback] = [self._default_on_open_error]
         self._on_close_callbacks: List[ErrorCallback] = []
         self._blocked_callbacks: List[FrameCallback] = []
         self._unblocked_callbacks: List[FrameCallback] = []
-        self._backpressure_callbacks: List[Callable[[], Any]] = []
         self._backpressure_drained_callbacks: List[Callable[[], Any]] = []
+        self._update_secret_callbacks: List[Optional[Callable[[frame.Method], Any]]] = []
         if on_open_callback is not None:
             self.add_on_open_callback(on_open_callback)
         if on_open_error_callback is not None:
@@ -96,56 +141,27 @@ class Connection:
         if on_close_callback is not None:
             self.add_on_close_callback(on_close_callback)
 
-        # Negotiated / learned during the handshake.
-        self.server_properties: Dict[str, Any] = {}
-        self.server_capabilities: Dict[str, Any] = {}
-        self.known_hosts: str = ""
-        self._channel_max = 0
-        self._frame_max = parameters.frame_max
-        self._heartbeat_interval = 0
-
         self._channels: Dict[int, "Channel"] = {}
+        self._link = ConnectionLink(
+            self._adapter_emit_data,
+            self._adapter_get_write_buffer_size,
+            self._state_name,
+            self._channel_closed,
+            parameters.frame_max,
+        )
+        self._machine = ConnectionMachine(parameters, internal_connection_workflow, self._link)
         self._decoder = frame.FrameDecoder(parameters.frame_max)
-        self._stream_up = False
-        self._ever_opened = False  # reached OPEN in the current attempt
-
-        # Closing bookkeeping: the first recorded cause wins.
-        self._close_reason: Optional[BaseException] = None
-        self._close_sent = False  # Connection.Close emitted: discard all but Close/CloseOk
-        self._discard_input = False  # stream desynchronised after a framing error
-        self._closing_channels: set[int] = set()
-        # Numbers of channels the broker closed, whose in-flight frames may still arrive
-        # (see _inbound.discard_stale): until the number is reopened and its Channel.OpenOk is in.
-        self._stale_channels: set[int] = set()
-        self._client_close_args: Optional[tuple[int, str]] = None
-
-        # Timers (handles returned by _adapter_call_later).
-        self._stack_timer: Any = None
-        self._close_timer: Any = None
-        self._blocked_timer: Any = None
-        self._retry_timer: Any = None
-        self._heartbeat: Optional[HeartbeatChecker] = None
-
-        # Counters for heartbeats and backpressure.
-        self._bytes_sent = 0
-        self._bytes_received = 0
-        self._frames_sent = 0
-        self._backpressure_multiplier = 10
-        self._backpressure_armed = True  # False from a crossing until the buffer has drained
-
-        self._update_secret_callbacks: List[Optional[Callable[[frame.Method], Any]]] = []
-
-        # Connect workflow (internal): cycles left and whether we are the one driving it.
-        self._internal_workflow = internal_connection_workflow
-        self._attempts_left = parameters.connection_attempts
+        #: The incarnation of the stream the adapter is working on (stream events are for it).
+        self._stream_incarnation = 0
+        #: Timer -> the adapter's handle, while armed.
+        self._timer_handles: Dict[act.Timer, Any] = {}
 
         if internal_connection_workflow:
-            self._set_state(ConnectionState.INIT)
-            self._retry_timer = self._adapter_call_later(0, lambda: _opening.begin_attempt(self))
+            self._run(self._machine.start())
 
-    # ----------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------
     # Public API (shared/API.md)
-    # ----------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------
 
     def add_backpressure_callback(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` when :attr:`write_buffer_size` exceeds the backpressure
@@ -153,7 +169,7 @@ class Connection:
         publish queued. Edge-triggered: once per crossing, from inside the call that crossed;
         re-armed when the buffer has drained (see :meth:`add_backpressure_drained_callback`)."""
         require_callable(callback)
-        self._backpressure_callbacks.append(callback)
+        self._link.backpressure_callbacks.append(callback)
 
     def add_backpressure_drained_callback(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once after each backpressure crossing, from the loop, when the
@@ -171,7 +187,7 @@ class Connection:
             raise TypeError(f"backpressure multiplier must be an int, got {type(value).__name__}")
         if value <= 0:
             raise ValueError(f"backpressure multiplier must be positive, got {value}")
-        self._backpressure_multiplier = value
+        self._link.backpressure_multiplier = value
 
     def add_on_close_callback(self, callback: ErrorCallback) -> None:
         """Call ``callback(connection, exception)`` when a fully open connection has closed.
@@ -251,17 +267,14 @@ class Connection:
         number is used (``NoFreeChannels`` when every number is taken)."""
         from amqpbase.channel import Channel  # channel.py imports this module
 
-        if self._state is not ConnectionState.OPEN:
-            raise exceptions.ConnectionWrongStateError(
-                f"channel() needs an open connection; connection is {self._state.name}"
-            )
+        self._machine.request_channel()  # ConnectionWrongStateError unless OPEN
         if on_open_callback is not None:
             require_callable(on_open_callback, "on_open_callback")
         if channel_number is None:
             number = self._next_channel_number()
         else:
             number = self._validate_channel_number(channel_number)
-        channel = Channel(self, number, on_open_callback)
+        channel = Channel(self, number, on_open_callback, link=self._link)
         self._channels[number] = channel
         channel.open()
         return channel
@@ -286,27 +299,7 @@ class Connection:
                 f"reply_text is {len(reply_text.encode('utf-8', errors='surrogateescape'))} "
                 "bytes encoded; a shortstr holds at most 255"
             )
-        if self.is_closing or self.is_closed:
-            raise exceptions.ConnectionWrongStateError(
-                f"close() called on a connection that is {self._state.name}"
-            )
-        if self._state is not ConnectionState.OPEN:
-            _opening.abort_open(self)
-            return
-        LOGGER.info("Closing connection (%s): %r", reply_code, reply_text)
-        self._client_close_args = (reply_code, reply_text)
-        self._record_close_reason(exceptions.ConnectionClosedByClient(reply_code, reply_text))
-        # Ask channels to close while the connection is still OPEN (channels refuse new work
-        # once it is not), then move to CLOSING and wait for them.
-        for number, channel in list(self._channels.items()):
-            if channel.is_open or channel.is_opening:
-                channel.close(reply_code, reply_text)  # pika passes the connection's reply on
-            if channel.is_closing:
-                self._closing_channels.add(number)
-        self._set_state(ConnectionState.CLOSING)
-        _closing.start_close_timer(self)
-        if not self._closing_channels:
-            _closing.send_connection_close(self)
+        self._run(self._machine.close(reply_code, reply_text, self.close_timeout))
 
     def update_secret(
         self,
@@ -322,11 +315,10 @@ class Connection:
             raise TypeError("reason must be a str")
         if callback is not None:
             require_callable(callback)
-        if self._state is not ConnectionState.OPEN:
-            raise exceptions.ConnectionWrongStateError("update_secret() needs an open connection")
         secret = new_secret.encode("utf-8") if isinstance(new_secret, str) else new_secret
+        actions = self._machine.update_secret(secret, reason)  # refused unless OPEN
         self._update_secret_callbacks.append(callback)
-        self._send_method(0, spec.Connection.UpdateSecret(new_secret=secret, reason=reason))
+        self._run(actions)
 
     @property
     def write_buffer_size(self) -> int:
@@ -338,22 +330,43 @@ class Connection:
     @property
     def is_closed(self) -> bool:
         """True when there is no connection and none is being opened."""
-        return self._state is ConnectionState.CLOSED
+        return self._machine.state is ConnectionState.CLOSED
 
     @property
     def is_closing(self) -> bool:
         """True while a close (by either side, or an abort) is in progress."""
-        return self._state is ConnectionState.CLOSING
+        return self._machine.state is ConnectionState.CLOSING
 
     @property
     def is_open(self) -> bool:
         """True when the connection is open and usable."""
-        return self._state is ConnectionState.OPEN
+        return self._machine.state is ConnectionState.OPEN
 
     @property
     def state(self) -> ConnectionState:
         """The current :class:`ConnectionState` (read-only)."""
-        return self._state
+        return self._machine.state
+
+    @property
+    def server_properties(self) -> Dict[str, Any]:
+        """The broker's Connection.Start server properties (empty until then)."""
+        return self._machine.server_properties
+
+    @property
+    def server_capabilities(self) -> Dict[str, Any]:
+        """The ``capabilities`` table of :attr:`server_properties`."""
+        return self._machine.server_capabilities
+
+    @property
+    def known_hosts(self) -> str:
+        """The ``known_hosts`` of Connection.OpenOk."""
+        return self._machine.known_hosts
+
+    @property
+    def _heartbeat_interval(self) -> int:
+        # the negotiated heartbeat (0: none); not public API (shared/API.md), read by tests
+        return self._machine.heartbeat
+
 
     @classmethod
     def create_connection(
@@ -378,20 +391,39 @@ class Connection:
             params: Parameters, on_open: OpenCallback, on_error: ErrorCallback
         ) -> "Connection":
             connection = cls._create_for_workflow(params, on_open, on_error, custom_ioloop)
-            _opening.start_external_attempt(connection)
+            connection._start_one_attempt()
             return connection
 
         workflow.start(connection_configs, connect_one, custom_ioloop, on_done)
         return workflow
 
+    def _start_one_attempt(self) -> None:
+        """Start one open attempt on behalf of a workflow (``create_connection``)."""
+        self._run(self._machine.start())
+
+    def __repr__(self) -> str:
+        host = getattr(self.params, "host", "?")
+        port = getattr(self.params, "port", "?")
+        return f"<{type(self).__name__} {self._machine.state.name} {host}:{port}>"
+
+    # ----------------------------------------------------------------------------------------
+    # The hook contract (docs/internals.md). Down-calls: base -> adapter, all abstract.
+    # ----------------------------------------------------------------------------------------
+
     @classmethod
+    @abstractmethod
     def _workflow_loop(cls, custom_ioloop: Any) -> Any:
-        """The loop every attempt of one workflow shares: ``custom_ioloop`` or, when None, the
-        adapter's default loop (an adapter whose constructor makes a new loop per connection
-        overrides this so a workflow's attempts share one)."""
+        """The loop every attempt of one ``create_connection`` workflow shares.
+
+        Called by :meth:`create_connection` (on the caller's thread, the loop's), once per
+        workflow, before any attempt. Returns ``custom_ioloop``, or the adapter's default
+        loop when it is None (an adapter whose constructor makes a new loop per connection
+        must return one here, so the attempts share it). A repeat returns the same loop.
+        ``super()._workflow_loop(custom_ioloop)`` returns ``custom_ioloop`` unchanged."""
         return custom_ioloop
 
     @classmethod
+    @abstractmethod
     def _create_for_workflow(
         cls,
         params: Parameters,
@@ -399,8 +431,12 @@ class Connection:
         on_error: ErrorCallback,
         custom_ioloop: Any,
     ) -> "Connection":
-        """Build one un-started connection for a workflow attempt. Adapters whose constructor
-        names the loop differently override this."""
+        """Build one un-started connection (``internal_connection_workflow=False``) for one
+        workflow attempt, on ``custom_ioloop`` (what :meth:`_workflow_loop` returned).
+
+        Called by the workflow on the loop thread, once per attempt, in attempt order; the
+        base then starts the attempt. Each call builds a new connection. ``super()`` passes
+        the loop as the ``custom_ioloop`` keyword (adapters naming it otherwise override)."""
         factory: Callable[..., "Connection"] = cls
         return factory(
             parameters=params,
@@ -410,258 +446,296 @@ class Connection:
             internal_connection_workflow=False,
         )
 
-    def __repr__(self) -> str:
-        host = getattr(self.params, "host", "?")
-        port = getattr(self.params, "port", "?")
-        return f"<{type(self).__name__} {self._state.name} {host}:{port}>"
-
-    # ----------------------------------------------------------------------------------------
-    # Down-call hooks: implemented by every adapter (docs/internals.md, "The hook contract")
-    # ----------------------------------------------------------------------------------------
-
+    @abstractmethod
     def _adapter_connect_stream(self) -> None:
         """Start connecting to ``self.params`` (DNS off the loop thread, each address in turn,
-        TLS handshake). Never blocks. Exactly one outcome later, from the loop:
-        ``_on_stream_connected()`` or ``_on_stream_terminated(exc)`` with a connect error.
-        Called once per attempt, only when no stream exists."""
-        raise NotImplementedError
+        TLS handshake). Never blocks.
 
+        Called by the base on the loop thread, once per open attempt, only when no stream
+        exists (the previous one was reported terminated). Exactly one outcome later, from
+        the loop, never from inside this call: ``_on_stream_connected()`` or
+        ``_on_stream_terminated(exc)`` with a connect error. Never repeated for one attempt."""
+
+    @abstractmethod
     def _adapter_disconnect_stream(self) -> None:
-        """Close the stream, or abort a connect in progress. The adapter later calls
-        ``_on_stream_terminated(None)`` exactly once, from the loop, never from inside this
-        call. A repeat, or a call after the stream ended, is a no-op."""
-        raise NotImplementedError
+        """Close the stream, or abort a connect in progress; data already queued gets one last
+        non-blocking write attempt.
 
+        Called by the base on the loop thread, possibly several times per stream. The
+        adapter later calls ``_on_stream_terminated(None)`` exactly once, from the loop, never
+        from inside this call. A repeat, or a call after the stream ended, is a no-op."""
+
+    @abstractmethod
     def _adapter_emit_data(self, data: Any) -> None:
         """Queue ``data`` (bytes or memoryview, kept by reference) for sending, in order,
-        coalesced: never a syscall per call. Only called while a stream exists."""
-        raise NotImplementedError
+        coalesced: never a syscall per call.
 
+        Called on the loop thread once per publish/ack and per control frame (the hot path:
+        keep it a few attribute operations), only while a stream exists, in stream order.
+        The base binds it once, at construction. A repeat queues the data again."""
+
+    @abstractmethod
     def _adapter_get_write_buffer_size(self) -> int:
-        """Bytes queued and not yet accepted by the kernel."""
-        raise NotImplementedError
+        """Bytes queued and not yet accepted by the kernel (0 without a stream).
 
+        Called on the loop thread after each send while backpressure callbacks exist, and by
+        :attr:`write_buffer_size`. No side effect: a repeat returns the same count. The base
+        binds it once, at construction."""
+
+    @abstractmethod
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        """Run ``callback()`` once on the loop after ``delay`` seconds; return a handle."""
-        raise NotImplementedError
+        """Run ``callback()`` once on the loop after ``delay`` seconds; return a handle.
 
+        Called on the loop thread whenever the base arms a timer (retry, stack, close,
+        blocked, abort: a few per connection; heartbeat: one per half-interval). Each call
+        schedules one more independent callback."""
+
+    @abstractmethod
     def _adapter_remove_timeout(self, handle: Any) -> None:
-        """Cancel a timer; removing twice, or after it fired, is a no-op."""
-        raise NotImplementedError
+        """Cancel a timer from :meth:`_adapter_call_later`.
 
+        Called on the loop thread when the base disarms a timer. Removing twice, or after the
+        timer fired, is a no-op."""
+
+    @abstractmethod
     def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        """From any thread: run ``callback()`` on the loop soon, waking it."""
-        raise NotImplementedError
+        """Run ``callback()`` on the loop soon, waking it.
+
+        The only hook called from ANY thread (by :meth:`add_callback_threadsafe`), once per
+        user request; each call runs its ``callback`` once, in call order."""
 
     # ----------------------------------------------------------------------------------------
-    # Up-calls from the adapter
+    # Up-calls from the adapter (loop thread)
     # ----------------------------------------------------------------------------------------
 
     def _on_stream_connected(self) -> None:
         """The stream of the current attempt is connected: start the AMQP handshake."""
-        self._stream_up = True
-        if self._state is ConnectionState.CLOSING:  # aborted while connecting
-            self._adapter_disconnect_stream()
-            return
-        self._set_state(ConnectionState.PROTOCOL)
-        self._emit(frame.PROTOCOL_HEADER)
+        self._run(self._machine.stream_connected(self._stream_incarnation))
 
     def _on_data_available(self, data: Any) -> None:
         """Bytes from the broker, in order. Parses every complete frame and dispatches it."""
-        if self._discard_input:
+        machine = self._machine
+        if machine.discard_input:
             return
-        self._bytes_received += len(data)
+        self._link.bytes_received += len(data)
         decoder = self._decoder
         # Batches: each is dispatched before the next is parsed (see feed_batches: the
-        # objects of a delivery die soon, which spares the cyclic GC). A Delivery among the
-        # frames goes to channel._handle_frame like the others.
+        # objects of a delivery die soon, which spares the cyclic GC).
         batches = decoder.feed_batches(data)
         while True:
             try:
                 frames = next(batches, None)
-            except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+            except _PROTOCOL_ERRORS as exc:
                 # Frames that completed before the malformed one are valid (broker acks,
                 # say): act on them first, so nothing the broker did say is lost, then close.
-                if _inbound.dispatch(self, decoder.frames_before_error):
-                    _closing.on_protocol_error(self, exc, stream_desynchronised=True)
+                if self._dispatch(decoder.frames_before_error):
+                    self._run(machine.protocol_error(exc, True, self.close_timeout))
                 return
-            if frames is None or not _inbound.dispatch(self, frames):
+            if frames is None or not self._dispatch(frames):
                 return  # (a generator dropped early keeps its unparsed rest)
+
+    def _dispatch(self, frames: List[Any]) -> bool:
+        """Hand each frame to its channel's ``on_inbound`` (a ``Delivery`` too, as one frame)
+        or, on channel 0, to the machine. Returns False when a frame broke the protocol or
+        input is discarded from now on (the rest is dropped).
+
+        Kept here, cheap: after our Connection.Close (``can_send`` False) channel frames are
+        dropped (AMQP 0-9-1 2.2.4); a frame for a number the broker closed may still be in
+        flight and is dropped (:meth:`_is_stale`); a frame for a number never opened is a
+        504 that closes the connection."""
+        link = self._link
+        routes = link.routes
+        machine = self._machine
+        stale = machine.stale_channels
+        for inbound in frames:
+            number = inbound.channel_number
+            try:
+                if number:
+                    route = routes.get(number)
+                    if stale and number in stale and self._is_stale(number, inbound):
+                        continue
+                    if route is not None:
+                        if link.can_send:
+                            route(inbound)
+                    elif link.can_send:
+                        first = inbound.frames()[0] if type(inbound) is _Delivery else inbound
+                        raise exceptions.ChannelNotOpenError(
+                            f"{type(first).__name__} frame for channel {number}, which is not open"
+                        )
+                else:
+                    self._run(machine.receive_frame(inbound))
+            except _PROTOCOL_ERRORS as exc:
+                self._run(machine.protocol_error(exc, False, self.close_timeout))
+                return False
+            if machine.discard_input:
+                return False
+        return True
+
+    def _is_stale(self, number: int, inbound: Any) -> bool:
+        """True when ``inbound``, for a number the broker closed, is to be dropped.
+
+        RabbitMQ goes on sending what was in flight on a channel after its own Channel.Close
+        (deliveries already routed to the channel's consumers, confirms): those frames can
+        arrive after our Channel.CloseOk, even after we sent Channel.Open for the same number.
+        They are stale, not a protocol violation (pika ignores them too); closing the whole
+        connection with 504 would take every other channel down. The number stays stale
+        until its next Channel.OpenOk; frames for numbers never opened are still a 504."""
+        handlers = self._link.handlers.get(number)
+        if handlers is not None and (
+            not handlers.is_opening()
+            or (type(inbound) is frame.Method and type(inbound.method) is _ChannelOpenOk)
+        ):
+            self._machine.unstale(number)
+            return False
+        LOGGER.debug("Discarding %r: its channel was closed by the broker", inbound)
+        return True
 
     def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
         """The stream is gone (``error`` None after our own disconnect). Settle everything."""
-        if self._state is ConnectionState.CLOSED:
-            LOGGER.debug("Ignoring a repeated stream termination (%r)", error)
-            return
-        self._stream_up = False
-        self._cancel_timers()
-        reason = self._close_reason
-        if reason is None:
-            if error is None:
-                error = exceptions.StreamLostError("stream closed without an AMQP close")
-            reason = _opening.describe_lost_stream(self, error)
-        elif (error is not None and reason.__cause__ is None
-              and isinstance(reason, exceptions.ConnectionClosedByClient)):
-            # close() was under way but the stream died before Connection.CloseOk: what was
-            # still buffered may not have reached the broker. Keep the type, chain the loss.
-            reason.__cause__ = error
-        was_open = self._ever_opened
-        self._set_state(ConnectionState.CLOSED)
-        if was_open:
-            _closing.finish_close(self, reason)
-        else:
-            _opening.on_attempt_failed(self, reason)
+        self._run(self._machine.stream_terminated(self._stream_incarnation, error))
 
     def _on_write_buffer_drained(self) -> None:
         """The adapter's write buffer went from non-empty to empty: re-arm backpressure and,
         when it fired since the last drain, run the drained callbacks (once per crossing)."""
-        if self._backpressure_armed:
+        if not self._link.rearm_backpressure():
             return  # no crossing since the last drain: nothing to announce
-        self._backpressure_armed = True
-        if self._state is not ConnectionState.OPEN:
+        if self._machine.state is not ConnectionState.OPEN:
             return  # closing: publishing is over, the close callbacks will report
         LOGGER.debug("Backpressure: write buffer drained")
         for callback in list(self._backpressure_drained_callbacks):
             invoke(callback)
 
     # ----------------------------------------------------------------------------------------
-    # Sending (used by Channel)
+    # Applying the machine's actions
     # ----------------------------------------------------------------------------------------
 
-    def _emit(self, data: Any) -> None:
-        self._bytes_sent += len(data)
-        self._frames_sent += 1
-        self._adapter_emit_data(data)
+    def _run(self, actions: List[act.Action]) -> None:
+        """Refresh the link's view of the machine, then apply ``actions`` in order (an
+        action may feed the machine again: that step is applied whole before the next)."""
+        machine = self._machine
+        link = self._link
+        link.open = machine.state is ConnectionState.OPEN
+        link.can_send = machine.stream_up and not machine.close_sent
+        for action in actions:
+            _APPLY[type(action)](self, action)
 
-    def _send_method(self, channel_number: int, method: Any) -> None:
-        """Encode and emit one method frame."""
-        if not self._stream_up or self._close_sent:
-            raise exceptions.ConnectionWrongStateError(
-                f"cannot send {method.NAME}: connection is {self._state.name}"
-            )
-        self._emit(frame.encode_method_frame(channel_number, method))
-        if self._backpressure_callbacks:
-            self._check_backpressure()
-
-    def _send_encoded(self, data: bytes, frame_count: int, name: str) -> None:
-        """Emit ``data``: ``frame_count`` complete frames the caller encoded (the channel's
-        publish, ack, nack and reject hot paths). ``name`` is the method's, for the error
-        raised, as by :meth:`_send_method`, when the connection cannot send."""
-        if not self._stream_up or self._close_sent:
-            raise exceptions.ConnectionWrongStateError(
-                f"cannot send {name}: connection is {self._state.name}"
-            )
-        self._bytes_sent += len(data)
-        self._frames_sent += frame_count
-        self._adapter_emit_data(data)
-        if self._backpressure_callbacks:
-            self._check_backpressure()
-
-    def _send_content(self, channel_number: int, method: Any, properties: Any, body: Any) -> None:
-        """Emit one content-bearing method (a publish): method, header and body frames."""
-        if not self._stream_up or self._close_sent:
-            raise exceptions.ConnectionWrongStateError(
-                f"cannot send {method.NAME}: connection is {self._state.name}"
-            )
-        emit = self._adapter_emit_data
-        sent = 0
-        for chunk in frame.encode_content_frames(
-            channel_number, method, properties, body, self._frame_max
-        ):
-            sent += len(chunk)
-            emit(chunk)
-        self._bytes_sent += sent
-        # method + header + body frames (ceil division of the body by the frame payload size);
-        # for a str body len() counts characters, close enough for an average frame size
-        self._frames_sent += 2 + -(-len(body) // (self._frame_max - 8))
-        if self._backpressure_callbacks:
-            self._check_backpressure()
-
-    def _send_heartbeat(self) -> None:
-        if self._stream_up:
-            self._emit(frame.HEARTBEAT_FRAME)
-
-    def _channel_terminated(self, channel: "Channel") -> None:
-        """A channel reached CLOSED (CloseOk or broker Close): forget its number."""
-        number = channel.channel_number
-        if self._channels.get(number) is channel:
-            del self._channels[number]
-        if isinstance(getattr(channel, "_closing_reason", None), exceptions.ChannelClosedByBroker):
-            self._stale_channels.add(number)
-        self._closing_channels.discard(number)
-        if (
-            self._state is ConnectionState.CLOSING
-            and self._client_close_args is not None
-            and not self._closing_channels
-            and not self._close_sent
-        ):
-            _closing.send_connection_close(self)
-
-    # ----------------------------------------------------------------------------------------
-    # Closing, failures and timers
-    # ----------------------------------------------------------------------------------------
-
-    def _set_state(self, new_state: ConnectionState) -> None:
-        """The only place the state changes; illegal transitions raise."""
-        if new_state not in TRANSITIONS[self._state]:
-            raise exceptions.ConnectionWrongStateError(
-                f"illegal connection state transition {self._state.name} -> {new_state.name}"
-            )
-        self._state = new_state
-
-    def _record_close_reason(self, reason: BaseException) -> None:
-        if self._close_reason is None:
-            self._close_reason = reason
-
-    def _on_heartbeat_timeout(self, silent_seconds: float) -> None:
-        self._heartbeat = None
-        error = exceptions.AMQPHeartbeatTimeout(
-            f"no data from the broker for {silent_seconds:.1f}s "
-            f"(heartbeat interval {self._heartbeat_interval}s)"
+    def _apply_send(self, action: act.Send) -> None:
+        # channel-0 methods count for backpressure as channel sends do; header/heartbeat not
+        self._link.send_control(
+            action.data, action.frame_count, action.name.startswith("Connection.")
         )
-        LOGGER.error("%s", error)
-        _closing.drop_stream(self, error)
 
-    def _cancel_timer(self, attribute: str) -> None:
-        handle = getattr(self, attribute)
+    def _apply_start_timer(self, action: act.StartTimer) -> None:
+        self._apply_cancel_timer(act.CancelTimer(action.timer))  # never two of one name
+        timer, incarnation = action.timer, action.incarnation
+        self._timer_handles[timer] = self._adapter_call_later(
+            action.delay, lambda: self._timer_expired(timer, incarnation)
+        )
+
+    def _apply_cancel_timer(self, action: act.CancelTimer) -> None:
+        handle = self._timer_handles.pop(action.timer, None)
         if handle is not None:
-            setattr(self, attribute, None)
             self._adapter_remove_timeout(handle)
 
-    def _cancel_timers(self) -> None:
-        for attribute in ("_stack_timer", "_close_timer", "_blocked_timer"):
-            self._cancel_timer(attribute)
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
+    def _timer_expired(self, timer: act.Timer, incarnation: int) -> None:
+        machine = self._machine
+        if machine.armed.get(timer) == incarnation:
+            self._timer_handles.pop(timer, None)
+        self._run(machine.timer_fired(timer, incarnation))
 
-    def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
-        """Default open-error callback: log (pika raises from inside the loop instead)."""
-        LOGGER.error("Could not open %r: %r", connection, error)
+    def _apply_connect_stream(self, action: act.ConnectStream) -> None:
+        self._stream_incarnation = action.incarnation
+        self._decoder = frame.FrameDecoder(action.frame_max)
+        self._link.frame_max = action.frame_max
+        self._adapter_connect_stream()
+
+    def _apply_disconnect_stream(self, action: act.DisconnectStream) -> None:
+        self._adapter_disconnect_stream()
+
+    def _apply_negotiated(self, action: act.Negotiated) -> None:
+        self._decoder.max_frame_size = action.frame_max
+        self._link.frame_max = action.frame_max
+
+    def _apply_choose_heartbeat(self, action: act.ChooseHeartbeat) -> None:
+        # The user's callable decides; what it raises fails the open attempt (not isolated).
+        choose = self.params.heartbeat
+        assert callable(choose)
+        answer: Any
+        try:
+            answer = choose(self, action.server_value)
+        except Exception as error:  # noqa: BLE001 - reported as the open error
+            answer = error
+        self._run(self._machine.heartbeat_chosen(answer))
+
+    def _apply_close_channels(self, action: act.CloseChannels) -> None:
+        # The connection is still OPEN here: channels refuse new work once it is not.
+        closing = []
+        for number, channel in list(self._channels.items()):
+            if channel.is_open or channel.is_opening:
+                # pika passes the connection's reply on
+                channel.close(action.reply_code, action.reply_text)
+            if channel.is_closing:
+                closing.append(number)
+        self._run(self._machine.channels_closing(closing))
+
+    def _apply_opened(self, action: act.Opened) -> None:
+        credentials = self.params.credentials
+        if getattr(credentials, "erase_on_connect", False):
+            credentials.erase_credentials()
+        LOGGER.info("Connection open: %r", self)
+        for callback in list(self._on_open_callbacks):
+            invoke(callback, self)
+
+    def _apply_open_failed(self, action: act.OpenFailed) -> None:
+        for callback in list(self._on_open_error_callbacks):
+            invoke(callback, self, action.reason)
+
+    def _apply_closed(self, action: act.Closed) -> None:
+        """A connection that was open is now closed: tell every channel, then the user."""
+        reason = action.reason
+        self._channels.clear()
+        for handlers in self._link.forget_channels():
+            handlers.on_connection_closed(reason)
+        if self._update_secret_callbacks:
+            LOGGER.debug("Connection closed with an UpdateSecret unanswered (%r)", reason)
+        self._update_secret_callbacks.clear()
+        for callback in list(self._on_close_callbacks):
+            invoke(callback, self, reason)
+
+    def _apply_blocked(self, action: act.Blocked) -> None:
+        for callback in list(self._blocked_callbacks):
+            invoke(callback, self, action.frame)
+
+    def _apply_unblocked(self, action: act.Unblocked) -> None:
+        for callback in list(self._unblocked_callbacks):
+            invoke(callback, self, action.frame)
+
+    def _apply_secret_updated(self, action: act.SecretUpdated) -> None:
+        callback = self._update_secret_callbacks.pop(0)
+        if callback is not None:
+            invoke(callback, action.frame)
 
     # ----------------------------------------------------------------------------------------
     # Helpers
     # ----------------------------------------------------------------------------------------
 
-    def _capability(self, name: str) -> bool:
-        return bool(self.server_capabilities.get(name, False))
+    def _channel_closed(self, number: int, closed_by_broker: bool) -> None:
+        """From the link: a channel reached CLOSED; forget it (and, closing, proceed)."""
+        self._channels.pop(number, None)
+        self._run(self._machine.channel_closed(number, closed_by_broker))
 
-    def _check_backpressure(self) -> None:
-        """Armed and above the threshold: fire, then stay disarmed until the next drain."""
-        if not self._backpressure_armed or not self._frames_sent:
-            return
-        average = self._bytes_sent / self._frames_sent
-        if self._adapter_get_write_buffer_size() > self._backpressure_multiplier * average:
-            self._backpressure_armed = False
-            LOGGER.debug(
-                "Backpressure: write buffer above %dx average frame size",
-                self._backpressure_multiplier,
-            )
-            for callback in list(self._backpressure_callbacks):
-                invoke(callback)
+    def _state_name(self) -> str:
+        return self._machine.state.name
+
+    def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
+        """Default open-error callback: log (pika raises from inside the loop instead)."""
+        LOGGER.error("Could not open %r: %r", connection, error)
+
+    def _capability(self, name: str) -> bool:
+        return bool(self._machine.server_capabilities.get(name, False))
 
     def _next_channel_number(self) -> int:
-        limit = self._channel_max or 65535
+        limit = self._machine.channel_max or 65535
         if len(self._channels) >= limit:
             raise exceptions.NoFreeChannels(f"all {limit} channel numbers are in use")
         for number in range(1, limit + 1):
@@ -672,7 +746,7 @@ class Connection:
     def _validate_channel_number(self, number: Any) -> int:
         if isinstance(number, bool) or not isinstance(number, int):
             raise TypeError(f"channel_number must be an int, got {type(number).__name__}")
-        limit = self._channel_max or 65535
+        limit = self._machine.channel_max or 65535
         if not 1 <= number <= limit:
             raise exceptions.InvalidChannelNumber(
                 f"channel_number {number} outside 1..{limit} (channel_max)"
@@ -680,3 +754,24 @@ class Connection:
         if number in self._channels:
             raise exceptions.InvalidChannelNumber(f"channel {number} is already in use")
         return number
+
+
+_ChannelOpenOk = spec.Channel.OpenOk
+
+#: How the facade applies each action type.
+_APPLY: Dict[type, Callable[[Connection, Any], None]] = {
+    act.Send: Connection._apply_send,
+    act.StartTimer: Connection._apply_start_timer,
+    act.CancelTimer: Connection._apply_cancel_timer,
+    act.ConnectStream: Connection._apply_connect_stream,
+    act.DisconnectStream: Connection._apply_disconnect_stream,
+    act.Negotiated: Connection._apply_negotiated,
+    act.ChooseHeartbeat: Connection._apply_choose_heartbeat,
+    act.CloseChannels: Connection._apply_close_channels,
+    act.Opened: Connection._apply_opened,
+    act.OpenFailed: Connection._apply_open_failed,
+    act.Closed: Connection._apply_closed,
+    act.Blocked: Connection._apply_blocked,
+    act.Unblocked: Connection._apply_unblocked,
+    act.SecretUpdated: Connection._apply_secret_updated,
+}

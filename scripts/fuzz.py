@@ -125,6 +125,15 @@ class MemoryConnection(Connection):
                          on_close_callback=lambda c, e: self.closed.append(e))
         self.add_on_open_callback(lambda c: self.opened.append(True))
 
+    @classmethod
+    def _workflow_loop(cls, custom_ioloop: Any) -> Any:
+        return custom_ioloop
+
+    @classmethod
+    def _create_for_workflow(cls, params: Any, on_open: Any, on_error: Any,
+                             custom_ioloop: Any) -> Connection:
+        raise NotImplementedError("the fuzzer builds its connections itself")
+
     def _adapter_connect_stream(self) -> None:
         self.clock.call_later(0, self._on_stream_connected)
 
@@ -401,7 +410,7 @@ def run_connection(data: bytes, frame_max: int, pieces: List[bytes],
         record = logged.records[0]
         raise Failure(f"logged: {record.getMessage()} {record.exc_info[1]!r}")  # type: ignore
     if not connection.is_closed:
-        raise Failure(f"not closed after the end of stream: {connection._state.name}")
+        raise Failure(f"not closed after the end of stream: {connection.state.name}")
     reports = connection.open_errors + connection.closed
     if len(reports) != 1 or (connection.opened and connection.open_errors) or (
             not connection.opened and connection.closed):

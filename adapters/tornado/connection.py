@@ -59,6 +59,13 @@ class TornadoConnection(Connection):
         # The attempts of one create_connection share one loop, the current one by default.
         return custom_ioloop if custom_ioloop is not None else IOLoop.current()
 
+    # TEMP-SHIM (conn branch only): the hook is abstract now; the transport branch adds it.
+    @classmethod
+    def _create_for_workflow(
+        cls, params: Parameters, on_open: Any, on_error: Any, custom_ioloop: Any
+    ) -> Connection:
+        return super()._create_for_workflow(params, on_open, on_error, custom_ioloop)
+
     def _adapter_connect_stream(self) -> None:
         self._io.connect(self.params)
 

@@ -95,6 +95,16 @@ class MemoryConnection(Connection):
         )
 
     # -- hooks ------------------------------------------------------------------------------
+    @classmethod
+    def _workflow_loop(cls, custom_ioloop: Any) -> Any:
+        return custom_ioloop if custom_ioloop is not None else FakeClock()
+
+    @classmethod
+    def _create_for_workflow(
+        cls, params: Any, on_open: Any, on_error: Any, custom_ioloop: Any
+    ) -> Connection:
+        return super()._create_for_workflow(params, on_open, on_error, custom_ioloop)
+
     def _adapter_connect_stream(self) -> None:
         assert not self.stream_open, "connect requested while a stream exists"
         self.connect_calls += 1
@@ -140,6 +150,22 @@ class MemoryConnection(Connection):
         self.clock.call_later(0, callback)
 
     # -- test helpers -----------------------------------------------------------------------
+    def feed(self, data: Any) -> None:
+        """Bytes from the broker, as the adapter hands them over (the up-call)."""
+        self._on_data_available(data)
+
+    def drain(self) -> None:
+        """The write buffer emptied, as the adapter reports it (the up-call)."""
+        self.buffered = 0
+        self._on_write_buffer_drained()
+
+    def average_frame_size(self) -> float:
+        """Bytes emitted per frame emitted so far (the protocol header counts as one frame),
+        from what the connection handed to the adapter: what the backpressure check uses."""
+        decoder = frame.FrameDecoder(2**31 - 1)
+        frames = sum(len(decoder.feed(chunk)) for chunk in self.outbound)
+        return sum(len(chunk) for chunk in self.outbound) / frames
+
     def lose_stream(self, error: BaseException) -> None:
         """Simulate the adapter losing the stream with ``error``."""
         self._terminating = True
@@ -171,7 +197,7 @@ class ScriptedBroker:
 
     # -- writing to the client --------------------------------------------------------------
     def send_raw(self, data: bytes) -> None:
-        self.connection._on_data_available(data)
+        self.connection.feed(data)
 
     def send(self, channel_number: int, method: Any) -> None:
         self.send_raw(frame.encode_method_frame(channel_number, method))

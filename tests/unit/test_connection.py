@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 from amqpbase import exceptions, frame, spec
-from amqpbase.connection import TRANSITIONS, Connection, ConnectionState
+from amqpbase.connection import Connection, ConnectionState
 from amqpbase.credentials import ExternalCredentials, PlainCredentials
 from amqpbase.parameters import ConnectionParameters
 
@@ -558,7 +558,7 @@ def test_backpressure_fires_once_per_crossing_and_rearms_after_drain() -> None:
     channel = broker.open_channel(1)
     connection.add_backpressure_callback(fired)
     connection.set_backpressure_multiplier(10)
-    average = connection._bytes_sent / connection._frames_sent
+    average = connection.average_frame_size()
     connection.buffered = int(average * 5)
     channel.basic_publish("", "q", b"x")
     assert fired.count == 0
@@ -566,8 +566,7 @@ def test_backpressure_fires_once_per_crossing_and_rearms_after_drain() -> None:
     for _ in range(5):
         channel.basic_publish("", "q", b"x")
     assert fired.calls == [()]  # once, with no arguments
-    connection.buffered = 0
-    connection._on_write_buffer_drained()
+    connection.drain()
     channel.basic_publish("", "q", b"x")
     assert fired.count == 1
     connection.buffered = 10**9
@@ -729,14 +728,6 @@ def test_add_callback_threadsafe_runs_on_loop_and_refuses_when_closed() -> None:
         connection.add_callback_threadsafe(ran)
 
 
-def test_illegal_state_transition_raises() -> None:
-    connection, _ = open_connection()
-    with pytest.raises(exceptions.ConnectionWrongStateError):
-        connection._set_state(ConnectionState.TUNE)
-    # every state appears in the table
-    assert set(TRANSITIONS) == set(ConnectionState)
-
-
 def test_constructor_rejects_bad_arguments() -> None:
     with pytest.raises(TypeError):
         MemoryConnection(parameters="amqp://localhost")  # type: ignore[arg-type]
@@ -880,7 +871,7 @@ def test_bad_heartbeat_callable_answer_fails_the_open_without_retry(returned: An
 def test_protocol_error_text_quoting_undecodable_broker_bytes_still_closes_cleanly() -> None:
     """A malformed frame whose error message quotes a surrogate-escaped broker string still
     produces a valid Connection.Close (reply text made shortstr-safe), never an escape."""
-    from amqpbase._closing import short_text
+    from amqpbase.protocol.connection_machine import short_text
 
     text = short_text("bad key '\udcff\udcfe' " + "x" * 400)
     assert len(text.encode("utf-8")) <= 255 and "\\udcff" in text

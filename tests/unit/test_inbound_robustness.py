@@ -68,7 +68,7 @@ def _feed(connection: MemoryConnection, data: bytes, chunk_sizes: List[int]) -> 
     position, index = 0, 0
     while position < len(data):
         size = chunk_sizes[index % len(chunk_sizes)] if chunk_sizes else len(data)
-        connection._on_data_available(memoryview(data[position : position + size]))
+        connection.feed(memoryview(data[position : position + size]))
         position += size
         index += 1
 
@@ -176,7 +176,7 @@ def test_bytes_after_a_refused_protocol_header_are_ignored() -> None:
     up with IncompatibleProtocolError and ignores the Start (it used to parse it in CLOSING,
     fail with 503 and send a Connection.Close to a peer that never accepted 0-9-1)."""
     connection, errors = _opening()
-    connection._on_data_available(b"AMQP\x01\x01\x08\x00" + _START)
+    connection.feed(b"AMQP\x01\x01\x08\x00" + _START)
     connection.clock.advance(0)
     assert [type(e) for e in errors] == [exceptions.IncompatibleProtocolError]
     assert _sent_closes(connection) == []
@@ -187,8 +187,8 @@ def test_bytes_after_a_protocol_error_before_start_are_ignored() -> None:
     in a later read: the Start is ignored, no Close is sent (with another error's code), and
     the open error is the first cause."""
     connection, errors = _opening()
-    connection._on_data_available(frame.encode_method_frame(1, spec.Confirm.SelectOk()))
-    connection._on_data_available(_START)
+    connection.feed(frame.encode_method_frame(1, spec.Confirm.SelectOk()))
+    connection.feed(_START)
     connection.clock.advance(0)
     assert [type(e) for e in errors] == [exceptions.ChannelNotOpenError]
     assert _sent_closes(connection) == []
