@@ -1,7 +1,7 @@
 """Count private names used across object or module boundaries (issue 11's ownership metric).
 
 A *private access* is ``obj._name`` (one leading underscore, not a dunder) where ``obj`` is not
-``self``, ``cls`` or ``super()``, or ``from module import _name`` from another module. Accesses
+``self``, ``cls``, ``super()`` or a class defined in the same module, or ``from module import _name`` from another module. Accesses
 to a name defined by the same module through a local alias are counted too: the rule is "no
 module touches another object's privates", and the AST cannot tell whose object ``obj`` is.
 
@@ -27,10 +27,13 @@ def is_private(name: str) -> bool:
 
 
 def accesses(tree: ast.AST) -> Iterator[Tuple[int, str]]:
+    # A class's privates named through the class itself, in the module that defines it
+    # (a dispatch table built after the class body), are the class's own.
+    own = OWN | {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and is_private(node.attr):
             value = node.value
-            if isinstance(value, ast.Name) and value.id in OWN:
+            if isinstance(value, ast.Name) and value.id in own:
                 continue
             if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
                     and value.func.id == "super"):
