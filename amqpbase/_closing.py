@@ -169,7 +169,8 @@ def finish_close(connection: "Connection", reason: BaseException) -> None:
     connection._channels.clear()
     connection._closing_channels.clear()
     for channel in channels:
-        channel._on_connection_closed(reason)
+        handlers = connection._channel_link.handlers[channel.channel_number]  # TEMP-SHIM
+        handlers.on_connection_closed(reason)  # TEMP-SHIM
     if connection._update_secret_callbacks:
         LOGGER.debug("Connection closed with an UpdateSecret unanswered (%r)", reason)
     connection._update_secret_callbacks.clear()

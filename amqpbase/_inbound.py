@@ -47,7 +47,7 @@ def dispatch(connection: "Connection", frames: List[Any]) -> bool:
                     continue
                 if channel is not None:
                     if not connection._close_sent:
-                        channel._handle_frame(inbound)
+                        connection._channel_link.handlers[number].on_inbound(inbound)  # TEMP-SHIM
                 elif not connection._close_sent:
                     first = inbound.frames()[0] if type(inbound) is frame.Delivery else inbound
                     raise exceptions.ChannelNotOpenError(

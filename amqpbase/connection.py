@@ -27,6 +27,7 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.connection_state import TRANSITIONS, ConnectionState
 from amqpbase.heartbeat import HeartbeatChecker
 from amqpbase.parameters import ConnectionParameters, Parameters
+from amqpbase.protocol.seams import ChannelHandlers  # TEMP-SHIM
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
@@ -105,6 +106,7 @@ class Connection:
         self._heartbeat_interval = 0
 
         self._channels: Dict[int, "Channel"] = {}
+        self._channel_link = _ShimLink(self)  # TEMP-SHIM
         self._decoder = frame.FrameDecoder(parameters.frame_max)
         self._stream_up = False
         self._ever_opened = False  # reached OPEN in the current attempt
@@ -261,7 +263,7 @@ class Connection:
             number = self._next_channel_number()
         else:
             number = self._validate_channel_number(channel_number)
-        channel = Channel(self, number, on_open_callback)
+        channel = Channel(self, number, on_open_callback, link=self._channel_link)  # TEMP-SHIM
         self._channels[number] = channel
         channel.open()
         return channel
@@ -581,12 +583,11 @@ class Connection:
         if self._stream_up:
             self._emit(frame.HEARTBEAT_FRAME)
 
-    def _channel_terminated(self, channel: "Channel") -> None:
+    def _channel_terminated(self, number: int, closed_by_broker: bool) -> None:  # TEMP-SHIM
         """A channel reached CLOSED (CloseOk or broker Close): forget its number."""
-        number = channel.channel_number
-        if self._channels.get(number) is channel:
-            del self._channels[number]
-        if isinstance(getattr(channel, "_closing_reason", None), exceptions.ChannelClosedByBroker):
+        self._channels.pop(number, None)
+        self._channel_link.handlers.pop(number, None)
+        if closed_by_broker:
             self._stale_channels.add(number)
         self._closing_channels.discard(number)
         if (
@@ -608,6 +609,8 @@ class Connection:
                 f"illegal connection state transition {self._state.name} -> {new_state.name}"
             )
         self._state = new_state
+        self._channel_link.open = new_state is ConnectionState.OPEN  # TEMP-SHIM
+        self._channel_link.frame_max = self._frame_max  # TEMP-SHIM
 
     def _record_close_reason(self, reason: BaseException) -> None:
         if self._close_reason is None:
@@ -680,3 +683,20 @@ class Connection:
         if number in self._channels:
             raise exceptions.InvalidChannelNumber(f"channel {number} is already in use")
         return number
+
+
+# TEMP-SHIM (chan branch only, to run the tests): the connection side of
+# protocol.seams.ChannelLink over today's Connection privates. The conn helper's link
+# replaces this block and the lines marked TEMP-SHIM above.
+class _ShimLink:
+    def __init__(self, connection: Connection) -> None:
+        self.open = False
+        self.frame_max: int = connection._frame_max
+        self.send_method = connection._send_method
+        self.send_frames = connection._send_encoded
+        self.send_content = connection._send_content
+        self.channel_closed = connection._channel_terminated
+        self.handlers: Dict[int, ChannelHandlers] = {}
+
+    def attach(self, channel_number: int, handlers: ChannelHandlers) -> None:
+        self.handlers[channel_number] = handlers
