@@ -1,26 +1,28 @@
-"""AMQP 0-9-1 channel: the pika 1.x ``Channel`` API on top of the base ``Connection``.
+"""AMQP 0-9-1 channel: the pika 1.x ``Channel`` API, a facade over the channel machine.
 
-Contracts (see docs/internals.md, "Channel <-> Connection"):
+Owns: argument validation (same errors as pika, raised before anything is sent or any state
+changes), the user's callbacks (always through :func:`amqpbase._callbacks.invoke`, or the
+equivalent inline ``try`` on the delivery path), applying the machine's actions through the
+:class:`~amqpbase.protocol.seams.ChannelLink`, and the data plane: ``basic_publish``,
+``basic_ack``/``nack``/``reject`` (one cache lookup, one pack, one ``link.send_frames``) and
+the ONE place a delivery reaches its consumer (:meth:`Channel._on_inbound`).
 
-- The connection creates ``Channel(connection, number, on_open_callback)``, calls ``open()``
-  and feeds every inbound method/header/body frame for this number to ``_handle_frame``. A
-  frame that breaks the protocol raises a :class:`~amqpbase.exceptions.ProtocolSyntaxError`
-  subclass (``UnexpectedFrameError``, ``BodyTooLongError``, ``CommandInvalidError``,
-  ``ChannelNotOpenError``; see ``_channel_core``) and the connection closes itself with that
-  ``reply_code``; the channel has changed no state when it raises.
-- At most one synchronous method is on the wire per channel. Later ones wait in a FIFO and are
-  sent, in call order, when the reply to the previous one arrives (AMQP 0-9-1 section 2.3.5.2
-  "synchronous requests": a peer need not accept a second one before answering the first).
-  Replies are matched by type against the method's ``valid_responses``. Asynchronous methods
-  (publish, ack, nack, reject) are never queued.
+Must not: hold protocol state (``protocol.channel_machine`` owns every flag; this module reads
+it), or touch the connection's privates (only the link and the public ``Connection`` API).
+
+Contracts (docs/internals.md, "Channel <-> Connection"):
+
+- The connection creates ``Channel(connection, number, on_open_callback, link=link)``; the
+  channel registers its :class:`~amqpbase.protocol.seams.ChannelHandlers` with
+  ``link.attach`` and the connection then calls ``open()``. A frame that breaks the protocol
+  makes ``on_inbound`` raise a ``ProtocolSyntaxError`` subclass (``UnexpectedFrameError``,
+  ``BodyTooLongError``, ``CommandInvalidError``, ``ChannelNotOpenError``) having changed no
+  state; the connection closes itself with that ``reply_code``.
+- At most one synchronous method is on the wire per channel; later ones wait in a FIFO and
+  are sent in call order when the reply to the previous one arrives (AMQP 0-9-1 section
+  2.3.5.2). Asynchronous methods (publish, ack, nack, reject) are never queued.
 - Where pika 1.x derives ``nowait`` from ``callback is None`` (exchange_*, queue_bind/
-  declare/delete/purge, basic_cancel, confirm_delivery) this class does the same, so a call
-  without a callback sends ``nowait=True`` and expects no reply; everything else waits for its
-  reply even without a callback.
-- User callbacks always run through :func:`amqpbase._callbacks.invoke`: an exception in one is
-  logged and never reaches the connection.
-- Invalid arguments raise (TypeError/ValueError, or the codec's ``ShortStringTooLong`` /
-  ``UnsupportedAMQPFieldException`` like pika) before anything is sent or any state changes.
+  declare/delete/purge, basic_cancel, confirm_delivery) this class does the same.
 - A method called while the channel is not OPEN raises ``ChannelWrongStateError``; while the
   channel is OPEN but the connection is not, ``ConnectionWrongStateError``.
 """
@@ -30,24 +32,35 @@ from __future__ import annotations
 import logging
 import uuid
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from amqpbase import exceptions, frame, spec
-from amqpbase._callbacks import require_callable
-from amqpbase._channel_hot_paths import ChannelHotPaths
-from amqpbase._channel_parts import (
-    ChannelEvent,
-    ChannelState,
+from amqpbase._callbacks import LOGGER as _CALLBACK_LOGGER
+from amqpbase._callbacks import invoke, require_callable
+from amqpbase._channel_args import (
     _Registration,
-    _Rpc,
     check_encodable,
-    next_state,
     optional_callback,
     require_str,
     require_table,
     require_uint,
 )
 from amqpbase.amqp_object import Method
+from amqpbase.protocol.channel_machine import ChannelMachine
+from amqpbase.protocol.channel_table import (
+    Action,
+    ChannelState,
+    Closed,
+    Confirmed,
+    GotMessage,
+    Input,
+    Notified,
+    Opened,
+    Replied,
+    Returned,
+    Send,
+)
+from amqpbase.protocol.seams import Body, ChannelHandlers, ChannelLink
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.connection import Connection
@@ -59,20 +72,56 @@ __all__ = ["Channel", "ChannelState"]
 _Callback = Callable[..., Any]
 
 _OPEN = ChannelState.OPEN
-_CLOSING = ChannelState.CLOSING
-_CLOSED = ChannelState.CLOSED
+_DeliveryFrame = frame.Delivery
+_Publish = spec.Basic.Publish
+_UINT64_MAX = 0xFFFFFFFFFFFFFFFF
+_pack_tag_method = frame.S_DELIVERY_TAG_METHOD_FRAME.pack
+_pack_publish_tail = frame.S_PUBLISH_TAIL.pack
+_pack_content_header = frame.S_CONTENT_HEADER.pack
+_pack_end_and_body_header = frame.S_END_AND_BODY_HEADER.pack
+_FRAME_END = frame.FRAME_END
+_PUBLISH_HEADS_MAX = 128  # (exchange, routing key, mandatory) heads cached per channel
+_BasicProperties = spec.BasicProperties
+_BODY_TYPES = (bytes, bytearray, memoryview)
 
 
-class Channel(ChannelHotPaths):
+class _DetachedLink:
+    """The link of a Channel made without one (not by a connection): it can send nothing."""
+
+    open = False
+    frame_max = 0
+
+    def attach(self, channel_number: int, handlers: ChannelHandlers) -> None:
+        pass
+
+    def _refuse(self, name: str) -> None:
+        raise exceptions.ConnectionWrongStateError(f"cannot send {name}: channel has no link")
+
+    def send_method(self, channel_number: int, method: Method) -> None:
+        self._refuse(method.NAME)
+
+    def send_frames(self, data: bytes, frame_count: int, name: str) -> None:
+        self._refuse(name)
+
+    def send_content(
+        self,
+        channel_number: int,
+        method: Method,
+        properties: Optional[spec.BasicProperties],
+        body: Body,
+    ) -> None:
+        self._refuse(method.NAME)
+
+    def channel_closed(self, channel_number: int, closed_by_broker: bool) -> None:
+        pass
+
+
+class Channel:
     """One AMQP channel; method names, signatures and callback arguments follow pika 1.x.
 
     Completion callbacks receive the reply's :class:`amqpbase.frame.Method` (``.method``,
     ``.channel_number``) except where pika passes something else (``flow``: a bool;
     ``basic_get`` and consumers: ``(channel, method, properties, body)``).
-
-    The per-message methods (``basic_publish``, ``basic_ack``, ``basic_nack``,
-    ``basic_reject``) are inherited from ``_channel_hot_paths.ChannelHotPaths``; the engine
-    (RPC queue, inbound frames, consumers, confirms, closing) from ``_channel_core``.
     """
 
     # pika exposes the states as class attributes; ours are ChannelState members.
@@ -87,13 +136,29 @@ class Channel(ChannelHotPaths):
         channel_number: int,
         on_open_callback: Optional[_Callback],
         *,
-        link: Any = None,  # TEMP-SHIM (conn branch only): the ChannelLink of the seam
+        link: Optional[ChannelLink] = None,
     ) -> None:
         if not isinstance(channel_number, int) or isinstance(channel_number, bool):
             raise exceptions.InvalidChannelNumber(channel_number)
         optional_callback(on_open_callback, "on_open_callback")
-        super().__init__(connection, channel_number, link)
+        self.channel_number = channel_number
+        #: The ``Connection`` (pika API); the channel uses it only through public names.
+        self.connection = connection
+        self._link: ChannelLink = link if link is not None else _DetachedLink()
+        self._machine = ChannelMachine(channel_number)
         self._on_open_callback = on_open_callback
+        self._on_close_callbacks: List[_Callback] = []
+        self._return_callbacks: List[_Callback] = []
+        # add_callback()/add_on_cancel/flow/ack-nack registrations, keyed by Method class.
+        self._method_callbacks: Dict[type, List[_Registration]] = {}
+        # Publish hot path: (exchange, routing_key, mandatory) -> frame.encode_publish_heads()
+        # for this channel. Filled by basic_publish after a publish that took the checked
+        # path, so only validated arguments get here; bounded (cleared when full).
+        self._publish_heads: Dict[Tuple[str, str, bool], Tuple[bytes, bytes]] = {}
+        self._handlers = ChannelHandlers(
+            self._on_inbound, self._on_connection_closed, self._machine.is_opening
+        )
+        self._link.attach(channel_number, self._handlers)
 
     # ----------------------------------------------------------------------------------------
     # Properties and small helpers
@@ -103,38 +168,354 @@ class Channel(ChannelHotPaths):
         return self.channel_number
 
     def __repr__(self) -> str:
-        return f"<{self.__class__.__name__} number={self.channel_number} {self._state.name}>"
+        state = self._machine.state
+        if state is ChannelState.CLOSE_SENT:
+            state = ChannelState.CLOSING
+        return f"<{self.__class__.__name__} number={self.channel_number} {state.name}>"
 
     @property
     def is_closed(self) -> bool:
         """True before ``open()`` and once the channel has closed."""
-        return self._state is _CLOSED
+        return self._machine.state is ChannelState.CLOSED
 
     @property
     def is_closing(self) -> bool:
         """True while a client-initiated close is in progress."""
-        return self._state is _CLOSING
+        state = self._machine.state
+        return state is ChannelState.CLOSING or state is ChannelState.CLOSE_SENT
 
     @property
     def is_open(self) -> bool:
-        return self._state is _OPEN
+        return self._machine.state is _OPEN
 
     @property
     def is_opening(self) -> bool:
-        return self._state is ChannelState.OPENING
+        return self._machine.state is ChannelState.OPENING
+
+    @property
+    def flow_active(self) -> bool:
+        """Last Channel.Flow ``active`` state seen from the broker or confirmed by FlowOk."""
+        return self._machine.flow_active
 
     @property
     def next_delivery_tag(self) -> int:
         """The delivery tag the next publish gets in confirm mode: RabbitMQ numbers a
         channel's publishes 1, 2, ... from Confirm.Select, and so does this channel, so right
         after ``basic_publish`` the message's tag is ``next_delivery_tag - 1`` (what per-publish
-        confirm tracking, such as the Twisted Deferred API, matches acks against)."""
-        return self._next_delivery_tag
+        confirm tracking, such as the Twisted Deferred API, matches acks against). Never
+        repeats within the object's life (a re-opened channel numbers on)."""
+        return self._machine.next_publish_tag
 
     @property
     def consumer_tags(self) -> List[str]:
         """Tags of the consumers registered on this channel (including ones being cancelled)."""
-        return list(self._consumers)
+        return list(self._machine.consumers)
+
+    def _raise_if_not_open(self) -> None:
+        self._machine.check(Input.SEND)
+        if not self._link.open:
+            raise exceptions.ConnectionWrongStateError("Connection is not open.")
+
+    # ----------------------------------------------------------------------------------------
+    # The data plane (DESIGN.md rule 5): no action objects, no extra Python call per message
+    # ----------------------------------------------------------------------------------------
+
+    def _on_inbound(self, inbound: Any) -> None:
+        """``ChannelHandlers.on_inbound``: one inbound frame or ``frame.Delivery``.
+
+        The ONE place a delivery reaches its consumer: a Delivery decoded whole, or one the
+        machine assembled from frames (handed back here through :meth:`_apply`). Everything
+        else, and a delivery that is not plainly for a live consumer, goes to the machine."""
+        machine = self._machine
+        if type(inbound) is _DeliveryFrame:
+            if machine.content_method is None and machine.state is _OPEN:
+                method = inbound.method
+                tag = method.consumer_tag
+                consumer = machine.consumers.get(tag)
+                if consumer is not None and not (machine.cancelling and tag in machine.cancelling):
+                    if machine.tag_offset:
+                        method.delivery_tag += machine.tag_offset
+                    try:
+                        consumer(self, method, inbound.properties, inbound.body)
+                    except Exception:  # noqa: BLE001 - user code is isolated, as by invoke()
+                        _CALLBACK_LOGGER.exception("Exception in user callback %r", consumer)
+                    return
+            self._apply(machine.delivery(inbound))
+            return
+        self._apply(machine.receive(inbound))
+
+    def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
+        """Acknowledge delivery ``delivery_tag`` (``multiple``: all up to it; 0 + multiple:
+        everything outstanding)."""
+        # Hot path (consume with an ack per message): cheap exact checks first, the full
+        # checks (which raise the errors) only on a miss; then the whole frame in one pack
+        # (no Basic.Ack object). The checks bound every packed value, so the pack cannot fail.
+        machine = self._machine
+        link = self._link
+        if machine.state is not _OPEN or not link.open:
+            self._raise_if_not_open()
+        if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
+            require_uint(delivery_tag, "delivery_tag", 64)
+        if machine.tag_offset:
+            wire_tag = machine.wire_delivery_tag(delivery_tag)
+            if wire_tag is None:
+                return
+            delivery_tag = wire_tag
+        link.send_frames(
+            _pack_tag_method(
+                1, self.channel_number, 13, 60, 80, delivery_tag, 1 if multiple else 0, 0xCE
+            ),
+            1,
+            "Basic.Ack",
+        )
+
+    def basic_nack(
+        self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
+    ) -> None:
+        """Negatively acknowledge (RabbitMQ extension); ``requeue=False`` dead-letters/drops."""
+        self._raise_if_not_open()
+        require_uint(delivery_tag, "delivery_tag", 64)
+        machine = self._machine
+        if machine.tag_offset:
+            wire_tag = machine.wire_delivery_tag(delivery_tag)
+            if wire_tag is None:
+                return
+            delivery_tag = wire_tag
+        # basic.nack (60, 120): bit 0 multiple, bit 1 requeue (as basic_ack, one pack).
+        bits = (1 if multiple else 0) | (2 if requeue else 0)
+        self._link.send_frames(
+            _pack_tag_method(1, self.channel_number, 13, 60, 120, delivery_tag, bits, 0xCE),
+            1,
+            "Basic.Nack",
+        )
+
+    def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
+        """Reject one delivery."""
+        self._raise_if_not_open()
+        require_uint(delivery_tag, "delivery_tag", 64)
+        machine = self._machine
+        if machine.tag_offset:
+            wire_tag = machine.wire_delivery_tag(delivery_tag)
+            if wire_tag is None:
+                return
+            delivery_tag = wire_tag
+        # basic.reject (60, 90): bit 0 requeue (as basic_ack, one pack).
+        self._link.send_frames(
+            _pack_tag_method(
+                1, self.channel_number, 13, 60, 90, delivery_tag, 1 if requeue else 0, 0xCE
+            ),
+            1,
+            "Basic.Reject",
+        )
+
+    def basic_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Union[bytes, bytearray, memoryview, str],
+        properties: Optional[spec.BasicProperties] = None,
+        mandatory: bool = False,
+    ) -> None:
+        """Publish one message: method, header and body frames go to the transport in one
+        write. ``str`` bodies are encoded UTF-8; other bodies are sent without copying. In
+        confirm mode the message gets delivery tag ``next_delivery_tag`` (then incremented).
+        """
+        machine = self._machine
+        link = self._link
+        if machine.state is not _OPEN or not link.open:
+            self._raise_if_not_open()
+        mandatory = True if mandatory else False
+        # Hot path (DESIGN.md rule 5): a bytes body in one frame, to an (exchange, routing
+        # key, mandatory) this channel has published to before: its method frame comes from
+        # the cache (filled below only after a checked publish, so a hit means the exchange
+        # and routing key are valid strs) and the rest is one or two packs and one join.
+        # Same bytes as encode_content_frames; properties are encoded before anything is
+        # emitted, so a bad property value still raises with nothing sent.
+        if type(body) is bytes and 0 < len(body) <= link.frame_max - 8:
+            try:
+                heads = self._publish_heads.get((exchange, routing_key, mandatory))
+            except TypeError:  # unhashable: not a str; the checked path says what is wrong
+                heads = None
+            if heads is not None:
+                body_size = len(body)
+                channel_number = self.channel_number
+                if properties is None:
+                    data = b"".join((
+                        heads[1],
+                        _pack_publish_tail(body_size, 0, 0xCE, 3, channel_number, body_size),
+                        body,
+                        _FRAME_END,
+                    ))
+                elif type(properties) is _BasicProperties:
+                    props = properties.encode()
+                    data = b"".join((
+                        heads[0],
+                        _pack_content_header(
+                            2, channel_number, 12 + len(props), 60, 0, body_size
+                        ),
+                        props,
+                        _pack_end_and_body_header(0xCE, 3, channel_number, body_size),
+                        body,
+                        _FRAME_END,
+                    ))
+                else:
+                    data = b""
+                if data:
+                    link.send_frames(data, 3, "Basic.Publish")
+                    if machine.confirming:
+                        # The one machine field the data plane writes: publish numbering.
+                        machine.next_publish_tag += 1
+                    return
+        self._publish_checked(exchange, routing_key, body, properties, mandatory)
+
+    def _publish_checked(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Union[bytes, bytearray, memoryview, str],
+        properties: Optional[spec.BasicProperties],
+        mandatory: bool,
+    ) -> None:
+        """basic_publish with every check, through the generic encoder; then caches the
+        method frame for the next publish with the same arguments (see basic_publish)."""
+        if type(exchange) is not str or type(routing_key) is not str:
+            require_str(exchange, "exchange")
+            require_str(routing_key, "routing_key")
+        if type(body) is not bytes:
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            elif not isinstance(body, _BODY_TYPES):
+                raise TypeError(
+                    f"body must be bytes, bytearray, memoryview or str, got {type(body)!r}"
+                )
+        # None is sent as empty property flags (the bytes BasicProperties() encodes to).
+        if properties is not None and not isinstance(properties, _BasicProperties):
+            raise TypeError(f"properties must be BasicProperties or None, got {properties!r}")
+        # The link encodes everything before emitting anything, so a shortstr over 255
+        # bytes (ShortStringTooLong) or a bad header value raises here with nothing sent.
+        self._link.send_content(
+            self.channel_number,
+            _Publish(0, exchange, routing_key, mandatory, False),
+            properties,
+            body,
+        )
+        machine = self._machine
+        if machine.confirming:
+            machine.next_publish_tag += 1
+        key = (exchange, routing_key, mandatory)
+        heads = self._publish_heads
+        if key not in heads and type(exchange) is str and type(routing_key) is str:
+            if len(heads) >= _PUBLISH_HEADS_MAX:
+                heads.clear()
+            heads[key] = frame.encode_publish_heads(
+                self.channel_number, exchange, routing_key, mandatory
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # Applying the machine's actions (control frames, RPC replies, closing)
+    # ----------------------------------------------------------------------------------------
+
+    def _checked_rpc(self, method: Method, nowait: bool, callback: Optional[_Callback]) -> None:
+        check_encodable(method)
+        self._apply(self._machine.rpc(method, not nowait, callback))
+
+    def _apply(self, actions: List[Action]) -> None:
+        """Carry out the machine's actions in order (user code runs last in each batch the
+        machine ordered so: queued RPCs are on the wire before a reply callback runs)."""
+        for action in actions:
+            kind = type(action)
+            if kind is Send:
+                self._link.send_method(self.channel_number, action.method)
+            elif kind is Replied:
+                if action.token is not None:
+                    invoke(action.token, action.frame)
+                self._fire(action.frame)
+            elif kind is _DeliveryFrame:
+                self._on_inbound(action)
+            elif kind is Confirmed:
+                self._fire(action.frame)
+            elif kind is Opened:
+                callback = self._on_open_callback
+                self._on_open_callback = None
+                if callback is not None:
+                    invoke(callback, self)
+            elif kind is GotMessage:
+                if action.token is not None:
+                    invoke(action.token, self, action.frame.method, action.properties,
+                           action.body)
+                self._fire(action.frame)
+            elif kind is Returned:
+                self._on_return(action)
+            elif kind is Notified:
+                method = action.frame.method
+                if type(method) is spec.Channel.Flow and not self._method_callbacks.get(
+                    spec.Channel.Flow
+                ):
+                    LOGGER.warning("Channel.Flow(active=%s) from the broker on %r",
+                                   method.active, self)
+                self._fire(action.frame)
+            elif kind is Closed:
+                self._finish_close(action)
+            else:  # pragma: no cover - the machine returns only the kinds above
+                raise AssertionError(f"unknown channel action {action!r}")
+
+    def _fire(self, frame_value: frame.Method) -> None:
+        """Run the add_callback()-style registrations for this method's class."""
+        if not self._method_callbacks:
+            return
+        method = frame_value.method
+        registrations = self._method_callbacks.get(type(method))
+        if not registrations:
+            return
+        for registration in list(registrations):
+            if registration.matches(method):
+                if registration.one_shot:
+                    registrations.remove(registration)
+                invoke(registration.callback, frame_value)
+
+    def _on_return(self, returned: Returned) -> None:
+        method = returned.method
+        if not self._return_callbacks:
+            LOGGER.warning(
+                "Basic.Return %s %r (exchange %r, routing key %r) and no return callback on %r",
+                method.reply_code,
+                method.reply_text,
+                method.exchange,
+                method.routing_key,
+                self,
+            )
+        for callback in list(self._return_callbacks):
+            invoke(callback, self, method, returned.properties, returned.body)
+
+    def _on_connection_closed(self, reason: BaseException) -> None:
+        """``ChannelHandlers.on_connection_closed``: CLOSED without sending anything; every
+        pending RPC, get, confirm and consumer is dropped and the on-close callbacks get
+        ``reason``. A no-op when the channel is already closed."""
+        self._apply(self._machine.connection_closed(reason))
+
+    def _finish_close(self, closed: Closed) -> None:
+        """The machine is CLOSED: tell the user why, then the connection."""
+        if closed.frame is not None:
+            self._fire(closed.frame)
+        unconfirmed = closed.unconfirmed
+        if unconfirmed:
+            LOGGER.warning(
+                "%r closed with %d publish(es) unconfirmed (tags %d..%d): %r",
+                self,
+                len(unconfirmed),
+                unconfirmed[0],
+                unconfirmed[-1],
+                closed.reason,
+            )
+        self._on_open_callback = None
+        callbacks = self._on_close_callbacks
+        self._on_close_callbacks = []
+        self._method_callbacks = {}
+        self._return_callbacks = []
+        for callback in callbacks:
+            invoke(callback, self, closed.reason)
+        if closed.release:
+            self._link.channel_closed(self.channel_number, closed.by_broker)
 
     # ----------------------------------------------------------------------------------------
     # Callback registration
@@ -219,16 +600,14 @@ class Channel(ChannelHotPaths):
         require_table(arguments)
         if not consumer_tag:
             consumer_tag = f"ctag{self.channel_number}.{uuid.uuid4().hex}"
-        if consumer_tag in self._consumers or consumer_tag in self._cancelling:
+        machine = self._machine
+        if consumer_tag in machine.consumers or consumer_tag in machine.cancelling:
             raise exceptions.DuplicateConsumerTag(consumer_tag)
         method = spec.Basic.Consume(
             0, queue, consumer_tag, False, bool(auto_ack), bool(exclusive), False, arguments
         )
         check_encodable(method)
-        self._consumers[consumer_tag] = on_message_callback
-        if auto_ack:
-            self._no_ack.add(consumer_tag)
-        self._rpc(_Rpc(method, True, None, callback))
+        self._apply(machine.consume(method, on_message_callback, callback))
         return consumer_tag
 
     def basic_cancel(self, consumer_tag: str = "", callback: Optional[_Callback] = None) -> None:
@@ -238,26 +617,7 @@ class Channel(ChannelHotPaths):
         require_str(consumer_tag, "consumer_tag")
         self._raise_if_not_open()
         nowait = optional_callback(callback)
-        if consumer_tag in self._cancelling:
-            LOGGER.warning("basic_cancel: consumer %r is already being cancelled", consumer_tag)
-            return
-        if consumer_tag not in self._consumers:
-            LOGGER.warning("basic_cancel: no consumer %r on %r", consumer_tag, self)
-            return
-        self._cancel_consumer(consumer_tag, nowait, callback)
-
-    def _cancel_consumer(
-        self, consumer_tag: str, nowait: bool, callback: Optional[_Callback]
-    ) -> None:
-        method = spec.Basic.Cancel(consumer_tag, nowait)
-        check_encodable(method)
-        self._cancelling.add(consumer_tag)
-        if nowait:
-            # No CancelOk will come; tag stays in _cancelling so late deliveries get rejected.
-            del self._consumers[consumer_tag]
-            self._rpc(_Rpc(method, False))
-        else:
-            self._rpc(_Rpc(method, True, self._on_cancel_ok, callback))
+        self._apply(self._machine.cancel(consumer_tag, nowait, callback))
 
     def basic_get(self, queue: str, callback: _Callback, auto_ack: bool = False) -> None:
         """Fetch one message: ``callback(channel, method, properties, body)`` on Basic.GetOk.
@@ -267,13 +627,11 @@ class Channel(ChannelHotPaths):
         require_str(queue, "queue")
         require_callable(callback)
         self._raise_if_not_open()
-        if self._get_pending:
+        if self._machine.get_pending:
             raise exceptions.DuplicateGetOkCallback()
         method = spec.Basic.Get(0, queue, bool(auto_ack))
         check_encodable(method)
-        self._get_pending = True
-        self._get_callback = callback
-        self._rpc(_Rpc(method, True, self._on_get_empty))
+        self._apply(self._machine.get(method, callback))
 
     def basic_qos(
         self,
@@ -289,13 +647,13 @@ class Channel(ChannelHotPaths):
         require_uint(prefetch_size, "prefetch_size", 32)
         require_uint(prefetch_count, "prefetch_count", 16)
         method = spec.Basic.Qos(prefetch_size, prefetch_count, bool(global_qos))
-        self._rpc(_Rpc(method, True, None, callback))
+        self._apply(self._machine.rpc(method, True, callback))
 
     def basic_recover(self, requeue: bool = False, callback: Optional[_Callback] = None) -> None:
         """Ask the broker to redeliver unacknowledged messages (waits for RecoverOk)."""
         self._raise_if_not_open()
         optional_callback(callback)
-        self._rpc(_Rpc(spec.Basic.Recover(bool(requeue)), True, None, callback))
+        self._apply(self._machine.rpc(spec.Basic.Recover(bool(requeue)), True, callback))
 
     # ----------------------------------------------------------------------------------------
     # Channel
@@ -304,8 +662,12 @@ class Channel(ChannelHotPaths):
     def open(self) -> None:
         """Send Channel.Open (called by the connection once). ``on_open_callback(channel)``
         runs when Channel.OpenOk arrives, unless ``close()`` was called meanwhile."""
-        self._state = next_state(self._state, ChannelEvent.OPEN)
-        self._rpc(_Rpc(spec.Channel.Open(), True, self._on_open_ok, self._notify_open))
+        machine = self._machine
+        actions = machine.open()
+        if machine.incarnation > 1:
+            # A new incarnation on the same number (recovery): route its frames here again.
+            self._link.attach(self.channel_number, self._handlers)
+        self._apply(actions)
 
     def close(self, reply_code: int = 0, reply_text: str = "Normal shutdown") -> None:
         """Close gracefully: cancel every consumer (Basic.Cancel, waiting for each CancelOk),
@@ -314,19 +676,11 @@ class Channel(ChannelHotPaths):
         Raises ``ChannelWrongStateError`` when already closing or closed."""
         require_uint(reply_code, "reply_code", 16)
         require_str(reply_text, "reply_text")
-        if self._state is _CLOSING:
-            raise exceptions.ChannelWrongStateError("Channel is closing.")
-        if self._state is _CLOSED:
-            raise exceptions.ChannelWrongStateError("Channel is closed.")
+        self._machine.check(Input.CLOSE)
         method = spec.Channel.Close(reply_code, reply_text, 0, 0)
         check_encodable(method)
         LOGGER.info("Closing %r (%s): %r", self, reply_code, reply_text)
-        self._state = next_state(self._state, ChannelEvent.CLOSE)
-        self._closing_reason = exceptions.ChannelClosedByClient(reply_code, reply_text)
-        for tag in list(self._consumers):
-            if tag not in self._cancelling:
-                self._cancel_consumer(tag, False, None)
-        self._rpc(_Rpc(method, True, self._on_close_ok))
+        self._apply(self._machine.close(reply_code, reply_text))
 
     def flow(self, active: bool, callback: Optional[_Callback] = None) -> None:
         """Ask the broker to pause (False) or resume (True) deliveries; ``callback(active)``
@@ -340,7 +694,7 @@ class Channel(ChannelHotPaths):
             def notify(frame_value: frame.Method) -> None:
                 user_callback(frame_value.method.active)
 
-        self._rpc(_Rpc(spec.Channel.Flow(bool(active)), True, self._on_flow_ok, notify))
+        self._apply(self._machine.rpc(spec.Channel.Flow(bool(active)), True, notify))
 
     def confirm_delivery(
         self, ack_nack_callback: _Callback, callback: Optional[_Callback] = None
@@ -359,8 +713,7 @@ class Channel(ChannelHotPaths):
             self._method_callbacks.setdefault(cls, []).append(
                 _Registration(ack_nack_callback, None, False)
             )
-        self._confirming = True
-        self._rpc(_Rpc(spec.Confirm.Select(nowait), not nowait, None, callback))
+        self._apply(self._machine.confirm_select(nowait, callback))
 
     # ----------------------------------------------------------------------------------------
     # Exchange / Queue / Tx
@@ -556,16 +909,16 @@ class Channel(ChannelHotPaths):
         """Enter transaction mode."""
         self._raise_if_not_open()
         optional_callback(callback)
-        self._rpc(_Rpc(spec.Tx.Select(), True, None, callback))
+        self._apply(self._machine.rpc(spec.Tx.Select(), True, callback))
 
     def tx_commit(self, callback: Optional[_Callback] = None) -> None:
         """Commit the current transaction."""
         self._raise_if_not_open()
         optional_callback(callback)
-        self._rpc(_Rpc(spec.Tx.Commit(), True, None, callback))
+        self._apply(self._machine.rpc(spec.Tx.Commit(), True, callback))
 
     def tx_rollback(self, callback: Optional[_Callback] = None) -> None:
         """Abandon the current transaction."""
         self._raise_if_not_open()
         optional_callback(callback)
-        self._rpc(_Rpc(spec.Tx.Rollback(), True, None, callback))
+        self._apply(self._machine.rpc(spec.Tx.Rollback(), True, callback))

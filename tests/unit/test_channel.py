@@ -15,14 +15,9 @@ from typing import Any, Callable, List, Optional, Set, Tuple
 import pytest
 
 from amqpbase import exceptions, frame, spec
-from amqpbase._channel_parts import (
-    TRANSITIONS,
-    ChannelEvent,
-    ChannelState,
-    _ConfirmTracker,
-    next_state,
-)
 from amqpbase.channel import Channel
+from amqpbase.protocol.channel_machine import ChannelMachine, ConfirmTracker
+from amqpbase.protocol.channel_table import TABLE, ChannelState, Input, Outcome
 
 from .harness import MemoryConnection, ScriptedBroker, open_connection
 
@@ -140,17 +135,27 @@ def consume(env: Env, tag: str = "ctag", auto_ack: bool = False) -> Recorder:
 # ---------------------------------------------------------------------------------------------
 
 
+def open_machine() -> ChannelMachine:
+    """A channel machine (its public surface, no connection) in OPEN."""
+    machine = ChannelMachine(1)
+    machine.open()
+    machine.receive(frame.Method(1, spec.Channel.OpenOk()))
+    assert machine.state is ChannelState.OPEN
+    return machine
+
+
 def test_transition_table_is_the_only_authority() -> None:
     for state in ChannelState:
-        for event in ChannelEvent:
-            if (state, event) in TRANSITIONS:
-                assert next_state(state, event) is TRANSITIONS[(state, event)]
-            else:
-                with pytest.raises(exceptions.ChannelWrongStateError):
-                    next_state(state, event)
+        for event in Input:
+            assert (state, event) in TABLE
     # every state but CLOSED can reach CLOSED on connection loss
-    for state in (ChannelState.OPENING, ChannelState.OPEN, ChannelState.CLOSING):
-        assert TRANSITIONS[(state, ChannelEvent.CONNECTION_LOST)] is ChannelState.CLOSED
+    for state in ChannelState:
+        machine = ChannelMachine(1)
+        machine.state = state
+        machine.connection_closed(exceptions.StreamLostError("x"))
+        assert machine.state is ChannelState.CLOSED
+        expected = Outcome.IGNORE if state is ChannelState.CLOSED else Outcome.RUN
+        assert TABLE[(state, Input.CONNECTION_LOST)] is expected
 
 
 def test_open_sends_channel_open_and_reports_on_open_ok() -> None:
@@ -513,12 +518,12 @@ def test_delivery_fed_byte_by_byte(env: Env) -> None:
 
 
 def test_single_body_fragment_is_passed_without_copy(env: Env) -> None:
-    messages = consume(env)
-    env.channel._handle_frame(frame.Method(1, deliver_method()))
-    env.channel._handle_frame(frame.Header(1, 5, spec.BasicProperties()))
+    machine = open_machine()
+    machine.receive(frame.Method(1, deliver_method()))
+    machine.receive(frame.Header(1, 5, spec.BasicProperties()))
     fragment = b"hello"
-    env.channel._handle_frame(frame.Body(1, fragment))
-    assert messages.calls[0][3] is fragment
+    (delivery,) = machine.receive(frame.Body(1, fragment))
+    assert delivery.body is fragment  # what the channel hands its consumer as is
 
 
 def test_two_consumers_are_dispatched_by_tag(env: Env) -> None:
@@ -578,44 +583,47 @@ def test_return_goes_to_return_callbacks(env: Env) -> None:
 
 def test_header_without_content_method_raises(env: Env) -> None:
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Header(1, 3, spec.BasicProperties()))
+        open_machine().receive(frame.Header(1, 3, spec.BasicProperties()))
 
 
 def test_body_without_header_raises(env: Env) -> None:
+    machine = open_machine()
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Body(1, b"abc"))
-    env.channel._handle_frame(frame.Method(1, deliver_method()))
+        machine.receive(frame.Body(1, b"abc"))
+    machine.receive(frame.Method(1, deliver_method()))
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Body(1, b"abc"))
+        machine.receive(frame.Body(1, b"abc"))
 
 
 def test_second_header_raises(env: Env) -> None:
-    env.channel._handle_frame(frame.Method(1, deliver_method()))
-    env.channel._handle_frame(frame.Header(1, 3, spec.BasicProperties()))
+    machine = open_machine()
+    machine.receive(frame.Method(1, deliver_method()))
+    machine.receive(frame.Header(1, 3, spec.BasicProperties()))
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Header(1, 3, spec.BasicProperties()))
+        machine.receive(frame.Header(1, 3, spec.BasicProperties()))
 
 
 @pytest.mark.parametrize("after", ["method", "header", "partial body"])
 def test_method_before_content_complete_raises(env: Env, after: str) -> None:
-    env.channel._handle_frame(frame.Method(1, deliver_method()))
+    machine = open_machine()
+    machine.receive(frame.Method(1, deliver_method()))
     if after != "method":
-        env.channel._handle_frame(frame.Header(1, 10, spec.BasicProperties()))
+        machine.receive(frame.Header(1, 10, spec.BasicProperties()))
     if after == "partial body":
-        env.channel._handle_frame(frame.Body(1, b"12345"))
+        machine.receive(frame.Body(1, b"12345"))
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Method(1, spec.Basic.QosOk()))
+        machine.receive(frame.Method(1, spec.Basic.QosOk()))
 
 
 @pytest.mark.parametrize("fragments", [[b"x" * 11], [b"x" * 5, b"x" * 6]])
 def test_body_longer_than_announced_raises(env: Env, fragments: List[bytes]) -> None:
-    consume(env)
-    env.channel._handle_frame(frame.Method(1, deliver_method()))
-    env.channel._handle_frame(frame.Header(1, 10, spec.BasicProperties()))
+    machine = open_machine()
+    machine.receive(frame.Method(1, deliver_method()))
+    machine.receive(frame.Header(1, 10, spec.BasicProperties()))
     for fragment in fragments[:-1]:
-        env.channel._handle_frame(frame.Body(1, fragment))
+        machine.receive(frame.Body(1, fragment))
     with pytest.raises(exceptions.BodyTooLongError):
-        env.channel._handle_frame(frame.Body(1, fragments[-1]))
+        machine.receive(frame.Body(1, fragments[-1]))
 
 
 def test_content_violation_on_the_wire_closes_connection_505(env: Env) -> None:
@@ -761,16 +769,16 @@ def test_confirm_acks_map_to_delivery_tags(env: Env) -> None:
     env.send(spec.Confirm.SelectOk())
     for _ in range(6):
         env.channel.basic_publish("", "q", b"m")
-    assert env.channel._next_delivery_tag == 7
-    assert env.channel._unconfirmed_delivery_tags() == [1, 2, 3, 4, 5, 6]
+    assert env.channel.next_delivery_tag == 7
+    assert env.channel._machine.unconfirmed() == [1, 2, 3, 4, 5, 6]
     env.send(spec.Basic.Ack(3, True))
-    assert env.channel._unconfirmed_delivery_tags() == [4, 5, 6]
+    assert env.channel._machine.unconfirmed() == [4, 5, 6]
     env.send(spec.Basic.Ack(6, False))
-    assert env.channel._unconfirmed_delivery_tags() == [4, 5]
+    assert env.channel._machine.unconfirmed() == [4, 5]
     env.send(spec.Basic.Nack(4, False, False))
-    assert env.channel._unconfirmed_delivery_tags() == [5]
+    assert env.channel._machine.unconfirmed() == [5]
     env.send(spec.Basic.Ack(0, True))  # multiple with tag 0: everything outstanding
-    assert env.channel._unconfirmed_delivery_tags() == []
+    assert env.channel._machine.unconfirmed() == []
     kinds = [(type(c[0].method).__name__, c[0].method.delivery_tag) for c in acks.calls]
     assert kinds == [("Ack", 3), ("Ack", 6), ("Nack", 4), ("Ack", 0)]
 
@@ -778,7 +786,7 @@ def test_confirm_acks_map_to_delivery_tags(env: Env) -> None:
 def test_confirm_tracker_matches_a_model() -> None:
     rng = random.Random(7)
     for _ in range(200):
-        tracker, published = _ConfirmTracker(), 0
+        tracker, published = ConfirmTracker(), 0
         settled: Set[int] = set()
         for _ in range(60):
             if rng.random() < 0.5:
@@ -930,8 +938,11 @@ def test_connection_loss_reaches_every_pending_thing(env: Env) -> None:
     assert isinstance(reason, exceptions.StreamLostError)
     assert pending.calls == queued.calls == got.calls == acks.calls == []
     assert env.channel.consumer_tags == []
-    env.channel._on_connection_closed(lost)  # a repeat is a no-op
+    env.connection.lose_stream(lost)  # a repeat is a no-op
     assert env.channel_closed.count == 1
+    # ... on the channel's side too: the table says IGNORE for a closed channel
+    assert TABLE[(ChannelState.CLOSED, Input.CONNECTION_LOST)] is Outcome.IGNORE
+    assert env.channel._machine.connection_closed(lost) == []
 
 
 def test_connection_close_closes_channel_first(env: Env) -> None:
@@ -1027,7 +1038,7 @@ def test_bad_input_sends_nothing(env: Env, call: Callable[[Channel], Any], error
         call(env.channel)
     assert len(env.connection.outbound) == emitted
     assert env.channel.is_open and env.connection.is_open
-    assert env.channel.consumer_tags == [] and not env.channel._rpc_queue
+    assert env.channel.consumer_tags == [] and not env.channel._machine.rpc_queue
     env.send(spec.Tx.SelectOk())
     env.channel.basic_publish("", "q", b"still fine")
     assert len(env.broker.received()) == 3
@@ -1115,16 +1126,17 @@ def test_ack_beyond_last_publish_is_logged(env: Env, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="amqpbase.channel"):
         env.send(spec.Basic.Ack(5, False))
     assert "only 1 were published" in caplog.text
-    assert env.channel._unconfirmed_delivery_tags() == [1]
+    assert env.channel._machine.unconfirmed() == [1]
     assert acks.count == 1  # the broker's frame is still reported as it was sent
 
 
 def test_frames_for_a_closed_channel_or_of_other_kinds_raise(env: Env) -> None:
+    machine = open_machine()
     with pytest.raises(exceptions.UnexpectedFrameError):
-        env.channel._handle_frame(frame.Heartbeat())
-    env.send(spec.Channel.Close(406, "PRECONDITION_FAILED", 0, 0))
+        machine.receive(frame.Heartbeat())
+    machine.receive(frame.Method(1, spec.Channel.Close(406, "PRECONDITION_FAILED", 0, 0)))
     with pytest.raises(exceptions.ChannelNotOpenError):
-        env.channel._handle_frame(frame.Method(1, spec.Basic.QosOk()))
+        machine.receive(frame.Method(1, spec.Basic.QosOk()))
 
 
 

@@ -431,10 +431,11 @@ def _env() -> Tuple[MemoryConnection, ScriptedBroker, Channel, List[Any]]:
 
 def _channel_state(channel: Channel) -> Tuple[Any, ...]:
     """Everything a bad call must leave alone."""
+    machine = channel._machine  # the channel machine owns the protocol state
     return (
-        channel._state, dict(channel._consumers), set(channel._cancelling),
-        set(channel._no_ack), channel._rpc_pending, list(channel._rpc_queue),
-        channel._confirming, channel._next_delivery_tag, channel._get_pending,
+        machine.state, dict(machine.consumers), set(machine.cancelling),
+        set(machine.no_ack), machine.rpc_pending, list(machine.rpc_queue),
+        machine.confirming, machine.next_publish_tag, machine.get_pending,
         {cls: len(regs) for cls, regs in channel._method_callbacks.items()},
         len(channel._on_close_callbacks), len(channel._return_callbacks),
     )  # fmt: skip
