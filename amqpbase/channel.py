@@ -61,6 +61,7 @@ from amqpbase.protocol.channel_table import (
     Send,
 )
 from amqpbase.protocol.seams import Body, ChannelHandlers, ChannelLink
+from amqpbase.wire import formats, packs
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.connection import Connection
@@ -75,11 +76,20 @@ _OPEN = ChannelState.OPEN
 _DeliveryFrame = frame.Delivery
 _Publish = spec.Basic.Publish
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF
-_pack_tag_method = frame.S_DELIVERY_TAG_METHOD_FRAME.pack
-_pack_publish_tail = frame.S_PUBLISH_TAIL.pack
-_pack_content_header = frame.S_CONTENT_HEADER.pack
-_pack_end_and_body_header = frame.S_END_AND_BODY_HEADER.pack
-_FRAME_END = frame.FRAME_END
+# The per-message packs, bound by assignment (a from-imported Struct's .pack costs a bound
+# method object per call on CPython 3.11): see amqpbase.wire.packs for what each produces.
+_pack_delivery_tag_frame = packs.pack_delivery_tag_frame
+_pack_bare_publish_tail = packs.pack_bare_publish_tail
+_pack_content_header_rest = packs.pack_content_header_rest
+_pack_body_frame_size = packs.pack_body_frame_size
+_ACK_MULTIPLE = packs.BASIC_ACK_MULTIPLE
+_NACK_MULTIPLE = packs.BASIC_NACK_MULTIPLE
+_NACK_REQUEUE = packs.BASIC_NACK_REQUEUE
+_REJECT_REQUEUE = packs.BASIC_REJECT_REQUEUE
+_FRAME_END = formats.FRAME_END
+_FRAME_END_OCTET = formats.FRAME_END_OCTET
+_CONTENT_HEADER_FIXED = formats.CONTENT_HEADER_FIXED
+_BASIC_CLASS_ID = formats.BASIC_CLASS_ID
 _PUBLISH_HEADS_MAX = 128  # (exchange, routing key, mandatory) heads cached per channel
 _BasicProperties = spec.BasicProperties
 _BODY_TYPES = (bytes, bytearray, memoryview)
@@ -151,10 +161,14 @@ class Channel:
         self._return_callbacks: List[_Callback] = []
         # add_callback()/add_on_cancel/flow/ack-nack registrations, keyed by Method class.
         self._method_callbacks: Dict[type, List[_Registration]] = {}
-        # Publish hot path: (exchange, routing_key, mandatory) -> frame.encode_publish_heads()
+        # Publish hot path: (exchange, routing_key, mandatory) -> packs.encode_publish_pieces()
         # for this channel. Filled by basic_publish after a publish that took the checked
         # path, so only validated arguments get here; bounded (cleared when full).
-        self._publish_heads: Dict[Tuple[str, str, bool], Tuple[bytes, bytes]] = {}
+        self._publish_heads: Dict[Tuple[str, str, bool], packs.PublishPieces] = {}
+        # The constant 11-byte starts of this channel's Basic.Ack/Nack/Reject frames.
+        self._ack_prefix = packs.basic_ack_prefix(channel_number)
+        self._nack_prefix = packs.basic_nack_prefix(channel_number)
+        self._reject_prefix = packs.basic_reject_prefix(channel_number)
         self._handlers = ChannelHandlers(
             self._on_inbound, self._on_connection_closed, self._machine.is_opening
         )
@@ -262,8 +276,8 @@ class Channel:
                 return
             delivery_tag = wire_tag
         link.send_frames(
-            _pack_tag_method(
-                1, self.channel_number, 13, 60, 80, delivery_tag, 1 if multiple else 0, 0xCE
+            _pack_delivery_tag_frame(
+                self._ack_prefix, delivery_tag, _ACK_MULTIPLE if multiple else 0, _FRAME_END_OCTET
             ),
             1,
             "Basic.Ack",
@@ -281,10 +295,9 @@ class Channel:
             if wire_tag is None:
                 return
             delivery_tag = wire_tag
-        # basic.nack (60, 120): bit 0 multiple, bit 1 requeue (as basic_ack, one pack).
-        bits = (1 if multiple else 0) | (2 if requeue else 0)
+        bits = (_NACK_MULTIPLE if multiple else 0) | (_NACK_REQUEUE if requeue else 0)
         self._link.send_frames(
-            _pack_tag_method(1, self.channel_number, 13, 60, 120, delivery_tag, bits, 0xCE),
+            _pack_delivery_tag_frame(self._nack_prefix, delivery_tag, bits, _FRAME_END_OCTET),
             1,
             "Basic.Nack",
         )
@@ -299,10 +312,12 @@ class Channel:
             if wire_tag is None:
                 return
             delivery_tag = wire_tag
-        # basic.reject (60, 90): bit 0 requeue (as basic_ack, one pack).
         self._link.send_frames(
-            _pack_tag_method(
-                1, self.channel_number, 13, 60, 90, delivery_tag, 1 if requeue else 0, 0xCE
+            _pack_delivery_tag_frame(
+                self._reject_prefix,
+                delivery_tag,
+                _REJECT_REQUEUE if requeue else 0,
+                _FRAME_END_OCTET,
             ),
             1,
             "Basic.Reject",
@@ -338,11 +353,10 @@ class Channel:
                 heads = None
             if heads is not None:
                 body_size = len(body)
-                channel_number = self.channel_number
                 if properties is None:
                     data = b"".join((
                         heads[1],
-                        _pack_publish_tail(body_size, 0, 0xCE, 3, channel_number, body_size),
+                        _pack_bare_publish_tail(body_size, heads[2], body_size),
                         body,
                         _FRAME_END,
                     ))
@@ -350,11 +364,11 @@ class Channel:
                     props = properties.encode()
                     data = b"".join((
                         heads[0],
-                        _pack_content_header(
-                            2, channel_number, 12 + len(props), 60, 0, body_size
+                        _pack_content_header_rest(
+                            _CONTENT_HEADER_FIXED + len(props), _BASIC_CLASS_ID, 0, body_size
                         ),
                         props,
-                        _pack_end_and_body_header(0xCE, 3, channel_number, body_size),
+                        _pack_body_frame_size(heads[3], body_size),
                         body,
                         _FRAME_END,
                     ))
@@ -407,7 +421,7 @@ class Channel:
         if key not in heads and type(exchange) is str and type(routing_key) is str:
             if len(heads) >= _PUBLISH_HEADS_MAX:
                 heads.clear()
-            heads[key] = frame.encode_publish_heads(
+            heads[key] = packs.encode_publish_pieces(
                 self.channel_number, exchange, routing_key, mandatory
             )
 
