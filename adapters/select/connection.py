@@ -75,7 +75,9 @@ class SelectConnection(Connection):
         self.transport.emit(data)
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self.transport.write_buffer_size()
+        # transport.write_buffer_size() is the queue alone on select: read it without the
+        # method call (the base asks once per publish while backpressure callbacks are set).
+        return self.transport.queue.size
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.loop.call_later(delay, callback)

@@ -17,10 +17,10 @@ are the shared ones. This module does:
   (``abstract.FileDescriptor.doWrite``); a push producer would be resumed only above
   ``bufferSize`` (64 KiB). While Twisted holds nothing, a flush (next reactor turn) applies
   the direct-sendmsg strategy on ``getHandle()``; the fallback hands what the kernel did not
-  take to Twisted as ONE ``bytes`` piece of at most :data:`_PIECE` bytes (``transport.write``
-  takes ``bytes`` only), and the rest waits for ``resumeProducing()``. TLS: OpenSSL encrypts
-  from the queued buffers (runs under ``JOIN_BELOW`` joined up to a record), one
-  ``transport.write``. ``write_buffer_size()`` adds Twisted's unsent bytes.
+  take to Twisted as ONE ``bytes`` piece of at most :data:`FALLBACK_PIECE` bytes
+  (``transport.write`` takes ``bytes`` only), and the rest waits for ``resumeProducing()``.
+  TLS: OpenSSL encrypts from the queued buffers (runs under ``JOIN_BELOW`` joined up to a
+  record), one ``transport.write``. ``write_buffer_size()`` adds Twisted's unsent bytes.
 * reads: Twisted's recv size (``transport.bufferSize``) is raised to ``READ_SIZE``; the bytes
   ``dataReceived`` gets go to the base as they are (decrypted first on TLS).
 * ``write_last`` (disconnect): the queue is handed to Twisted, then ONE non-blocking
@@ -59,7 +59,7 @@ from .loop import LOGGER, TwistedLoop
 #: What the kernel did not take goes to Twisted in pieces of at most this size: a copy small
 #: enough to stay off glibc's mmap threshold (128 KiB; larger ones are page-faulted in afresh
 #: each time) and under Twisted's SEND_LIMIT (128 KiB), so one doWrite() sends it all.
-_PIECE = 64 * 1024
+FALLBACK_PIECE = 64 * 1024
 _NO_TIMEOUT = 365 * 24 * 3600.0  # socket_timeout=None; Twisted's connector wants a number
 
 
@@ -347,9 +347,10 @@ class TwistedTransport(AddressByAddress):
     def hand_to_twisted(self) -> None:
         """Pass on what is queued. Plain TCP while Twisted holds nothing: ``sendmsg`` on the
         transport's socket (``getHandle()``), straight from the queued buffers, and only what
-        the kernel did not take goes to Twisted, as ONE piece of at most :data:`_PIECE` bytes
-        (copied: ``transport.write`` takes ``bytes`` only); the rest stays queued until
-        Twisted's ``resumeProducing()`` says the socket took that piece. TLS: the plaintext is
+        the kernel did not take goes to Twisted, as ONE piece of at most
+        :data:`FALLBACK_PIECE` bytes (copied: ``transport.write`` takes ``bytes`` only); the
+        rest stays queued until Twisted's ``resumeProducing()`` says the socket took that
+        piece. TLS: the plaintext is
         encrypted straight from the queued buffers, small ones joined up to a full record, so
         bodies are not copied before OpenSSL reads them. May raise ``OSError`` (a failed
         send, an ``SSLError``)."""
@@ -361,7 +362,7 @@ class TwistedTransport(AddressByAddress):
                 # In order: Twisted's buffer is empty, so nothing of ours is ahead in it.
                 strategies.send_direct_while_idle(queue, self.sock)
             if queue.buffers:  # the fallback: one piece to Twisted
-                piece = queue.take_bytes(_PIECE)
+                piece = queue.take_bytes(FALLBACK_PIECE)
                 self.transport.write(piece)
                 self.handed += len(piece)
                 self.twisted_wants_data = False

@@ -27,7 +27,7 @@ from twisted.internet import task  # noqa: E402
 
 from amqpbase.adapters._transport import StreamState  # noqa: E402
 from amqpbase.adapters.twisted.loop import TwistedLoop  # noqa: E402
-from amqpbase.adapters.twisted.transport import _PIECE, TwistedTransport  # noqa: E402
+from amqpbase.adapters.twisted.transport import FALLBACK_PIECE, TwistedTransport  # noqa: E402
 from amqpbase.parameters import ConnectionParameters  # noqa: E402
 
 from .loopback import Server  # noqa: E402
@@ -187,7 +187,7 @@ async def test_plain_round_trip_memoryviews_and_drains(echo_port: int) -> None:
 async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
     """Plain TCP writes go to the socket with ``sendmsg`` while Twisted holds nothing. 32 MiB
     as 256 views to a peer that does not read at first: the kernel takes part, Twisted gets
-    at most one copied piece of ``_PIECE`` bytes (its resumeProducing() is the signal that the
+    at most one copied piece of ``FALLBACK_PIECE`` bytes (its resumeProducing() is the signal that the
     socket has room), the rest stays queued as the caller's own views. Once the peer reads,
     everything arrives in order and the drain is reported once."""
     block = bytes(range(256)) * 512  # 128 KiB
@@ -213,7 +213,7 @@ async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
     try:
         queued, in_twisted = h.stream.queue.size, h.stream.write_buffer_size()
         assert 0 < queued < len(body)  # the kernel took part of it, the rest waits here
-        assert 0 < in_twisted - queued <= _PIECE  # one small piece handed to Twisted
+        assert 0 < in_twisted - queued <= FALLBACK_PIECE  # one small piece handed to Twisted
         assert all(isinstance(b, memoryview) and b.obj is body for b in h.stream.queue.buffers)
     finally:
         start_reading.set()
