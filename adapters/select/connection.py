@@ -1,15 +1,10 @@
 """SelectConnection: the base Connection's hooks on the select :class:`IOLoop` (rule 1).
 
-Hooks only: no frame is parsed and no protocol state is kept here (``docs/internals.md``, "The
-hook contract"). The socket work lives in :class:`~.transport.SocketTransport`, a separate
-object, so its names can never collide with the base's private ones. Writes are coalesced:
-``emit`` queues buffers by reference and asks the loop for one before-poll flush, which hands
-every queued buffer to the kernel with one ``sendmsg``.
-
-``_adapter_disconnect_stream()`` makes one last non-blocking write of the bytes already queued
-(so a Connection.CloseOk emitted just before it reaches the broker when the socket has room),
-never waits for it, then closes the socket and reports ``_on_stream_terminated(None)`` from a
-loop callback.
+Hooks only, one call each: no frame is parsed and no protocol state is kept here
+(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, a
+:class:`~.transport.SelectTransport` (the shared ``Transport`` of ``adapters/_transport/``);
+timers and the thread-safe callback go through ``self.loop``, the :class:`~.loop.SelectLoop`
+over ``self.ioloop``. The same three attribute names on every adapter.
 """
 
 from __future__ import annotations
@@ -19,8 +14,10 @@ from typing import Any, Callable, Optional
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
 
+from .._transport.transport import Buffer
 from .ioloop import IOLoop
-from .transport import Buffer, SocketTransport
+from .loop import SelectLoop
+from .transport import SelectTransport
 
 
 class SelectConnection(Connection):
@@ -37,7 +34,8 @@ class SelectConnection(Connection):
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.ioloop = custom_ioloop if custom_ioloop is not None else IOLoop()
-        self._io = SocketTransport(self, self.ioloop)
+        self.loop = SelectLoop(self.ioloop)
+        self.transport = SelectTransport(self, self.loop)
         super().__init__(
             parameters=parameters,
             on_open_callback=on_open_callback,
@@ -51,30 +49,41 @@ class SelectConnection(Connection):
         # pika's select create_connection: the attempts of one workflow share one loop.
         return custom_ioloop if custom_ioloop is not None else IOLoop()
 
-    # TEMP-SHIM (conn branch only): the hook is abstract now; the transport branch adds it.
     @classmethod
     def _create_for_workflow(
-        cls, params: Parameters, on_open: Any, on_error: Any, custom_ioloop: Any
+        cls,
+        params: Parameters,
+        on_open: Callable[..., Any],
+        on_error: Callable[..., Any],
+        custom_ioloop: Any,
     ) -> Connection:
-        return super()._create_for_workflow(params, on_open, on_error, custom_ioloop)
+        return cls(
+            parameters=params,
+            on_open_callback=on_open,
+            on_open_error_callback=on_error,
+            custom_ioloop=custom_ioloop,
+            internal_connection_workflow=False,
+        )
 
     def _adapter_connect_stream(self) -> None:
-        self._io.connect(self.params)
+        self.transport.connect(self.params)
 
     def _adapter_disconnect_stream(self) -> None:
-        self._io.disconnect()
+        self.transport.disconnect()
 
     def _adapter_emit_data(self, data: Buffer) -> None:
-        self._io.emit(data)
+        self.transport.emit(data)
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self._io.queue.size
+        # transport.write_buffer_size() is the queue alone on select: read it without the
+        # method call (the base asks once per publish while backpressure callbacks are set).
+        return self.transport.queue.size
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.ioloop.call_later(delay, callback)
+        return self.loop.call_later(delay, callback)
 
     def _adapter_remove_timeout(self, handle: Any) -> None:
-        self.ioloop.remove_timeout(handle)
+        self.loop.cancel(handle)
 
     def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.ioloop.add_callback_threadsafe(callback)
+        self.loop.call_soon_threadsafe(callback)

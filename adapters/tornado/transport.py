@@ -1,79 +1,51 @@
-"""StreamTransport: the one TCP/TLS byte stream of a :class:`TornadoConnection`, built on
-Tornado's own networking (``Resolver``, ``TCPClient``, ``IOStream``/``SSLIOStream``).
+"""TornadoTransport: the one TCP/TLS byte stream of a :class:`TornadoConnection`, built on
+Tornado's own networking (``Resolver``, ``TCPClient``, ``IOStream``/``SSLIOStream``): the loop's
+part of the shared :class:`Transport` (``adapters/_transport/``).
 
-The transport does the stream work behind TornadoConnection's hooks and reports back through the
-base ``Connection``'s up-calls (``_on_stream_connected``, ``_on_data_available``,
-``_on_write_buffer_drained``, ``_on_stream_terminated``); it knows nothing of AMQP. It is a
-separate object from the connection, so its names can never collide with the base's private
-ones. Everything here runs on the connection's ``IOLoop`` (Tornado 6 loops are asyncio loops).
+The stream's life (the one-task table: resolve, connect and handshake are one ``CONNECTING``),
+``emit``, the flush scheduling, the drain accounting, ``disconnect`` and every error text are
+the shared ones. Everything here runs on the connection's ``IOLoop``. This module does:
 
-Contract (``docs/internals.md``, "The hook contract"):
+* connect, in a task started from a loop callback (never inside the call):
 
-* One stream at a time, driven by one transition table (:data:`_TRANSITIONS`, smaller than
-  select's: one task resolves, connects and handshakes, so one ``CONNECTING`` state covers
-  it); an event the table does not list for the current state raises ``RuntimeError``. How a
-  stream ends (``StreamLifecycle``) and the connect-error mapping (``connect_error``) are
-  shared with the other adapters, in ``adapters/_stream_common.py``.
-* ``connect()`` starts, from a loop callback (never inside the call), a task that
-
-  1. resolves the host with Tornado's configured ``Resolver`` (the default one calls
-     ``getaddrinfo`` in the asyncio loop's executor: never on the loop thread). No timeout of
-     its own, as on select: ``stack_timeout`` bounds it.
-  2. connects with ``TCPClient`` over every resolved address (Tornado's "happy eyeballs": the
-     addresses of the first family in order, the other family in parallel after 0.3 s),
-     bounded by ONE ``socket_timeout`` for all of them (select gives each address its own).
-  3. applies ``TCP_NODELAY`` and ``tcp_options`` to the connected socket.
-  4. with ``ssl_options``: ``IOStream.start_tls`` with the user's ``SSLContext`` and SNI
-     ``ssl_options.server_hostname`` or else the host (``TCPClient``'s own TLS always sends the
-     host, so it is not used), bounded by a fresh ``socket_timeout``.
-
-  The outcome is exactly one ``_on_stream_connected()`` or ``_on_stream_terminated(error)``,
-  with the same classes and message style as the select transport and the underlying error as
-  ``__cause__``: ``NameResolutionError``, ``TCPConnectionRefusedError``, ``SocketTimeoutError``,
-  ``SocketConnectError``, ``TLSHandshakeError``.
-* Writes are coalesced: ``emit`` queues buffers by reference (no copy, no syscall) and asks the
-  loop for ONE flush callback (``IOLoop.add_callback``; bytes emitted while received data is
-  handled are flushed by the read loop right after ``_on_data_available`` instead). On plain TCP,
-  while the ``IOStream`` holds nothing (``writing()`` is false, so nothing of ours is ahead in
-  it), the flush calls ``sendmsg`` on ``IOStream.socket`` straight from the queued buffers, as the
-  select transport does (``WriteQueue.send_direct``, ``adapters/_write_queue.py``: at most
-  1024 buffers and about 4 MiB per call); a failed ``sendmsg`` closes the ``IOStream`` with that
-  error, as its own failed writes do. What the kernel does not take, and everything on TLS,
-  goes to the ``IOStream`` one piece at a time (``WriteQueue.take_piece``): runs of small
-  buffers joined up to :data:`_PIECE_SIZE`, each buffer of :data:`_COALESCE_BELOW` bytes or more
-  (a body slice) by reference, never copied.
-  ``IOStream.write`` sends at once; while its future resolves inline the kernel took everything
-  and the next piece follows. A piece the kernel did not take whole stays "in flight" until its
-  write future resolves, and nothing more is handed over meanwhile, so a full socket costs no
-  syscall per queued buffer. ``wbuf_size`` is the queue plus the piece in flight (Tornado has no
-  public count of what an ``IOStream`` still holds; the piece is counted whole until its future
-  says it is sent). ``_on_write_buffer_drained()`` follows the flush that empties both.
-* Reads: ``IOStream.read_into`` a preallocated :data:`_READ_SIZE` buffer (``partial=True``:
-  Tornado's ``recv_into`` fills it directly, no intermediate copy), at most one read per loop
-  iteration. The view handed to ``_on_data_available`` is only valid during the call (the
-  base copies what it keeps). A read ending in ``StreamClosedError`` is the one place a lost
-  stream is detected (a failed write closes the ``IOStream`` too, which fails the read):
-  ``StreamLostError`` with the OS error (``StreamClosedError.real_error``) chained, or a
-  ``ConnectionError`` naming the end of stream.
-* ``disconnect()`` makes one last non-blocking write of what is queued (so a Connection.CloseOk
-  emitted just before it reaches the broker when the socket has room), never waits, cancels a
-  connect in progress or closes the stream, and reports ``_on_stream_terminated(None)`` from a
-  loop callback. A repeat, or a disconnect after the stream ended, does nothing.
+  1. resolve with Tornado's configured ``Resolver`` (the default one calls ``getaddrinfo`` in
+     the asyncio loop's executor). No timeout of its own, as on select: ``stack_timeout``
+     bounds it.
+  2. ``TCPClient`` over every resolved address (Tornado's "happy eyeballs"), bounded by ONE
+     ``socket_timeout`` for all of them (select gives each address its own).
+  3. ``TCP_NODELAY`` and ``tcp_options`` on the connected socket.
+  4. with ``ssl_options``: ``IOStream.start_tls`` with the user's context and the shared SNI
+     name (``TCPClient``'s own TLS always sends the host), bounded by a fresh ``socket_timeout``.
+* writes, with the two strategies of ``strategies.TORNADO``: direct sendmsg on
+  ``IOStream.socket`` while the ``IOStream`` holds nothing (``writing()`` false); a failed
+  ``sendmsg`` closes the ``IOStream`` with that error, as its own failed writes do. The
+  fallback (what the kernel does not take, and everything on TLS) goes to the ``IOStream`` one
+  piece at a time (``WriteQueue.take_piece``: runs under ``JOIN_BELOW`` joined up to
+  ``JOINED_MAX``, larger buffers by reference). A piece the kernel did not take whole stays in
+  flight until its write future resolves, and nothing more is handed over meanwhile
+  (``flush_pending`` stays true), so a full socket costs no syscall per queued buffer.
+  ``write_buffer_size()`` is the queue plus the piece in flight (Tornado has no public count
+  of what an ``IOStream`` holds). Flush after read: what the handlers of received data emit
+  leaves right after ``_on_data_available`` returns.
+* reads: ``IOStream.read_into`` the one ``READ_SIZE`` buffer (``partial=True``: no intermediate
+  copy), at most one read per loop iteration. A read ending in ``StreamClosedError`` is the one
+  place a lost stream is detected (a failed write closes the ``IOStream`` too): the OS error
+  (``real_error``) is chained.
+* ``write_last`` (disconnect): ``write(b"")`` retries the ``IOStream``'s own pending bytes once,
+  then the queue without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import enum
 import functools
 import logging
 import socket
-from typing import Any, Dict, List, Optional, Tuple, Union, cast
+from typing import Any, List, Optional, Tuple, Union, cast
 
 from tornado import gen
 from tornado.concurrent import Future
-from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.netutil import Resolver
 from tornado.tcpclient import TCPClient
@@ -82,46 +54,20 @@ from tornado.util import TimeoutError as TornadoTimeoutError
 from amqpbase import exceptions
 from amqpbase.connection import Connection
 
-from .._socket_options import apply_socket_options
-from .._stream_common import StreamLifecycle, connect_error
-from .._write_queue import WriteQueue
+from .._transport import errors, strategies
+from .._transport.limits import JOIN_BELOW, JOINED_MAX, READ_SIZE
+from .._transport.sockopts import apply_socket_options
+from .._transport.tls import server_hostname
+from .._transport.transport import ONE_TASK_TRANSITIONS, StreamState, Transport
+from .loop import TornadoLoop
 
 LOGGER = logging.getLogger(f"{__package__}.connection")
 
-#: What ``emit`` accepts and queues by reference.
-Buffer = Union[bytes, bytearray, memoryview]
-_Piece = Union[bytes, memoryview]  # what the queue holds (a bytearray is queued as a view)
+_Piece = Union[bytes, memoryview]  # what the queue holds (emit queues a bytearray as a view)
 _Address = Tuple[int, Any]  # (family, sockaddr), as Tornado's Resolver.resolve returns them
-
-_READ_SIZE = 256 * 1024  # one preallocated receive buffer per connection
-_COALESCE_BELOW = 16 * 1024  # smaller buffers are joined into one piece; larger ones go as is
-_PIECE_SIZE = 256 * 1024  # a joined piece stops growing past this size
 #: Both names of a timeout: ``TCPClient`` raises the builtin, ``gen.with_timeout`` Tornado's
 #: alias of ``asyncio.TimeoutError`` (the same class from Python 3.11 on).
 _TIMEOUTS = (TimeoutError, TornadoTimeoutError)
-
-
-class TransportState(enum.Enum):
-    """Where the transport's one stream is; ``StreamTransport.state`` holds it."""
-
-    IDLE = "idle"  # no stream: connect() may be called
-    CONNECTING = "connecting"  # resolving, TCP connecting, TLS handshaking (one task)
-    OPEN = "open"  # _on_stream_connected() was called
-    CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
-
-
-_S = TransportState
-_OPEN = TransportState.OPEN  # emit's check: one lookup instead of two (global + Enum attribute)
-#: The one transition table; an event not listed for the current state raises.
-_TRANSITIONS: Dict[Tuple[TransportState, str], TransportState] = {
-    (_S.IDLE, "connect"): _S.CONNECTING,
-    (_S.CONNECTING, "up"): _S.OPEN,
-    (_S.CONNECTING, "fail"): _S.IDLE,
-    (_S.OPEN, "fail"): _S.IDLE,
-    (_S.CONNECTING, "disconnect"): _S.CLOSING,
-    (_S.OPEN, "disconnect"): _S.CLOSING,
-    (_S.CLOSING, "closed"): _S.IDLE,
-}
 
 
 class _Resolved(Resolver):
@@ -137,81 +83,37 @@ class _Resolved(Resolver):
         return self.addresses
 
 
-class StreamTransport(StreamLifecycle[TransportState]):
-    """One TCP/TLS stream at a time for ``connection``, on ``ioloop`` (see the module contract).
+class TornadoTransport(Transport):
+    """One TCP/TLS stream at a time for ``connection`` on ``loop`` (see the module docstring).
 
-    ``state`` is the :class:`TransportState`; ``wbuf_size`` the bytes queued and not yet known
-    to be taken by the kernel.
+    ``stream`` is the ``IOStream`` while there is one; ``sock`` its socket while the direct
+    sendmsg strategy applies (plain TCP), else ``None``.
     """
 
-    def __init__(self, connection: Connection, ioloop: IOLoop) -> None:
-        super().__init__(connection, _TRANSITIONS, TransportState.IDLE)
-        self.ioloop = ioloop
+    logger = LOGGER
+    strategies = strategies.TORNADO
+
+    def __init__(self, connection: Connection, loop: TornadoLoop) -> None:
+        super().__init__(connection, loop, ONE_TASK_TRANSITIONS)
+        self.ioloop = loop.ioloop
         self.stream: Optional[IOStream] = None
-        self.sock: Optional[socket.socket] = None  # plain TCP: the IOStream's socket
         self.connect_task: Optional[asyncio.Task[IOStream]] = None
-        self.queue = WriteQueue()  # bytes and views only (a bytearray is queued as a view)
         self.in_flight = 0  # bytes handed to the IOStream, write future not yet resolved
-        self.flush_requested = False
-        self.delivering = False  # inside _on_data_available: the read loop flushes afterwards
-        self.rbuf = bytearray(_READ_SIZE)
+        self.rbuf = bytearray(READ_SIZE)
         self.rview = memoryview(self.rbuf)
 
-    @property
-    def wbuf_size(self) -> int:
+    def write_buffer_size(self) -> int:
         """Bytes queued here or held by the ``IOStream``, not yet known to be sent."""
         return self.queue.size + self.in_flight
-
-    # ------------------------------------------------------------------ down-calls
-
-    def connect(self, params: Any) -> None:
-        """Open a stream to ``params.host``/``params.port`` (``ssl_options``, ``tcp_options``,
-        ``socket_timeout`` apply). Only from ``IDLE`` (else ``RuntimeError``); the outcome is
-        reported by an up-call, never from inside this call."""
-        attempt = self.start_attempt(params)
-        # Start from the loop: the call may come from outside it (create_connection), and the
-        # task, TCPClient and IOStream must find this loop as the running one.
-        self.ioloop.add_callback(self.start_connect, attempt)
-
-    def disconnect(self) -> None:
-        """Drop the stream (one last non-blocking write first) or abort the connect, and report
-        ``_on_stream_terminated(None)`` from a loop callback; a no-op when there is none."""
-        if not self.can("disconnect"):
-            return  # a repeat, or the stream already ended
-        if self.state is TransportState.OPEN:
-            self.write_last()
-        self.teardown()
-        self.transition("disconnect")
-        self.ioloop.add_callback(self.notify_disconnected)
-
-    def emit(self, data: Buffer) -> None:
-        """Queue ``data`` by reference for the next flush; the caller must not modify it
-        afterwards. Without an open stream the bytes are dropped (logged at DEBUG)."""
-        if self.state is not _OPEN:
-            LOGGER.debug("%s: dropped %d bytes emitted without a stream", self.where(), len(data))
-            return
-        piece: _Piece
-        if type(data) is bytes:
-            piece = data
-        else:  # a bytearray is queued as a view; a view of other items as bytes
-            piece = memoryview(data)
-            if piece.ndim != 1 or piece.format != "B":
-                piece = piece.cast("B")
-        size = len(piece)
-        if size:
-            # WriteQueue.append, inline: a method call would add ~20% to emit, which runs
-            # once per publish (docs/internals.md). By reference: no copy, no syscall.
-            queue = self.queue
-            queue.buffers.append(piece)
-            queue.size += size
-            if not self.in_flight and not self.flush_requested:
-                self.flush_requested = True  # one flush per loop iteration
-                if not self.delivering:  # else the read loop flushes when the handlers return
-                    self.ioloop.add_callback(self.flush)
 
     # ------------------------------------------------------------------ connecting
 
     def start_connect(self, attempt: object) -> None:
+        # Start from the loop: the call may come from outside it (create_connection), and the
+        # task, TCPClient and IOStream must find this loop as the running one.
+        self.ioloop.add_callback(self.start_task, attempt)
+
+    def start_task(self, attempt: object) -> None:
         if attempt is not self.attempt:
             return  # disconnected before the loop got here
         task = asyncio.get_running_loop().create_task(self.open_stream(self.params))
@@ -227,22 +129,22 @@ class StreamTransport(StreamLifecycle[TransportState]):
         try:
             addresses = await resolver.resolve(host, port, socket.AF_UNSPEC)
         except Exception as exc:  # noqa: BLE001 - gaierror, UnicodeError, ...
-            raise exceptions.NameResolutionError(f"{where}: cannot resolve: {exc}") from exc
+            raise errors.resolve_failed(where, exc) from exc
         finally:
             resolver.close()
         if not addresses:
-            raise exceptions.NameResolutionError(f"{where}: cannot resolve: no address")
+            raise errors.resolve_failed(where, "no address")
 
         client = TCPClient(resolver=_Resolved(addresses))
         try:
             stream = await client.connect(host, port, timeout=timeout)
         except _TIMEOUTS as exc:
-            raise exceptions.SocketTimeoutError(f"{where}: connect timed out ({exc})") from exc
+            raise errors.connect_timed_out(where, exc) from exc
         except OSError as exc:  # StreamClosedError carries the OS error as real_error
             cause = exc.real_error if isinstance(exc, StreamClosedError) else None
             cause = cause or exc
             # TCPClient reports the last address's error only; its own timeout is mapped above.
-            error, cause = connect_error(where, str(cause), [cause])
+            error, cause = errors.connect_error(where, str(cause), [cause])
             raise error from cause  # the OS error, not Tornado's wrapper
         finally:
             client.close()
@@ -253,24 +155,22 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 apply_socket_options(stream.socket, params.tcp_options, LOGGER)
         except OSError as exc:
             stream.close()
-            raise exceptions.SocketConnectError(f"{where}: cannot connect ({exc})") from exc
+            raise errors.cannot_connect(where, exc) from exc
         if params.ssl_options is None:
             return stream
-        return await self.start_tls(stream, params.ssl_options, host, timeout)
+        return await self.start_tls(stream, params, timeout)
 
-    async def start_tls(
-        self, stream: IOStream, ssl_options: Any, host: str, timeout: Optional[float]
-    ) -> IOStream:
+    async def start_tls(self, stream: IOStream, params: Any, timeout: Optional[float]) -> IOStream:
         where = self.where()
         try:
             handshake = stream.start_tls(
                 False,
-                ssl_options=ssl_options.context,
-                server_hostname=ssl_options.server_hostname or host,
+                ssl_options=params.ssl_options.context,
+                server_hostname=server_hostname(params),
             )
         except (OSError, ValueError) as exc:
             stream.close()
-            raise exceptions.TLSHandshakeError(f"{where}: TLS set-up failed: {exc}") from exc
+            raise errors.tls_setup_failed(where, exc) from exc
         try:
             if timeout is None:
                 return await handshake
@@ -279,14 +179,12 @@ class StreamTransport(StreamLifecycle[TransportState]):
             )
             return secured
         except _TIMEOUTS:
-            error = socket.timeout(f"no answer within socket_timeout={timeout}s")
-            raise exceptions.SocketTimeoutError(f"{where}: TLS handshake timed out") from error
+            timed_out = errors.tls_handshake_timed_out(where, timeout)
+            raise timed_out from timed_out.__cause__
         except (OSError, ValueError) as exc:  # SSLError, CertificateError, reset, EOF
             cause = exc.real_error if isinstance(exc, StreamClosedError) else None
             cause = cause or exc
-            raise exceptions.TLSHandshakeError(
-                f"{where}: TLS handshake failed: {cause}"
-            ) from cause
+            raise errors.tls_handshake_failed(where, cause) from cause
         finally:
             # Tornado >= 6.6 closes the new SSLIOStream when its unfinished handshake is
             # cancelled (timeout, abort); older versions leave that socket to the garbage
@@ -304,7 +202,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
             return
         error = task.exception()
         if error is None:
-            self.stream_up(task.result())
+            self.stream_open(task.result())
             return
         if isinstance(error, exceptions.AMQPConnectionError):
             self.fail(error, error.__cause__)  # raised by open_stream, cause chained
@@ -312,13 +210,12 @@ class StreamTransport(StreamLifecycle[TransportState]):
             wrapped = exceptions.SocketConnectError(f"{self.where()}: cannot connect: {error}")
             self.fail(wrapped, error)
 
-    def stream_up(self, stream: IOStream) -> None:
-        self.transition("up")
+    def stream_open(self, stream: IOStream) -> None:
         self.stream = stream
-        if self.params.ssl_options is None and isinstance(stream.socket, socket.socket):
-            self.sock = stream.socket  # IOStream.socket is public; TLS keeps IOStream's path
+        # The direct-sendmsg strategy (IOStream.socket is public), or None: IOStream's path.
+        self.sock = strategies.direct_socket(self.strategies, stream.socket, self.params)
         self.ioloop.add_callback(self.read_loop, stream)
-        self.conn._on_stream_connected()
+        self.stream_up()
 
     # ------------------------------------------------------------------ I/O
 
@@ -337,17 +234,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 return
             if self.stream is not stream:
                 return  # disconnected meanwhile
-            self.delivering = True
-            try:
-                self.conn._on_data_available(view[:filled])  # the base copies what it keeps
-            except Exception:  # noqa: BLE001 - a bug must not stop the reader (select: same)
-                LOGGER.exception("%s: error while handling received data", self.where())
-            finally:
-                self.delivering = False
-            if self.flush_requested and self.stream is stream:
-                # What the data's handlers emitted (an ack, the next publish) leaves now, as
-                # select's before-poll flush does, without a loop callback of its own.
-                self.flush()
+            self.deliver(view[:filled])  # the base copies what it keeps; flush after read
             # At most one read per loop iteration (as select's one recv per readiness event):
             # a stream that always has data must not starve timers and the write flush. A read
             # that waited for the loop already let it run once.
@@ -355,23 +242,24 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 await asyncio.sleep(0)
 
     def flush(self) -> None:
-        self.flush_requested = False
-        if self.state is TransportState.OPEN and self.queue.buffers and not self.in_flight:
+        if self.in_flight:
+            return  # the write future resumes the pump (flush_pending stays true)
+        self.flush_pending = False
+        if self.state is StreamState.OPEN and self.queue.buffers:
             self.pump()
 
     def pump(self, notify: bool = True) -> None:
-        """Send the queue: plain TCP with ``sendmsg`` straight from the queued buffers while
-        the IOStream holds nothing (so nothing of ours is ahead in it); what the kernel does not
-        take goes to the IOStream piece by piece while the kernel takes each one whole. Stop at
-        the first piece it does not (its write future resumes the pump)."""
+        """Send the queue: the direct-sendmsg strategy while the IOStream holds nothing (so
+        nothing of ours is ahead in it); the fallback, the IOStream, piece by piece while the
+        kernel takes each one whole. Stop at the first piece it does not (its write future
+        resumes the pump; ``flush_pending`` stays true meanwhile)."""
         stream, queue = self.stream, self.queue
         assert stream is not None
+        self.drain_owed = True
         while queue.buffers:
             if self.sock is not None and not stream.writing():
                 try:
-                    queue.send_direct(self.sock)
-                except (BlockingIOError, InterruptedError):
-                    pass
+                    strategies.send_direct_while_idle(queue, self.sock)
                 except OSError as exc:
                     # As IOStream does for its own failed writes: close it with the error, so
                     # the pending read ends with StreamClosedError carrying it (real_error).
@@ -382,7 +270,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
                     break
             # One large buffer as is, or a run of small ones joined; never a bytearray (emit
             # queues one as a view), which IOStream.write would refuse.
-            piece = cast(_Piece, queue.take_piece(_COALESCE_BELOW, _PIECE_SIZE))
+            piece = cast(_Piece, queue.take_piece(JOIN_BELOW, JOINED_MAX))
             self.in_flight = len(piece)
             try:
                 written = stream.write(piece)
@@ -390,6 +278,7 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 self.drop_queue()
                 return
             if not written.done():
+                self.flush_pending = True
                 self.ioloop.add_future(written, functools.partial(self.on_written, stream))
                 return
             self.in_flight = 0
@@ -397,18 +286,19 @@ class StreamTransport(StreamLifecycle[TransportState]):
                 self.drop_queue()
                 return
         if notify:
-            self.conn._on_write_buffer_drained()
+            self.flushed()
 
     def on_written(self, stream: IOStream, written: "Future[None]") -> None:
         if stream is not self.stream:
             return  # disconnected meanwhile
         self.in_flight = 0
+        self.flush_pending = False
         if written.exception() is not None:
             self.drop_queue()
         elif self.queue.buffers:
             self.pump()
         else:
-            self.conn._on_write_buffer_drained()
+            self.flushed()
 
     def write_last(self) -> None:
         """One last non-blocking attempt to send what is queued or held by the IOStream."""
@@ -430,17 +320,16 @@ class StreamTransport(StreamLifecycle[TransportState]):
     def drop_queue(self) -> None:
         self.queue.clear()
         self.in_flight = 0
+        self.flush_pending = False
 
     # ------------------------------------------------------------------ ending a stream
-
-    # (fail and notify_disconnected: StreamLifecycle's, the same on every loop)
+    # (fail, lose_stream and notify_disconnected: Transport's, the same on every loop)
 
     def lose_stream(self, exc: Optional[BaseException]) -> None:
         """As on the other loops, with the OS error out of Tornado's ``StreamClosedError``."""
         super().lose_stream(exc.real_error if isinstance(exc, StreamClosedError) else exc)
 
-    def teardown(self) -> None:
-        self.attempt = None
+    def release(self) -> None:
         if self.connect_task is not None:
             # Cancelling reaches whatever the task awaits: the resolver, TCPClient (which
             # closes its pending sockets) or the TLS handshake (closed in start_tls).
@@ -448,10 +337,9 @@ class StreamTransport(StreamLifecycle[TransportState]):
             self.connect_task = None
         stream, self.stream = self.stream, None
         self.sock = None
-        self.flush_requested = False  # no flush may be scheduled (one emitted while delivering)
         if stream is not None:
             stream.close()  # the pending read ends with StreamClosedError, ignored
-        self.drop_queue()
+        self.in_flight = 0
 
 
-__all__ = ["Buffer", "StreamTransport", "TransportState"]
+__all__ = ["TornadoTransport"]

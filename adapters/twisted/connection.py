@@ -1,32 +1,27 @@
 """TwistedConnection: the base Connection's hooks on a Twisted reactor (rule 1).
 
-Hooks only: no frame is parsed and no protocol state is kept here (``docs/internals.md``, "The
-hook contract"). The byte stream lives in :class:`~._stream.TwistedStream`, a separate object
-(its names can never collide with the base's private ones), which connects through Twisted
-TCP endpoints, does TLS with the user's own :class:`ssl.SSLContext` over memory BIOs, and
-reports back through the base's up-calls.
+Hooks only, one call each: no frame is parsed and no protocol state is kept here
+(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, a
+:class:`~.transport.TwistedTransport` (the shared ``Transport`` of ``adapters/_transport/``);
+timers and the thread-safe callback go through ``self.loop``, the :class:`~.loop.TwistedLoop`
+over ``self.reactor``. The same attribute names on every adapter (the loop object itself is
+``reactor`` here, as in pika).
 
 The reactor is a constructor argument (``custom_reactor``); without one the global reactor is
 imported when the connection is built, never when this module is imported (DESIGN.md rule 4),
 so ``pytest --reactor=asyncio`` or an application's own ``install()`` keeps working.
-
-Timers are ``reactor.callLater`` DelayedCalls; cancelling one that already fired or was
-cancelled is a no-op (guarded by ``active()``, since ``DelayedCall.cancel()`` raises
-``AlreadyCalled``/``AlreadyCancelled``). ``_adapter_add_callback_threadsafe`` is
-``reactor.callFromThread``, which wakes the reactor.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
 
-from ._stream import Buffer, Reactor, TwistedStream
-
-LOGGER = logging.getLogger(__name__)
+from .._transport.transport import Buffer
+from .loop import Reactor, TwistedLoop
+from .transport import TwistedTransport
 
 
 def _global_reactor() -> Reactor:
@@ -35,15 +30,6 @@ def _global_reactor() -> Reactor:
     from twisted.internet import reactor
 
     return reactor
-
-
-def _run_logged(callback: Callable[[], Any]) -> None:
-    """Run a timer or thread-safe callback; an exception is logged here, with its traceback,
-    as the select loop does (rule 7), instead of going to Twisted's own log only."""
-    try:
-        callback()
-    except Exception:  # noqa: BLE001 - rule 7: log, keep the reactor's work going
-        LOGGER.exception("Exception in reactor callback %r", callback)
 
 
 class TwistedConnection(Connection):
@@ -65,7 +51,8 @@ class TwistedConnection(Connection):
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.reactor: Reactor = custom_reactor if custom_reactor is not None else _global_reactor()
-        self._io = TwistedStream(self, self.reactor)
+        self.loop = TwistedLoop(self.reactor)
+        self.transport = TwistedTransport(self, self.loop)
         super().__init__(
             parameters=parameters,
             on_open_callback=on_open_callback,
@@ -99,24 +86,22 @@ class TwistedConnection(Connection):
         )
 
     def _adapter_connect_stream(self) -> None:
-        self._io.connect(self.params)
+        self.transport.connect(self.params)
 
     def _adapter_disconnect_stream(self) -> None:
-        self._io.disconnect()
+        self.transport.disconnect()
 
     def _adapter_emit_data(self, data: Buffer) -> None:
-        self._io.emit(data)
+        self.transport.emit(data)
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self._io.write_buffer_size()
+        return self.transport.write_buffer_size()
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        # Twisted asserts delay >= 0; like the select loop, a negative delay means "now".
-        return self.reactor.callLater(max(0.0, delay), _run_logged, callback)
+        return self.loop.call_later(delay, callback)
 
     def _adapter_remove_timeout(self, handle: Any) -> None:
-        if handle.active():  # cancel() raises once the call ran or was cancelled
-            handle.cancel()
+        self.loop.cancel(handle)
 
     def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.reactor.callFromThread(_run_logged, callback)
+        self.loop.call_soon_threadsafe(callback)

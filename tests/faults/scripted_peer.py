@@ -17,6 +17,10 @@ the test gives it, then records how the client reacts:
    the socket). The peer itself never closes first unless the script said so, so
    :attr:`ScriptedPeer.client_eof` proves that the CLIENT closed the socket.
 
+With ``tls`` (a server-side :class:`ssl.SSLContext`) the peer does the TLS handshake first; a
+client that fails it ends the peer quietly (:attr:`ScriptedPeer.tls_failed`). The transport
+suite (``tests/transport/``) uses the same peer on every loop.
+
 Everything the client sent is decoded into :attr:`ScriptedPeer.frames`; the Connection.Close
 methods among them are :attr:`ScriptedPeer.closes`. An exception in the peer thread (a
 client frame that does not decode, a timeout waiting for the client) is kept in
@@ -26,6 +30,7 @@ client frame that does not decode, a timeout waiting for the client) is kept in
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -79,8 +84,12 @@ class ScriptedPeer:
     """
 
     def __init__(self, script: Callable[["ScriptedPeer"], None], answer_close: bool = True,
-                 eof_timeout: float = PEER_TIMEOUT) -> None:
+                 eof_timeout: float = PEER_TIMEOUT,
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         self.script = script
+        self.tls = tls
+        #: The client refused the TLS handshake (with ``tls``).
+        self.tls_failed: Optional[BaseException] = None
         self.answer_close = answer_close
         self.eof_timeout = eof_timeout
         #: The client's first 8 bytes (its protocol header).
@@ -238,6 +247,14 @@ class ScriptedPeer:
     def _serve(self) -> None:
         try:
             conn, _ = self._listener.accept()
+            if self.tls is not None:
+                conn.settimeout(PEER_TIMEOUT)
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError) as refused:
+                    self.tls_failed = refused
+                    conn.close()
+                    return
             self._conn = conn
             deadline = time.monotonic() + PEER_TIMEOUT
             while len(self.protocol_header) < 8:

@@ -64,7 +64,7 @@ def test_a_batch_of_publishes_leaves_in_one_sendmsg(broker: Any, loop: IOLoop) -
         channel.confirm_delivery(on_ack, callback=lambda _f: publish(channel))
 
     def publish(channel: Any) -> None:
-        sock = conn._io.sock
+        sock = conn.transport.sock
         assert isinstance(sock, CountingSocket)
         state["sock"] = sock
         state["calls_at_publish"] = len(sock.sendmsg_calls)
@@ -85,7 +85,7 @@ def test_a_batch_of_publishes_leaves_in_one_sendmsg(broker: Any, loop: IOLoop) -
         on_open_error_callback=lambda c, e: pytest.fail(f"open failed: {e!r}"),
         custom_ioloop=loop,
     )
-    conn._io.socket_class = CountingSocket
+    conn.transport.socket_class = CountingSocket
     run_loop(loop, timeout=30)
     sock = state["sock"]
     calls: List[Tuple[int, int, int]] = sock.sendmsg_calls[state["calls_at_publish"] :]

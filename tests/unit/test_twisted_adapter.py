@@ -1,4 +1,4 @@
-"""The Twisted adapter's own stream (``adapters/twisted/_stream.py``) on the real reactor,
+"""The Twisted adapter's own stream (``adapters/twisted/transport.py``) on the real reactor,
 against loopback peers only (no broker): what the conformance suite cannot see from outside.
 
 The stream reports to a :class:`Recorder` standing where the base ``Connection`` would be; it
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
@@ -27,11 +25,12 @@ pytest_twisted = pytest.importorskip("pytest_twisted")
 from twisted.internet import protocol as twisted_protocol  # noqa: E402
 from twisted.internet import task  # noqa: E402
 
-from amqpbase import exceptions  # noqa: E402
-from amqpbase.adapters.twisted._stream import _PIECE, StreamState, TwistedStream  # noqa: E402
-from amqpbase.parameters import ConnectionParameters, SSLOptions  # noqa: E402
+from amqpbase.adapters._transport import StreamState  # noqa: E402
+from amqpbase.adapters.twisted.loop import TwistedLoop  # noqa: E402
+from amqpbase.adapters.twisted.transport import FALLBACK_PIECE, TwistedTransport  # noqa: E402
+from amqpbase.parameters import ConnectionParameters  # noqa: E402
 
-from .loopback import Server, self_signed, tls_server  # noqa: E402
+from .loopback import Server  # noqa: E402
 
 
 def _reactor() -> Any:
@@ -70,11 +69,11 @@ class Recorder:
 
 
 class Harness:
-    """A :class:`TwistedStream` on the session reactor, reporting to a :class:`Recorder`."""
+    """A :class:`TwistedTransport` on the session reactor, reporting to a :class:`Recorder`."""
 
     def __init__(self, recorder: Optional[Recorder] = None, **params: Any) -> None:
         self.recorder = recorder if recorder is not None else Recorder()
-        self.stream = TwistedStream(self.recorder, _reactor())  # type: ignore[arg-type]
+        self.stream = TwistedTransport(self.recorder, TwistedLoop(_reactor()))
         self.params = ConnectionParameters(**params)
 
     def down(self, call: Callable[[], Any]) -> None:
@@ -188,7 +187,7 @@ async def test_plain_round_trip_memoryviews_and_drains(echo_port: int) -> None:
 async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
     """Plain TCP writes go to the socket with ``sendmsg`` while Twisted holds nothing. 32 MiB
     as 256 views to a peer that does not read at first: the kernel takes part, Twisted gets
-    at most one copied piece of ``_PIECE`` bytes (its resumeProducing() is the signal that the
+    at most one copied piece of ``FALLBACK_PIECE`` bytes (its resumeProducing() is the signal that the
     socket has room), the rest stays queued as the caller's own views. Once the peer reads,
     everything arrives in order and the drain is reported once."""
     block = bytes(range(256)) * 512  # 128 KiB
@@ -214,7 +213,7 @@ async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
     try:
         queued, in_twisted = h.stream.queue.size, h.stream.write_buffer_size()
         assert 0 < queued < len(body)  # the kernel took part of it, the rest waits here
-        assert 0 < in_twisted - queued <= _PIECE  # one small piece handed to Twisted
+        assert 0 < in_twisted - queued <= FALLBACK_PIECE  # one small piece handed to Twisted
         assert all(isinstance(b, memoryview) and b.obj is body for b in h.stream.queue.buffers)
     finally:
         start_reading.set()
@@ -231,44 +230,6 @@ async def test_a_full_socket_gets_twisted_one_small_piece_at_a_time() -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_disconnect_while_resolving_reports_none_once() -> None:
-    """A disconnect while getaddrinfo runs on the thread pool: one ``None`` termination; the
-    late resolution result is ignored (no connect, no second report)."""
-    h = Harness(host="127.0.0.1", port=1)
-    h.connect()
-    assert h.stream.state is StreamState.RESOLVING
-    h.disconnect()
-    await wait_until(lambda: h.recorder.names("terminated"))
-    await pause(0.1)
-    assert h.recorder.events == [("terminated", None)]
-
-
-@pytest_twisted.ensureDeferred
-async def test_peer_closing_is_stream_lost_with_the_cause_chained() -> None:
-    """The peer closes the TCP connection: ``StreamLostError`` whose cause is an OSError
-    (``ConnectionError``) chained to Twisted's own ``ConnectionDone``."""
-    from twisted.internet.error import ConnectionDone
-
-    class CloseAtOnce(twisted_protocol.Protocol):
-        def connectionMade(self) -> None:  # noqa: N802
-            assert self.transport is not None
-            self.transport.loseConnection()
-
-    factory = twisted_protocol.Factory.forProtocol(CloseAtOnce)
-    port = _reactor().listenTCP(0, factory, interface="127.0.0.1")
-    try:
-        h = Harness(host="127.0.0.1", port=port.getHost().port)
-        h.connect()
-        await wait_until(lambda: h.recorder.names("terminated"))
-    finally:
-        await port.stopListening()
-    [error] = h.recorder.names("terminated")
-    assert type(error) is exceptions.StreamLostError
-    assert isinstance(error.__cause__, ConnectionError)
-    assert isinstance(error.__cause__.__cause__, ConnectionDone)
-
-
-@pytest_twisted.ensureDeferred
 async def test_tcp_options_reach_the_socket(echo_port: int) -> None:
     """TCP_NODELAY is set, and ``tcp_options`` keepalive settings are applied."""
     h = Harness(host="127.0.0.1", port=echo_port, tcp_options={"TCP_KEEPIDLE": 42})
@@ -281,77 +242,6 @@ async def test_tcp_options_reach_the_socket(echo_port: int) -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 42
     h.disconnect()
     await wait_until(lambda: h.recorder.names("terminated"))
-
-
-@pytest_twisted.ensureDeferred
-async def test_tls_handshake_is_bounded_by_socket_timeout(silent_port: int) -> None:
-    """TCP connects but the peer never answers the ClientHello: after ``socket_timeout`` the
-    stream fails with ``SocketTimeoutError`` (cause ``socket.timeout``), as on select."""
-    context = ssl.create_default_context()
-    h = Harness(
-        host="127.0.0.1",
-        port=silent_port,
-        socket_timeout=0.3,
-        ssl_options=SSLOptions(context, server_hostname="localhost"),
-    )
-    start = time.monotonic()
-    h.connect()
-    await wait_until(lambda: h.recorder.names("terminated"))
-    elapsed = time.monotonic() - start
-    [error] = h.recorder.names("terminated")
-    assert type(error) is exceptions.SocketTimeoutError, repr(error)
-    assert "TLS handshake" in str(error)
-    assert isinstance(error.__cause__, socket.timeout)
-    assert 0.25 <= elapsed < 2.0, elapsed
-
-
-@pytest_twisted.ensureDeferred
-async def test_tls_round_trip_with_the_users_context(tmp_path: Path) -> None:
-    """Through the user's own SSLContext (verifying the server, SNI ``localhost``): 1 MiB of
-    memoryview slices mixed with small buffers goes out encrypted and comes back decrypted,
-    intact and in order."""
-    pytest.importorskip("cryptography")
-    cert_and_key = self_signed(tmp_path)
-
-    def echo(tls: ssl.SSLSocket) -> None:
-        try:
-            while data := tls.recv(65536):
-                tls.sendall(data)
-        except OSError:  # the client aborts its end: no clean TLS shutdown
-            pass
-
-    peer = tls_server(cert_and_key, echo)
-    context = ssl.create_default_context(cafile=str(cert_and_key[0]))
-    h = Harness(
-        host="127.0.0.1",
-        port=peer.port,
-        socket_timeout=5,
-        ssl_options=SSLOptions(context, server_hostname="localhost"),
-    )
-    h.connect()
-    await wait_until(lambda: h.recorder.events)
-    assert h.recorder.events == [("connected", None)], h.recorder.events
-
-    body = bytes(range(256)) * 4096
-    view = memoryview(body)
-    expected = bytearray()
-    for offset in range(0, len(body), 100_000):
-        # small buffers (joined into records) between large views (encrypted in place)
-        for n in range(30):
-            small = b"%d;" % (offset + n) * 50
-            h.emit(small)
-            expected += small
-        h.emit(view[offset : offset + 100_000])
-        expected += view[offset : offset + 100_000]
-    await wait_until(lambda: len(h.recorder.received) >= len(expected), timeout=10)
-    assert h.recorder.received == expected
-    await wait_until(lambda: h.stream.write_buffer_size() == 0)
-
-    h.disconnect()
-    await wait_until(lambda: h.recorder.names("terminated"))
-    assert h.recorder.names("terminated") == [None]
-    await wait_until(lambda: not peer.thread.is_alive())
-    peer.join()
 
 
 @pytest_twisted.ensureDeferred

@@ -1,4 +1,4 @@
-"""WriteQueue (``adapters/_write_queue.py``), the write queue of all three adapters: buffers kept
+"""WriteQueue (``adapters/_transport/queue.py``), the write queue of all three adapters: buffers kept
 by reference, a partly sent head sliced (never copied), ``sendmsg`` batches capped by buffer
 count and bytes, partial sends on a real socketpair, and the pieces for streams without
 ``sendmsg`` (TLS, Tornado's IOStream, Twisted's ``transport.write``)."""
@@ -10,7 +10,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from amqpbase.adapters._write_queue import IOV_MAX, SENDMSG_BYTES, Piece, WriteQueue
+from amqpbase.adapters._transport.queue import IOV_MAX, SENDMSG_BYTES, Piece, WriteQueue
 
 
 def queue_of(*buffers: Piece) -> WriteQueue:

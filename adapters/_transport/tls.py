@@ -1,23 +1,32 @@
-"""TLS for the Twisted stream with the standard library's :mod:`ssl` over memory BIOs.
+"""TLS set-up every transport shares: the SNI name, and a TLS session over memory BIOs.
 
-Twisted's own TLS (``twisted.protocols.tls``) is built on pyOpenSSL and cannot use a stdlib
-:class:`ssl.SSLContext`; ``SSLOptions`` carries exactly such a context. So the stream runs the
-user's context itself: ``context.wrap_bio()`` gives an :class:`ssl.SSLObject` whose ciphertext
-goes through two :class:`ssl.MemoryBIO` buffers that the stream fills from ``dataReceived`` and
-empties into ``transport.write``. Verification, SNI, client certificates and protocol versions
-are whatever the user configured, as on the select adapter (``wrap_socket`` there).
+* :func:`server_hostname`: the name sent as SNI and checked against the certificate, the same
+  on every loop: ``ssl_options.server_hostname``, else the host connected to. The user's own
+  :class:`ssl.SSLContext` is used as it is (``wrap_socket`` on select, ``IOStream.start_tls``
+  on Tornado, :class:`TLSSession` on Twisted); the TLS error texts are in ``errors.py``.
+* :class:`TLSSession`, for a loop whose stream is not a socket (Twisted). Twisted's own TLS
+  (``twisted.protocols.tls``) is built on pyOpenSSL and cannot use a stdlib
+  :class:`ssl.SSLContext`; ``SSLOptions`` carries exactly such a context. So the transport
+  runs the user's context itself: ``context.wrap_bio()`` gives an :class:`ssl.SSLObject` whose
+  ciphertext goes through two :class:`ssl.MemoryBIO` buffers that the transport fills from
+  ``dataReceived`` and empties into ``transport.write``. Verification, SNI, client
+  certificates and protocol versions are whatever the user configured, as on select.
 
-This class knows nothing of Twisted or AMQP; errors are the :mod:`ssl` module's, raised to the
-caller (the stream maps them to ``TLSHandshakeError``/``StreamLostError``).
+This module knows nothing of a loop or AMQP; errors are the :mod:`ssl` module's, raised to the
+caller (the transport maps them to ``TLSHandshakeError``/``StreamLostError``).
 """
 
 from __future__ import annotations
 
 import ssl
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
-#: Plaintext bytes asked from the SSLObject per read (many TLS records: ≥ 128 KiB reads).
-READ_SIZE = 256 * 1024
+from .limits import READ_SIZE
+
+
+def server_hostname(params: Any) -> str:
+    """The SNI name (and the name the certificate must carry) for ``params``."""
+    return str(params.ssl_options.server_hostname or params.host)
 
 
 class TLSSession:
@@ -73,3 +82,6 @@ class TLSSession:
     def take_output(self) -> bytes:
         """Ciphertext waiting to be sent (``b""`` when none)."""
         return self.outgoing.read() if self.outgoing.pending else b""
+
+
+__all__ = ["TLSSession", "server_hostname"]

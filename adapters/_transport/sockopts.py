@@ -1,4 +1,4 @@
-"""Socket options every adapter applies to a connected AMQP socket.
+"""Socket options every transport applies to a connected AMQP socket.
 
 One function, so the three adapters agree on what ``ConnectionParameters.tcp_options`` does:
 Nagle is turned off (an AMQP publish is several small frames that must leave at once), a

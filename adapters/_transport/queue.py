@@ -1,5 +1,5 @@
-"""WriteQueue: the bytes a stream transport was given to send and the kernel has not taken yet,
-shared by the select, Tornado and Twisted transports.
+"""WriteQueue: the bytes a transport was given to send and the kernel has not taken yet, the one
+write queue of the select, Tornado and Twisted transports.
 
 The hook contract (``docs/internals.md``) says ``_adapter_emit_data`` queues ``bytes`` and
 memoryviews BY REFERENCE, never copying them into a bigger buffer, and that writes are
@@ -16,12 +16,12 @@ for it). What leaves the queue leaves from its head:
 * :meth:`take_bytes` gives at most N bytes as one ``bytes`` (Twisted's ``transport.write``
   takes ``bytes`` only).
 
-What stays in each adapter is the loop's own part: when to flush, Twisted's hand-over of one
-piece, Tornado's ``IOStream`` fallback and the TLS paths.
+What stays in each loop's transport is the loop's own part: Twisted's hand-over of one piece,
+Tornado's ``IOStream`` fallback and the TLS paths.
 
-Appending is the per-publish hot path, so the transports' ``emit`` appends to ``buffers`` and
-adds to ``size`` inline instead of calling :meth:`append` (a Python method call per emit costs
-about as much as the rest of ``emit``; see the adapter rows of ``docs/internals.md``). Whoever
+Appending is the per-publish hot path, so ``Transport.emit`` appends to ``buffers`` and adds to
+``size`` inline instead of calling :meth:`append` (a Python method call per emit costs about as
+much as the rest of ``emit``; see the adapter rows of ``docs/internals.md``). Whoever
 appends keeps the invariant ``size == sum(len(b) for b in buffers)`` with ``len`` counting
 bytes (a memoryview of wider items is cast to ``"B"`` first) and never queues an empty buffer.
 """

@@ -1,4 +1,4 @@
-"""The connect-error mapping every adapter shares (``adapters/_stream_common.py``): the same
+"""The connect-error mapping every adapter shares (``adapters/_transport/errors.py``): the same
 OS failure gives the same exception class and text on select, Tornado and Twisted."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import errno
 import os
 
 from amqpbase import exceptions
-from amqpbase.adapters._stream_common import connect_error
+from amqpbase.adapters._transport.errors import connect_error
 
 
 def _os_error(code: int) -> OSError:
