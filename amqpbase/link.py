@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import exceptions, spec
 from amqpbase._callbacks import invoke
 from amqpbase.amqp_object import Method
 from amqpbase.protocol.seams import Body, ChannelHandlers
+from amqpbase.wire import encode
 
 LOGGER = logging.getLogger("amqpbase.connection")
 
@@ -74,7 +75,7 @@ class ConnectionLink:
             raise exceptions.ConnectionWrongStateError(
                 f"cannot send {method.NAME}: connection is {self._state_name()}"
             )
-        data = frame.encode_method_frame(channel_number, method)
+        data = encode.encode_method_frame(channel_number, method)
         self.bytes_sent += len(data)
         self.frames_sent += 1
         self._emit(data)
@@ -106,7 +107,7 @@ class ConnectionLink:
         frame_max = self.frame_max
         # encode_content_frames encodes everything before returning: nothing is emitted
         # when a value is bad.
-        chunks = frame.encode_content_frames(channel_number, method, properties, body, frame_max)
+        chunks = encode.encode_content_frames(channel_number, method, properties, body, frame_max)
         emit = self._emit
         sent = 0
         for chunk in chunks:

@@ -12,7 +12,7 @@ Must not: send bytes, call user code (consumer callbacks and request tokens are 
 it stores and hands back), read a clock, or know the connection.
 
 The data plane is the owner's: a publish bumps :attr:`ChannelMachine.next_publish_tag` in
-confirm mode, and a ``frame.Delivery`` whose consumer is known goes to it without a call here
+confirm mode, and a ``frames.Delivery`` whose consumer is known goes to it without a call here
 (the owner reads :attr:`state`, :attr:`content_method`, :attr:`consumers`, :attr:`cancelling`
 and :attr:`tag_offset` as plain attributes).
 
@@ -29,7 +29,7 @@ import logging
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import exceptions, spec
 from amqpbase.amqp_object import Method
 from amqpbase.protocol.channel_table import (
     CONTENT_TABLE,
@@ -49,6 +49,7 @@ from amqpbase.protocol.channel_table import (
     Returned,
     Send,
 )
+from amqpbase.wire import frames
 
 LOGGER = logging.getLogger("amqpbase.channel")
 
@@ -58,10 +59,10 @@ _OPEN = ChannelState.OPEN
 _CLOSING = ChannelState.CLOSING
 _CLOSE_SENT = ChannelState.CLOSE_SENT
 _RUN = Outcome.RUN
-_MethodFrame = frame.Method
-_HeaderFrame = frame.Header
-_BodyFrame = frame.Body
-_DeliveryFrame = frame.Delivery
+_MethodFrame = frames.Method
+_HeaderFrame = frames.Header
+_BodyFrame = frames.Body
+_DeliveryFrame = frames.Delivery
 
 #: Presented delivery tags of incarnation n start at (n - 1) << TAG_SHIFT: a channel
 #: incarnation would need 2**48 deliveries to collide with the next one.
@@ -164,8 +165,8 @@ class ChannelMachine:
         self.rpc_pending: Optional[Rpc] = None
         self.rpc_queue: Deque[Rpc] = deque()
         # Content assembly: the content method frame, then its header, then body octets.
-        self.content_method: Any = None  # frame.Method or None
-        self.content_header: Any = None  # frame.Header or None
+        self.content_method: Any = None  # frames.Method or None
+        self.content_header: Any = None  # frames.Header or None
         self.body_remaining = 0
         self.body_parts: Optional[List[Any]] = None
         #: Consumers: tag -> the owner's opaque consumer. A tag in ``cancelling`` has its
@@ -415,7 +416,7 @@ class ChannelMachine:
             f"{self.content_method.method.NAME} was complete"
         )
 
-    def delivery(self, inbound: frame.Delivery) -> List[Action]:
+    def delivery(self, inbound: frames.Delivery) -> List[Action]:
         """A Delivery (Deliver, header and one body decoded together) the owner did not
         dispatch inline: the same checks and outcome as its three frames. Returns it back
         when its consumer is known (the owner dispatches), else what becomes of it."""
@@ -443,7 +444,7 @@ class ChannelMachine:
                      method.delivery_tag, tag, self.channel_number)
         return []
 
-    def _on_method(self, inbound: frame.Method) -> List[Action]:
+    def _on_method(self, inbound: frames.Method) -> List[Action]:
         method = inbound.method
         what = _INPUT_OF.get(type(method), Input.REPLY)
         outcome = TABLE[(self.state, what)]
@@ -459,7 +460,7 @@ class ChannelMachine:
         LOGGER.debug("Discarding %s on closing channel %d", method.NAME, self.channel_number)
         return []
 
-    def _on_reply(self, inbound: frame.Method) -> List[Action]:
+    def _on_reply(self, inbound: frames.Method) -> List[Action]:
         rpc = self.rpc_pending
         method = inbound.method
         if rpc is None or not isinstance(method, rpc.replies):
@@ -497,7 +498,7 @@ class ChannelMachine:
         actions.append(Replied(rpc.token, inbound))
         return actions
 
-    def _on_content(self, inbound: frame.Method) -> List[Action]:
+    def _on_content(self, inbound: frames.Method) -> List[Action]:
         if type(inbound.method) is spec.Basic.GetOk:
             rpc = self.rpc_pending
             if rpc is None or type(rpc.method) is not spec.Basic.Get:
@@ -534,7 +535,7 @@ class ChannelMachine:
         actions.append(GotMessage(token, method_frame, header.properties, body))
         return actions
 
-    def _on_confirm(self, inbound: frame.Method) -> List[Action]:
+    def _on_confirm(self, inbound: frames.Method) -> List[Action]:
         method = inbound.method
         if not self.confirming:
             raise exceptions.CommandInvalidError(
@@ -547,7 +548,7 @@ class ChannelMachine:
         self.confirms.settle(method.delivery_tag, method.multiple, self.next_publish_tag - 1)
         return [Confirmed(inbound)]
 
-    def _on_broker_cancel(self, inbound: frame.Method) -> List[Action]:
+    def _on_broker_cancel(self, inbound: frames.Method) -> List[Action]:
         # RabbitMQ consumer_cancel_notify: the consumer is gone (queue deleted, node down...).
         method = inbound.method
         tag = method.consumer_tag
@@ -561,13 +562,13 @@ class ChannelMachine:
         actions.append(Notified(inbound))
         return actions
 
-    def _on_broker_flow(self, inbound: frame.Method) -> List[Action]:
+    def _on_broker_flow(self, inbound: frames.Method) -> List[Action]:
         active = bool(inbound.method.active)
         self.flow_active = active
         # AMQP 0-9-1 channel.flow: the receiver answers with flow-ok.
         return [Send(spec.Channel.FlowOk(active)), Notified(inbound)]
 
-    def _on_broker_close(self, inbound: frame.Method) -> List[Action]:
+    def _on_broker_close(self, inbound: frames.Method) -> List[Action]:
         method = inbound.method
         LOGGER.warning("Broker closed channel %d (%s): %r", self.channel_number,
                        method.reply_code, method.reply_text)
@@ -597,7 +598,7 @@ class ChannelMachine:
         self.no_ack.discard(tag)
 
     def _close(
-        self, reason: BaseException, broker_close: Optional[frame.Method], release: bool
+        self, reason: BaseException, broker_close: Optional[frames.Method], release: bool
     ) -> List[Action]:
         """State is CLOSED: drop all pending work; what was unsettled fails with ``reason``."""
         self.close_reason = reason

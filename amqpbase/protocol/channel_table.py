@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from amqpbase import frame
 from amqpbase.amqp_object import Method
+from amqpbase.wire import frames
 
 
 class ChannelState(enum.Enum):
@@ -143,14 +143,14 @@ class Send(NamedTuple):
 class Opened(NamedTuple):
     """Channel.OpenOk arrived while OPENING: the channel is OPEN."""
 
-    frame: frame.Method
+    frame: frames.Method
 
 
 class Replied(NamedTuple):
     """The reply to the RPC whose ``token`` the owner passed (None: no token) arrived."""
 
     token: Any
-    frame: frame.Method
+    frame: frames.Method
 
 
 class GotMessage(NamedTuple):
@@ -158,7 +158,7 @@ class GotMessage(NamedTuple):
     presented one (incarnation offset applied)."""
 
     token: Any
-    frame: frame.Method
+    frame: frames.Method
     properties: Any
     body: Any
 
@@ -174,13 +174,13 @@ class Returned(NamedTuple):
 class Confirmed(NamedTuple):
     """Basic.Ack/Nack from the broker, delivery tag translated to this object's numbering."""
 
-    frame: frame.Method
+    frame: frames.Method
 
 
 class Notified(NamedTuple):
     """A broker-initiated Basic.Cancel or Channel.Flow (already answered where required)."""
 
-    frame: frame.Method
+    frame: frames.Method
 
 
 class Closed(NamedTuple):
@@ -189,12 +189,12 @@ class Closed(NamedTuple):
     ``release``: the owner must tell the connection (not after the connection closed)."""
 
     reason: BaseException
-    frame: Optional[frame.Method]
+    frame: Optional[frames.Method]
     unconfirmed: List[int]
     release: bool
     by_broker: bool
 
 
 #: Everything :class:`~amqpbase.protocol.channel_machine.ChannelMachine` may return; an
-#: assembled Basic.Deliver comes back as a ``frame.Delivery`` for the owner's one dispatch.
+#: assembled Basic.Deliver comes back as a ``frames.Delivery`` for the owner's one dispatch.
 Action = Any

@@ -29,7 +29,7 @@ from typing import (
     Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Protocol, Set, Tuple, Union,
 )
 
-from amqpbase import exceptions, frame, spec
+from amqpbase import exceptions, spec
 from amqpbase.amqp_object import Method
 from amqpbase.parameters import Parameters, build_client_properties
 from amqpbase.protocol.connection_actions import (
@@ -63,6 +63,7 @@ from amqpbase.protocol.connection_table import (
     Input,
 )
 from amqpbase.protocol.heartbeat import HeartbeatMonitor, Tick
+from amqpbase.wire import encode, formats, frames
 
 _S = ConnectionState
 _I = Input
@@ -146,7 +147,7 @@ def short_text(text: str) -> str:
 
 
 def _method_bytes(method: Method) -> Send:
-    return Send(frame.encode_method_frame(0, method), 1, method.NAME)
+    return Send(encode.encode_method_frame(0, method), 1, method.NAME)
 
 
 class ConnectionMachine:
@@ -261,13 +262,13 @@ class ConnectionMachine:
         of place, having changed nothing; pass it to :meth:`protocol_error`."""
         if self.discard_input:
             return []
-        if isinstance(inbound, frame.Method):
+        if isinstance(inbound, frames.Method):
             event = _METHOD_INPUTS.get(type(inbound.method), _I.OTHER_METHOD)
             if self.close_sent and event not in AFTER_CLOSE:
                 return []  # AMQP 0-9-1 2.2.4: after our Close only Close/CloseOk count
-        elif isinstance(inbound, frame.Heartbeat):
+        elif isinstance(inbound, frames.Heartbeat):
             event = _I.HEARTBEAT
-        elif isinstance(inbound, frame.ProtocolHeader):
+        elif isinstance(inbound, frames.ProtocolHeader):
             event = _I.PROTOCOL_HEADER
         else:
             event = _I.CONTENT_FRAME
@@ -304,7 +305,7 @@ class ConnectionMachine:
         handler: Callable[..., Actions] = getattr(self, "_on_" + outcome)
         return handler(*args)
 
-    def _invalid_text(self, event: Input, inbound: frame.Method) -> str:
+    def _invalid_text(self, event: Input, inbound: frames.Method) -> str:
         if event is _I.OTHER_METHOD:
             return f"unexpected {inbound.method.NAME} on channel 0"
         return f"{inbound.method.NAME} received in state {self.state.name}"
@@ -471,7 +472,7 @@ class ConnectionMachine:
     def _on_stream_connected(self) -> Actions:
         self.stream_up = True
         self.state = _S.PROTOCOL
-        return [Send(frame.PROTOCOL_HEADER, 1, "protocol header")]
+        return [Send(formats.PROTOCOL_HEADER, 1, "protocol header")]
 
     def _on_stream_connected_while_aborting(self) -> Actions:
         self.stream_up = True
@@ -563,8 +564,8 @@ class ConnectionMachine:
         actions: Actions = []
         if verdict is Tick.SEND_HEARTBEAT and self.stream_up:
             # a heartbeat may follow our Close: 2.2.4 restricts what we accept, not this
-            monitor.sent(len(frame.HEARTBEAT_FRAME))
-            actions.append(Send(frame.HEARTBEAT_FRAME, 1, "heartbeat"))
+            monitor.sent(len(formats.HEARTBEAT_FRAME))
+            actions.append(Send(formats.HEARTBEAT_FRAME, 1, "heartbeat"))
         actions.append(self._arm(Timer.HEARTBEAT, monitor.tick_seconds))
         return actions
 
@@ -572,12 +573,12 @@ class ConnectionMachine:
     # Handlers: channel-0 frames (AMQP 0-9-1 2.2.4: Start/StartOk, Tune/TuneOk, Open/OpenOk)
     # ----------------------------------------------------------------------------------------
 
-    def _on_refused_version(self, inbound: frame.ProtocolHeader) -> Actions:
+    def _on_refused_version(self, inbound: frames.ProtocolHeader) -> Actions:
         return self._hang_up(exceptions.IncompatibleProtocolError(
             f"broker speaks AMQP {inbound.major}-{inbound.minor}-{inbound.revision}, not 0-9-1"
         ))
 
-    def _on_start_method(self, inbound: frame.Method) -> Actions:
+    def _on_start_method(self, inbound: frames.Method) -> Actions:
         method = inbound.method
         if (method.version_major, method.version_minor) != (0, 9):
             return self._hang_up(exceptions.IncompatibleProtocolError(
@@ -605,7 +606,7 @@ class ConnectionMachine:
             locale=self.params.locale,
         ))]
 
-    def _on_secure_method(self, inbound: frame.Method) -> Actions:
+    def _on_secure_method(self, inbound: frames.Method) -> Actions:
         # PLAIN and EXTERNAL complete in StartOk; a challenge means the broker wants a
         # mechanism we did not offer.
         return self._hang_up(exceptions.AuthenticationError(
@@ -613,7 +614,7 @@ class ConnectionMachine:
             "broker sent Connection.Secure; challenge-response is not supported",
         ))
 
-    def _on_tune_method(self, inbound: frame.Method) -> Actions:
+    def _on_tune_method(self, inbound: frames.Method) -> Actions:
         method = inbound.method
         params = self.params
         channel_max = min(negotiate(params.channel_max, method.channel_max) or 65535, 65535)
@@ -676,13 +677,13 @@ class ConnectionMachine:
             actions.append(self._arm(Timer.HEARTBEAT, self.heartbeat_monitor.tick_seconds))
         return actions
 
-    def _on_open_ok_method(self, inbound: frame.Method) -> Actions:
+    def _on_open_ok_method(self, inbound: frames.Method) -> Actions:
         self.known_hosts = inbound.method.known_hosts
         self.ever_opened = True
         self.state = _S.OPEN
         return self._disarm(Timer.STACK) + [Opened()]
 
-    def _on_close_method(self, inbound: frame.Method) -> Actions:
+    def _on_close_method(self, inbound: frames.Method) -> Actions:
         """The broker sent Connection.Close: reply CloseOk, record why, drop the stream.
         During the handshake the broker's code names the failure (403 login, 530 vhost)."""
         method = inbound.method
@@ -712,11 +713,11 @@ class ConnectionMachine:
         actions.append(DisconnectStream())
         return actions
 
-    def _on_close_ok_method(self, inbound: frame.Method) -> Actions:
+    def _on_close_ok_method(self, inbound: frames.Method) -> Actions:
         """Our Connection.Close was answered: the stream can go."""
         return [DisconnectStream()]
 
-    def _on_blocked_method(self, inbound: frame.Method) -> Actions:
+    def _on_blocked_method(self, inbound: frames.Method) -> Actions:
         """RabbitMQ's Connection.Blocked: the ``blocked_connection_timeout`` timer starts
         (once per blocked period)."""
         LOGGER.warning("Connection blocked by the broker: %s", inbound.method.reason)
@@ -727,11 +728,11 @@ class ConnectionMachine:
         actions.append(Blocked(inbound))
         return actions
 
-    def _on_unblocked_method(self, inbound: frame.Method) -> Actions:
+    def _on_unblocked_method(self, inbound: frames.Method) -> Actions:
         LOGGER.info("Connection unblocked by the broker")
         return self._disarm(Timer.BLOCKED) + [Unblocked(inbound)]
 
-    def _on_update_secret_ok_method(self, inbound: frame.Method) -> Actions:
+    def _on_update_secret_ok_method(self, inbound: frames.Method) -> Actions:
         """Connection.UpdateSecretOk answers the oldest UpdateSecret still unanswered."""
         if not self.pending_secret_updates:
             raise exceptions.CommandInvalidError("UpdateSecretOk without an UpdateSecret")

@@ -401,9 +401,12 @@ class Model:
                 return
             if type(rpc.method) is spec.Channel.Close:
                 self.inbound(method_frame(spec.Channel.CloseOk()))
-            elif type(rpc.method) is spec.Basic.Get and pick % 2:
-                self.inbound(method_frame(spec.Basic.GetOk(1, False, "", "q", 0)))
-                self.inbound(frame.Header(1, 0, spec.BasicProperties()))
+            elif type(rpc.method) is spec.Basic.Get:
+                if pick % 2:  # a message (its content complete: header, empty body)
+                    self.inbound(method_frame(spec.Basic.GetOk(1, False, "", "q", 0)))
+                    self.inbound(frame.Header(1, 0, spec.BasicProperties()))
+                else:
+                    self.inbound(method_frame(spec.Basic.GetEmpty()))
             else:
                 self.inbound(method_frame(reply_for(m)))
         elif op in ("broker_ack", "broker_nack_multiple"):
@@ -431,7 +434,13 @@ class Model:
             if op == "broker_deliver":
                 delivery = frame.Delivery(1, method, spec.BasicProperties(), b"m")
                 before = snapshot(m)
-                actions = m.delivery(delivery)
+                try:
+                    actions = m.delivery(delivery)
+                except (exceptions.ProtocolSyntaxError, exceptions.MethodNotImplemented) as exc:
+                    # e.g. a Deliver while other content is incomplete (4.2.6): 505
+                    assert snapshot(m) == before  # raised having changed nothing
+                    self.apply(m.connection_closed(exc))
+                    return
                 if actions == [delivery]:
                     assert snapshot(m) == before
                 self.apply(actions)
