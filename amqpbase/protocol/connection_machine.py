@@ -14,6 +14,9 @@ place. A frame that breaks the protocol raises its ``ProtocolSyntaxError`` havin
 nothing (as a channel's ``on_inbound`` does); the facade hands it to :meth:`protocol_error`,
 the one place the protocol-error policy is written.
 
+The handshake's answers (SASL mechanism, the TuneOk values, a heartbeat callable's answer
+checked) are :mod:`~.negotiation`'s pure functions; the handlers here keep the state changes.
+
 Stream events and timer expiries carry the incarnation (one per stream) they were started
 for; stale ones are ignored, so the same machine can run a new stream after the old one died.
 
@@ -24,10 +27,7 @@ Must not: do I/O, read a clock, call callbacks, hooks or user code, or see the d
 from __future__ import annotations
 
 import logging
-from enum import Enum
-from typing import (
-    Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Protocol, Set, Tuple, Union,
-)
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Protocol, Set, Tuple
 
 from amqpbase import exceptions, spec
 from amqpbase.amqp_object import Method
@@ -63,6 +63,15 @@ from amqpbase.protocol.connection_table import (
     Input,
 )
 from amqpbase.protocol.heartbeat import HeartbeatMonitor, Tick
+from amqpbase.protocol.negotiation import (
+    HeartbeatAnswer,
+    checked_heartbeat,
+    sasl_answer,
+    short_text,
+    tune_channel_max,
+    tune_frame_max,
+    tune_heartbeat,
+)
 from amqpbase.wire import encode, formats, frames
 
 _S = ConnectionState
@@ -111,7 +120,6 @@ _REFUSALS: Dict[Input, str] = {
 }
 
 Actions = List[Action]
-HeartbeatAnswer = Union[int, BaseException]
 
 
 class TrafficCounts(Protocol):
@@ -130,20 +138,6 @@ class Traffic:
     def __init__(self) -> None:
         self.bytes_sent = 0
         self.bytes_received = 0
-
-
-def negotiate(client: int, server: int) -> int:
-    """AMQP 0-9-1 Connection.Tune: 0 means "no limit"; otherwise the smaller value wins."""
-    if client == 0 or server == 0:
-        return max(client, server)
-    return min(client, server)
-
-
-def short_text(text: str) -> str:
-    """``text`` made safe for a shortstr: at most 255 UTF-8 bytes, and no lone surrogates
-    (an error message may quote a broker string decoded with surrogate escapes)."""
-    encoded = text.encode("utf-8", errors="backslashreplace")[:255]
-    return encoded.decode("utf-8", errors="ignore")
 
 
 def _method_bytes(method: Method) -> Send:
@@ -357,7 +351,9 @@ class ConnectionMachine:
 
     def _on_abort_open(self, reply_code: int, reply_text: str, close_timeout: float) -> Actions:
         """``close()`` while opening: stop the attempt and report ``ConnectionOpenAborted``."""
-        self._record(exceptions.ConnectionOpenAborted("connection closed by the client while opening"))
+        self._record(
+            exceptions.ConnectionOpenAborted("connection closed by the client while opening")
+        )
         self.attempts_left = 0
         self.state = _S.CLOSING
         if Timer.RETRY in self.armed:  # between attempts: no stream to tear down
@@ -587,17 +583,10 @@ class ConnectionMachine:
         self.server_properties = dict(method.server_properties or {})
         capabilities = self.server_properties.get("capabilities")
         self.server_capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
-        offered = method.mechanisms
-        if isinstance(offered, (bytes, bytearray)):
-            offered = offered.decode("utf-8", errors="replace")
-        mechanisms = str(offered).split()
-        credentials = self.params.credentials
-        mechanism, response = credentials.response_for(method)
-        if mechanism is None or mechanism not in mechanisms:
-            return self._hang_up(exceptions.AuthenticationError(
-                getattr(credentials, "TYPE", type(credentials).__name__),
-                f"broker offers {mechanisms}",
-            ))
+        answer = sasl_answer(self.params.credentials, method)
+        if isinstance(answer, exceptions.AuthenticationError):
+            return self._hang_up(answer)
+        mechanism, response = answer
         self.state = _S.START
         return [_method_bytes(spec.Connection.StartOk(
             client_properties=build_client_properties(self.params),
@@ -617,22 +606,15 @@ class ConnectionMachine:
     def _on_tune_method(self, inbound: frames.Method) -> Actions:
         method = inbound.method
         params = self.params
-        channel_max = min(negotiate(params.channel_max, method.channel_max) or 65535, 65535)
-        frame_max = negotiate(params.frame_max, method.frame_max)
-        if frame_max and frame_max < spec.FRAME_MIN_SIZE:
-            return self._hang_up(
-                exceptions.InvalidMinimumFrameSize(f"broker proposes frame_max={frame_max}")
-            )
-        wanted = params.heartbeat
-        if callable(wanted):
-            self._tune = (channel_max, frame_max, int(method.heartbeat))
-            return [ChooseHeartbeat(int(method.heartbeat))]
-        if wanted is None:  # accept the broker's
-            heartbeat = int(method.heartbeat)
-        elif wanted == 0:  # an explicit 0 disables heartbeats (RabbitMQ honours it in TuneOk)
-            heartbeat = 0
-        else:  # the smaller non-zero wins
-            heartbeat = negotiate(int(wanted), int(method.heartbeat))
+        frame_max = tune_frame_max(params.frame_max, method.frame_max)
+        if isinstance(frame_max, BaseException):
+            return self._hang_up(frame_max)
+        channel_max = tune_channel_max(params.channel_max, method.channel_max)
+        offered_heartbeat = int(method.heartbeat)
+        heartbeat = tune_heartbeat(params.heartbeat, offered_heartbeat)
+        if heartbeat is None:  # a callable: the facade asks it, heartbeat_chosen answers
+            self._tune = (channel_max, frame_max, offered_heartbeat)
+            return [ChooseHeartbeat(offered_heartbeat)]
         return self._tuned(channel_max, frame_max, heartbeat)
 
     def _on_heartbeat_chosen(self, answer: HeartbeatAnswer) -> Actions:
@@ -641,17 +623,10 @@ class ConnectionMachine:
             raise exceptions.ConnectionWrongStateError(
                 _REFUSALS[_I.HEARTBEAT_CHOSEN].format(state=self.state.name)
             )
-        if isinstance(answer, BaseException):
-            return self._hang_up(answer)
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            return self._hang_up(
-                TypeError(f"heartbeat callable returned {answer!r}; expected an int")
-            )
-        if not 0 <= answer <= 65535:
-            return self._hang_up(
-                ValueError(f"heartbeat callable returned {answer}; expected 0..65535")
-            )
-        return self._tuned(tune[0], tune[1], answer)
+        heartbeat = checked_heartbeat(answer)
+        if isinstance(heartbeat, BaseException):
+            return self._hang_up(heartbeat)
+        return self._tuned(tune[0], tune[1], heartbeat)
 
     def _tuned(self, channel_max: int, frame_max: int, heartbeat: int) -> Actions:
         self.channel_max = channel_max
