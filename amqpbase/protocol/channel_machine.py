@@ -3,10 +3,11 @@ and inbound frames, answering with actions (``channel_table``).
 
 Owns: the state and incarnation, the RPC queue (one synchronous method on the wire, AMQP
 0-9-1 section 2.3.5.2; the rest wait in call order), content assembly (section 4.2.6), the
-consumer registry and the cancelling set, the pending get, confirm mode and confirm tracking,
-flow, the close reason, and the numbering of publishes and presented delivery tags across
-incarnations. Every input is looked up in :data:`~.channel_table.TABLE` (and content frames in
-``CONTENT_TABLE``) first; an illegal pair raises its defined error having changed nothing.
+consumer registry and the cancelling set, the pending get, confirm mode and its tracker (the
+settlement rules are :mod:`~.confirms`'), flow, the close reason, and the numbering of
+publishes and presented delivery tags across incarnations. Every input is looked up in
+:data:`~.channel_table.TABLE` (and content frames in ``CONTENT_TABLE``) first; an illegal
+pair raises its defined error having changed nothing.
 
 Must not: send bytes, call user code (consumer callbacks and request tokens are opaque values
 it stores and hands back), read a clock, or know the connection.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set
 
 from amqpbase import exceptions, spec
 from amqpbase.amqp_object import Method
@@ -47,8 +48,10 @@ from amqpbase.protocol.channel_table import (
     Piece,
     Replied,
     Returned,
+    Rpc,
     Send,
 )
+from amqpbase.protocol.confirms import ConfirmTracker
 from amqpbase.wire import frames
 
 LOGGER = logging.getLogger("amqpbase.channel")
@@ -80,65 +83,6 @@ _INPUT_OF: Dict[type, Input] = {
     spec.Channel.Close: Input.BROKER_CLOSE,
     spec.Channel.CloseOk: Input.CLOSE_OK,
 }
-
-
-class Rpc:
-    """One synchronous method: queued, then sent, then (unless ``replies`` is empty: nowait)
-    awaiting one of ``replies``. ``token`` is the owner's, handed back with the reply."""
-
-    __slots__ = ("method", "replies", "token")
-
-    def __init__(self, method: Method, wait: bool, token: Any = None) -> None:
-        self.method = method
-        self.replies: Tuple[type, ...] = type(method).valid_responses if wait else ()
-        self.token = token
-
-
-class ConfirmTracker:
-    """Which publish tags (this object's numbering) are settled: every tag ``<= floor``, and
-    ``above`` the ones settled out of order beyond it. Publishing costs nothing here."""
-
-    __slots__ = ("floor", "above")
-
-    def __init__(self) -> None:
-        self.floor = 0
-        self.above: Set[int] = set()
-
-    def settle(self, delivery_tag: int, multiple: bool, last_published: int) -> None:
-        """Record a Basic.Ack/Nack for ``delivery_tag`` (``multiple``: all ``<=`` it)."""
-        if multiple and delivery_tag == 0:
-            # AMQP 0-9-1 basic.ack: multiple with tag 0 means "all outstanding".
-            delivery_tag = last_published
-        if delivery_tag > last_published or delivery_tag < 1:
-            LOGGER.warning(
-                "Broker settled delivery tag %d but only %d were published; ignored for "
-                "bookkeeping",
-                delivery_tag,
-                last_published,
-            )
-            return
-        if multiple:
-            if delivery_tag > self.floor:
-                self.floor = delivery_tag
-                if self.above:
-                    self.above = {t for t in self.above if t > delivery_tag}
-        elif delivery_tag == self.floor + 1:
-            self.floor = delivery_tag
-            above = self.above
-            while self.floor + 1 in above:
-                self.floor += 1
-                above.discard(self.floor)
-        elif delivery_tag > self.floor:
-            self.above.add(delivery_tag)
-
-    def unsettled(self, last_published: int) -> List[int]:
-        """Tags published and not yet settled, ascending."""
-        return [t for t in range(self.floor + 1, last_published + 1) if t not in self.above]
-
-    def settle_all(self, last_published: int) -> None:
-        """Everything up to ``last_published`` is settled (failed with a close reason)."""
-        self.floor = max(self.floor, last_published)
-        self.above = {t for t in self.above if t > self.floor}
 
 
 class ChannelMachine:

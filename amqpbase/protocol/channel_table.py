@@ -2,8 +2,9 @@
 decide every outcome, and the actions it returns (DESIGN.md rule 3).
 
 Owns: :class:`ChannelState`, :class:`Input`, :class:`Outcome`, :data:`TABLE` (life cycle)
-and :data:`CONTENT_TABLE` (content assembly, AMQP 0-9-1 section 4.2.6), and the action
-records. Must not: hold state, send bytes, call user code or import the facades.
+and :data:`CONTENT_TABLE` (content assembly, AMQP 0-9-1 section 4.2.6), the request record
+:class:`Rpc` (a synchronous method and the replies that answer it), and the action records.
+Must not: hold state, send bytes, call user code or import the facades.
 """
 
 from __future__ import annotations
@@ -126,6 +127,24 @@ CONTENT_TABLE: Dict[Tuple[Assembly, Piece], Outcome] = {
     (Assembly.BODY_DUE, Piece.HEADER): _O.UNEXPECTED,
     (Assembly.BODY_DUE, Piece.BODY): _O.RUN,
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Requests: a synchronous method the machine queues (one on the wire at a time, AMQP 0-9-1
+# section 2.3.5.2) and the replies that answer it.
+# --------------------------------------------------------------------------------------------
+
+
+class Rpc:
+    """One synchronous method: queued, then sent, then (unless ``replies`` is empty: nowait)
+    awaiting one of ``replies``. ``token`` is the owner's, handed back with the reply."""
+
+    __slots__ = ("method", "replies", "token")
+
+    def __init__(self, method: Method, wait: bool, token: Any = None) -> None:
+        self.method = method
+        self.replies: Tuple[type, ...] = type(method).valid_responses if wait else ()
+        self.token = token
 
 
 # --------------------------------------------------------------------------------------------
