@@ -31,7 +31,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from amqpbase.credentials import PlainCredentials
 
-__all__ = ["URL_FORM", "URLParts", "iter_query", "split_url", "tls_settings_from_query"]
+__all__ = [
+    "QUERY_KEYS", "URL_FORM", "URLParts", "iter_query", "split_url", "tls_settings_from_query",
+]
 
 #: The URL syntax, quoted in error messages.
 URL_FORM: Final = "amqp[s]://[user[:password]@]host[:port][/virtual_host][?key=value&...]"
@@ -199,6 +201,9 @@ _QUERY_PARSERS: Final[Mapping[str, Callable[[str, str], Any]]] = {
     "retry_delay": _query_float, "socket_timeout": _query_float, "ssl_options": _query_literal,
     "stack_timeout": _query_float, "tcp_options": _query_literal,
 }  # fmt: skip
+
+#: The query keys a URL may use (each sets the ``Parameters`` attribute of the same name).
+QUERY_KEYS: Final[frozenset[str]] = frozenset(_QUERY_PARSERS)
 
 
 def iter_query(query: str) -> Iterator[Tuple[str, Any]]:

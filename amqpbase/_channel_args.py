@@ -2,7 +2,8 @@
 
 - argument validators used by the public channel methods, so that bad input from the user
   raises before anything is sent and before any channel state changes;
-- :class:`_Registration`, a callback added with ``add_callback`` or an ``add_on_*`` helper.
+- :class:`Registration`, the record of a callback added with ``add_callback`` or an ``add_on_*``
+  helper (public in this package-internal module: ``Channel`` keeps lists of them).
 
 Must not: hold protocol state (that is ``protocol.channel_machine``), send bytes or call
 user code.
@@ -18,7 +19,7 @@ from amqpbase import exceptions
 from amqpbase.amqp_object import Method
 
 
-class _Registration:
+class Registration:
     """A callback added with ``Channel.add_callback`` (or one of the ``add_on_*`` helpers)."""
 
     __slots__ = ("callback", "arguments", "one_shot")

@@ -32,13 +32,24 @@ from __future__ import annotations
 import logging
 import uuid
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import LOGGER as _CALLBACK_LOGGER
 from amqpbase._callbacks import invoke, require_callable
 from amqpbase._channel_args import (
-    _Registration,
+    Registration,
     check_encodable,
     optional_callback,
     require_str,
@@ -160,7 +171,7 @@ class Channel:
         self._on_close_callbacks: List[_Callback] = []
         self._return_callbacks: List[_Callback] = []
         # add_callback()/add_on_cancel/flow/ack-nack registrations, keyed by Method class.
-        self._method_callbacks: Dict[type, List[_Registration]] = {}
+        self._method_callbacks: Dict[Type[Method], List[Registration]] = {}
         # Publish hot path: (exchange, routing_key, mandatory) -> packs.encode_publish_pieces()
         # for this channel. Filled by basic_publish after a publish that took the checked
         # path, so only validated arguments get here; bounded (cleared when full).
@@ -224,6 +235,33 @@ class Channel:
     def consumer_tags(self) -> List[str]:
         """Tags of the consumers registered on this channel (including ones being cancelled)."""
         return list(self._machine.consumers)
+
+    @property
+    def machine(self) -> ChannelMachine:
+        """The channel machine that owns this channel's protocol state (read-only attribute),
+        for inspection: its public attributes and queries (``state``, ``consumers``,
+        ``rpc_queue``, ``unconfirmed()``, ...). Feed it nothing: an input given to it directly
+        returns actions nobody applies, and the channel and the broker disagree from then on.
+        """
+        return self._machine
+
+    @property
+    def publish_cache_size(self) -> int:
+        """How many ``(exchange, routing_key, mandatory)`` publish heads the channel holds
+        ready for ``basic_publish``'s fast path (bounded: the cache starts over when full)."""
+        return len(self._publish_heads)
+
+    @property
+    def callback_counts(self) -> Dict[str, int]:
+        """The callbacks registered on this channel, counted by kind: ``"on_close"``,
+        ``"on_return"``, and the spec name of each method class with ``add_callback``
+        registrations (``"Basic.Cancel"``, ``"Channel.Flow"``, ...; one-shot ones until they
+        fire). A new dict on each read, for diagnostics (a leak check, say)."""
+        counts = {"on_close": len(self._on_close_callbacks),
+                  "on_return": len(self._return_callbacks)}  # fmt: skip
+        for method_class, registrations in self._method_callbacks.items():
+            counts[method_class.NAME] = len(registrations)
+        return counts
 
     def _raise_if_not_open(self) -> None:
         self._machine.check(Input.SEND)
@@ -558,14 +596,14 @@ class Channel:
             parsed.append((cls, args))
         for cls, args in parsed:
             self._method_callbacks.setdefault(cls, []).append(
-                _Registration(callback, args, bool(one_shot))
+                Registration(callback, args, bool(one_shot))
             )
 
     def add_on_cancel_callback(self, callback: _Callback) -> None:
         """``callback(method_frame)`` whenever the broker sends Basic.Cancel for a consumer."""
         require_callable(callback)
         self._method_callbacks.setdefault(spec.Basic.Cancel, []).append(
-            _Registration(callback, None, False)
+            Registration(callback, None, False)
         )
 
     def add_on_close_callback(self, callback: _Callback) -> None:
@@ -580,7 +618,7 @@ class Channel:
         does; it blocks the connection instead)."""
         require_callable(callback)
         self._method_callbacks.setdefault(spec.Channel.Flow, []).append(
-            _Registration(callback, None, False)
+            Registration(callback, None, False)
         )
 
     def add_on_return_callback(self, callback: _Callback) -> None:
@@ -725,7 +763,7 @@ class Channel:
             raise exceptions.MethodNotImplemented("Confirm.Select not supported by the broker")
         for cls in (spec.Basic.Ack, spec.Basic.Nack):
             self._method_callbacks.setdefault(cls, []).append(
-                _Registration(ack_nack_callback, None, False)
+                Registration(ack_nack_callback, None, False)
             )
         self._apply(self._machine.confirm_select(nowait, callback))
 

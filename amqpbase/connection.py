@@ -13,15 +13,17 @@ Must not: decide anything about the protocol (ask the machine), or do I/O itself
 checked when the subclass is created (``docs/internals.md``, "The hook contract").
 
 Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
-``add_callback_threadsafe``, ``update_secret`` and write flow control's resume signal
-(``add_backpressure_drained_callback``, ``write_buffer_size``).
+``add_callback_threadsafe``, ``update_secret``, write flow control's resume signal
+(``add_backpressure_drained_callback``, ``write_buffer_size``), and read-only views for
+inspection (``channels``; ``machine``, the connection machine itself).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
@@ -363,10 +365,18 @@ class Connection(metaclass=ABCMeta):
         return self._machine.known_hosts
 
     @property
-    def _heartbeat_interval(self) -> int:
-        # the negotiated heartbeat (0: none); not public API (shared/API.md), read by tests
-        return self._machine.heartbeat
+    def machine(self) -> ConnectionMachine:
+        """The connection machine that owns every bit of this connection's protocol state
+        (read-only attribute), for inspection: its public attributes (``state``,
+        ``heartbeat``, the negotiated ``frame_max``/``channel_max``, ...). Feed it nothing: an
+        input given to it directly returns actions nobody applies."""
+        return self._machine
 
+    @property
+    def channels(self) -> Mapping[int, "Channel"]:
+        """This connection's channels by number, from ``channel()`` until each has closed (a
+        read-only view: a closed channel's number is gone from it and may be reused)."""
+        return MappingProxyType(self._channels)
 
     @classmethod
     def create_connection(

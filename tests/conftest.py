@@ -30,7 +30,7 @@ def broker_state_dir() -> Path:
     return Path(os.environ.get("AMQPBASE_BROKER_DIR") or REPO / ".build" / "broker")
 
 
-def _read_env_file(path: Path) -> Dict[str, str]:
+def read_env_file(path: Path) -> Dict[str, str]:
     """Parse the ``KEY='value'`` lines ``scripts/broker`` saves for the node."""
     env: Dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -138,7 +138,7 @@ def _start_broker() -> str:
 def broker() -> Iterator[Broker]:
     url = os.environ.get("AMQPBASE_TEST_URL") or _start_broker()
     env_file = broker_state_dir() / "broker.env"
-    node_env = _read_env_file(env_file) if env_file.exists() else None
+    node_env = read_env_file(env_file) if env_file.exists() else None
     if node_env is not None and urlsplit(url).port != int(node_env.get("RABBITMQ_NODE_PORT", "0")):
         node_env = None  # the saved env belongs to another node than the URL's
     yield Broker(url, node_env)

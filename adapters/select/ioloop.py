@@ -2,7 +2,7 @@
 
 One iteration of :meth:`IOLoop.start` does, in this order:
 
-1. run the *before-poll* callbacks requested with :meth:`IOLoop._call_before_poll` (the
+1. run the *before-poll* callbacks requested with :meth:`IOLoop.call_before_poll` (the
    select adapter flushes its coalesced writes here: one ``sendmsg`` per connection per
    iteration, whatever number of frames were queued since the previous iteration);
 2. wait in ``selector.select()`` until a watched descriptor is ready, the next timer is due or
@@ -144,6 +144,14 @@ class IOLoop:
         heapq.heappush(self._timers, (timeout.deadline, self._timer_seq, timeout))
         return timeout
 
+    @property
+    def timer_entries(self) -> int:
+        """Entries in the timer heap: pending timers plus cancelled ones not yet dropped.
+        Cancelled timers are dropped lazily, and the heap is compacted once they are the
+        majority and at least 256: this is at most the pending count plus the larger of 255
+        and the pending count."""
+        return len(self._timers)
+
     def remove_timeout(self, timeout_handle: _Timeout) -> None:
         """Cancel a timer. Removing it twice, or after it fired, does nothing."""
         if timeout_handle.done:
@@ -170,8 +178,10 @@ class IOLoop:
 
     add_callback = add_callback_threadsafe  # pika alias
 
-    def _call_before_poll(self, callback: Callback) -> None:
-        """Internal (loop thread only): run ``callback()`` once, just before the next poll.
+    def call_before_poll(self, callback: Callback) -> None:
+        """Run ``callback()`` once, just before the loop next waits in ``select()``. Call it
+        on the loop's thread only (from a handler, timer or callback); it does not wake the
+        loop. Not in pika's ``IOLoop``.
 
         Used by the select adapter to flush the writes queued during this iteration with one
         system call. A before-poll callback that requests another one makes the next poll

@@ -21,7 +21,7 @@ class SelectLoop:
     def __init__(self, ioloop: IOLoop) -> None:
         self.ioloop = ioloop
         # Bound methods of the IOLoop itself: no wrapper call on the way.
-        self.call_before_io = ioloop._call_before_poll
+        self.call_before_io = ioloop.call_before_poll
         self.call_soon = ioloop.add_callback
         self.call_soon_threadsafe = ioloop.add_callback_threadsafe
 

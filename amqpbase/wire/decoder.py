@@ -116,6 +116,12 @@ class FrameDecoder:
         # deliveries come in many small reads (~20 messages each in the benchmarks).
         self._template: Template = NO_TEMPLATE
 
+    @property
+    def string_cache_sizes(self) -> Tuple[int, int]:
+        """``(consumer tags, exchange + routing-key pairs)`` the delivery fast path holds
+        decoded; each cache starts over at ``STRING_CACHE_SIZE`` entries (for diagnostics)."""
+        return len(self._tags), len(self._names)
+
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> List[Frame]:
         """Add ``data``; return the frames now complete, in order (maybe ``[]``)."""
         return self._feed(data, False)

@@ -232,7 +232,7 @@ def test_heartbeat_negotiated_and_connection_stays_open_when_idle(session: Sessi
     connection, events = session.open_connection(session.params(heartbeat=2,
                                                                  connection_name=name))
     assert session.connection_info(name, "timeout") == ["2"]
-    assert connection._heartbeat_interval == 2  # the negotiated value on the client side
+    assert connection.machine.heartbeat == 2  # the negotiated value on the client side
 
     session.driver.run_for(5.0)
 

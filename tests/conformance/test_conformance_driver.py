@@ -56,13 +56,14 @@ def test_run_for_keeps_the_loop_running(driver: Driver) -> None:
     assert fired == ["early"]
 
 
-def test_tests_run_outside_the_reactor_greenlet() -> None:
+def test_tests_run_outside_the_reactor_greenlet(request: pytest.FixtureRequest) -> None:
     """With pytest-twisted loaded, conformance test bodies run on the main greenlet, not the
     reactor's, so a Twisted driver can wait with ``pytest_twisted.blockon`` (see
     ``conftest.pytest_pyfunc_call``)."""
     greenlet = pytest.importorskip("greenlet")
-    pytest_twisted = pytest.importorskip("pytest_twisted")
-    reactor_greenlet = pytest_twisted._instances.gr_twisted
+    pytest.importorskip("pytest_twisted")
+    # pytest-twisted's own fixture for its reactor greenlet (None when it runs none)
+    reactor_greenlet = request.getfixturevalue("twisted_greenlet")
     if reactor_greenlet is None:
         pytest.skip("pytest-twisted is not running a reactor greenlet in this session")
     assert greenlet.getcurrent() is not reactor_greenlet

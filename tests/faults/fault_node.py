@@ -111,7 +111,7 @@ class FaultNode:
         if not lines:
             raise RuntimeError("scripts/broker start printed no URL for the fault node")
         root = _root_conftest()
-        env: Dict[str, str] = root._read_env_file(STATE_DIR / "broker.env")
+        env: Dict[str, str] = root.read_env_file(STATE_DIR / "broker.env")
         self._broker = root.Broker(lines[-1], env)
 
     @property

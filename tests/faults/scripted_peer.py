@@ -159,6 +159,14 @@ class ScriptedPeer:
         assert self._conn is not None
         self._conn.shutdown(socket.SHUT_WR)
 
+    def hang_up(self, reset: bool = False) -> None:
+        """Close the connection's socket now: a FIN, or with ``reset`` an RST (``SO_LINGER``
+        on with a zero timeout makes ``close()`` abort the connection)."""
+        assert self._conn is not None
+        if reset:
+            self._conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._conn.close()
+
     def expect(self, method_class: Type[Any], timeout: float = PEER_TIMEOUT) -> Any:
         """Wait for the client's next method frame; it must be a ``method_class``. Returns
         the frame (``frame.Method``). Heartbeats in between are skipped."""

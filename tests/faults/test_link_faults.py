@@ -61,7 +61,7 @@ def test_black_holed_peer_is_declared_dead_within_two_heartbeats(
     AMQP 0-9-1 section 4.2.7; the checker ticks every half interval), without
     waiting for the stalled writes, and the channel gets the same reason."""
     connection, events, channel = open_through(session, proxy, heartbeat=HEARTBEAT)
-    assert connection._heartbeat_interval == HEARTBEAT
+    assert connection.machine.heartbeat == HEARTBEAT
     channel_events = ChannelEvents()
     channel.add_on_close_callback(channel_events.on_close)
     proxy.black_hole(read=read)

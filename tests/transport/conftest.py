@@ -28,7 +28,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
     if inspect.iscoroutinefunction(function):
         return None
     funcargs = pyfuncitem.funcargs
-    function(**{name: funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
+    # The function's own arguments (pytest's funcargs also hold the autouse fixtures); one
+    # with a default that no fixture or parameter provides keeps its default, as in pytest.
+    arguments = inspect.signature(function).parameters
+    function(**{name: funcargs[name] for name in arguments if name in funcargs})
     return True
 
 

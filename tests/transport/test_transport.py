@@ -20,7 +20,6 @@ import errno
 import hashlib
 import socket
 import ssl
-import struct
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -354,11 +353,7 @@ def test_a_lost_stream_is_stream_lost_error_with_the_os_error(driver: Driver,
                                                                reset: bool) -> None:
     def script(peer: ScriptedPeer) -> None:
         peer.handshake()
-        conn = peer._conn
-        assert conn is not None
-        if reset:  # SO_LINGER 0: close() sends RST
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
+        peer.hang_up(reset)
         raise EOFError("closed on purpose")
 
     peer = ScriptedPeer(script)

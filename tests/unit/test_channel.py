@@ -193,7 +193,7 @@ def test_close_while_opening_suppresses_open_ok_then_closes() -> None:
     (reason,) = [c[1] for c in closed.calls]
     assert isinstance(reason, exceptions.ChannelClosedByClient)
     assert (reason.reply_code, reason.reply_text) == (200, "bye")
-    assert 1 not in connection._channels
+    assert 1 not in connection.channels
 
 
 def test_channel_number_must_be_int() -> None:
@@ -770,15 +770,15 @@ def test_confirm_acks_map_to_delivery_tags(env: Env) -> None:
     for _ in range(6):
         env.channel.basic_publish("", "q", b"m")
     assert env.channel.next_delivery_tag == 7
-    assert env.channel._machine.unconfirmed() == [1, 2, 3, 4, 5, 6]
+    assert env.channel.machine.unconfirmed() == [1, 2, 3, 4, 5, 6]
     env.send(spec.Basic.Ack(3, True))
-    assert env.channel._machine.unconfirmed() == [4, 5, 6]
+    assert env.channel.machine.unconfirmed() == [4, 5, 6]
     env.send(spec.Basic.Ack(6, False))
-    assert env.channel._machine.unconfirmed() == [4, 5]
+    assert env.channel.machine.unconfirmed() == [4, 5]
     env.send(spec.Basic.Nack(4, False, False))
-    assert env.channel._machine.unconfirmed() == [5]
+    assert env.channel.machine.unconfirmed() == [5]
     env.send(spec.Basic.Ack(0, True))  # multiple with tag 0: everything outstanding
-    assert env.channel._machine.unconfirmed() == []
+    assert env.channel.machine.unconfirmed() == []
     kinds = [(type(c[0].method).__name__, c[0].method.delivery_tag) for c in acks.calls]
     assert kinds == [("Ack", 3), ("Ack", 6), ("Nack", 4), ("Ack", 0)]
 
@@ -850,7 +850,7 @@ def test_broker_close_fails_pending_work_and_releases_the_number(env: Env) -> No
     assert isinstance(reason, exceptions.ChannelClosedByBroker)
     assert (reason.reply_code, reason.reply_text) == (404, "NOT_FOUND - no queue 'missing'")
     assert pending.calls == [] and queued.calls == [] and got.calls == []
-    assert 1 not in env.connection._channels
+    assert 1 not in env.connection.channels
     with pytest.raises(exceptions.ChannelWrongStateError):
         env.channel.basic_publish("", "q", b"x")
     with pytest.raises(exceptions.ChannelWrongStateError):
@@ -886,7 +886,7 @@ def test_client_close_cancels_consumers_then_closes(env: Env) -> None:
     assert isinstance(reason, exceptions.ChannelClosedByClient)
     assert (reason.reply_code, reason.reply_text) == (0, "Normal shutdown")
     assert env.channel.is_closed and env.channel.consumer_tags == []
-    assert 1 not in env.connection._channels
+    assert 1 not in env.connection.channels
 
 
 def test_broker_close_crossing_ours_waits_for_close_ok(env: Env) -> None:
@@ -908,7 +908,7 @@ def test_broker_close_while_our_close_is_queued_closes_at_once(env: Env) -> None
     assert env.methods() == [spec.Channel.CloseOk()]  # our Close is never sent
     assert env.channel.is_closed
     assert isinstance(env.channel_closed.calls[0][1], exceptions.ChannelClosedByBroker)
-    assert 1 not in env.connection._channels
+    assert 1 not in env.connection.channels
 
 
 def test_broker_close_while_opening() -> None:
@@ -942,7 +942,7 @@ def test_connection_loss_reaches_every_pending_thing(env: Env) -> None:
     assert env.channel_closed.count == 1
     # ... on the channel's side too: the table says IGNORE for a closed channel
     assert TABLE[(ChannelState.CLOSED, Input.CONNECTION_LOST)] is Outcome.IGNORE
-    assert env.channel._machine.connection_closed(lost) == []
+    assert env.channel.machine.connection_closed(lost) == []
 
 
 def test_connection_close_closes_channel_first(env: Env) -> None:
@@ -969,7 +969,7 @@ def test_callback_exceptions_do_not_break_closing(env: Env) -> None:
     env.channel.close()
     env.send(spec.Channel.CloseOk())
     assert boom.count == 1 and after.count == 2
-    assert 1 not in env.connection._channels and env.connection.is_open
+    assert 1 not in env.connection.channels and env.connection.is_open
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1038,7 +1038,7 @@ def test_bad_input_sends_nothing(env: Env, call: Callable[[Channel], Any], error
         call(env.channel)
     assert len(env.connection.outbound) == emitted
     assert env.channel.is_open and env.connection.is_open
-    assert env.channel.consumer_tags == [] and not env.channel._machine.rpc_queue
+    assert env.channel.consumer_tags == [] and not env.channel.machine.rpc_queue
     env.send(spec.Tx.SelectOk())
     env.channel.basic_publish("", "q", b"still fine")
     assert len(env.broker.received()) == 3
@@ -1126,7 +1126,7 @@ def test_ack_beyond_last_publish_is_logged(env: Env, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="amqpbase.channel"):
         env.send(spec.Basic.Ack(5, False))
     assert "only 1 were published" in caplog.text
-    assert env.channel._machine.unconfirmed() == [1]
+    assert env.channel.machine.unconfirmed() == [1]
     assert acks.count == 1  # the broker's frame is still reported as it was sent
 
 

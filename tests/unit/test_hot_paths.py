@@ -110,7 +110,7 @@ def test_publish_cache_is_per_argument_set_and_bounded() -> None:
     for i in range(300):
         got = _publish(connection, channel, "", f"q{i}", b"x", None, i % 2)
         assert got == _expected_publish(1, "", f"q{i}", b"x", None, i % 2, 4096)
-        assert len(channel._publish_heads) <= 128
+        assert channel.publish_cache_size <= 128
     assert _publish(connection, channel, "", "q299", b"y") == _expected_publish(
         1, "", "q299", b"y", None, False, 4096
     )
@@ -163,7 +163,8 @@ def test_deliver_string_caches_stay_bounded_and_decode_like_the_generic_path() -
     generic = FrameDecoder(0).feed(raw)
     assert [g for f in fast for g in f.frames()] == generic
     assert fast[-1].method.routing_key == "rk.399\udcff"
-    assert len(decoder._tags) <= 64 and len(decoder._names) <= 64
+    tags, names = decoder.string_cache_sizes
+    assert tags <= 64 and names <= 64
 
 
 def test_a_frame_in_many_chunks_completes_once_and_a_lowered_max_still_applies() -> None:

@@ -211,7 +211,7 @@ def test_cancelled_timers_are_dropped_from_the_heap(loop: IOLoop) -> None:
     for handle in handles[:1500]:
         loop.remove_timeout(handle)
     # Compaction keeps the heap from holding mostly dead entries.
-    assert len(loop._timers) < 1000
+    assert loop.timer_entries < 1000
     assert len([h for h in handles if not h.done]) == 500
     for handle in handles[1500:]:
         loop.remove_timeout(handle)
@@ -359,7 +359,7 @@ def test_before_poll_callbacks_run_before_the_next_poll(loop: IOLoop) -> None:
 
     def requested() -> None:
         order.append("before-poll")
-        loop._call_before_poll(chained)  # must not wait for an event
+        loop.call_before_poll(chained)  # must not wait for an event
 
     def chained() -> None:
         order.append("chained")
@@ -367,7 +367,7 @@ def test_before_poll_callbacks_run_before_the_next_poll(loop: IOLoop) -> None:
 
     def cb() -> None:
         order.append("callback")
-        loop._call_before_poll(requested)
+        loop.call_before_poll(requested)
 
     loop.add_callback(cb)
     start = time.monotonic()

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Type
 import pytest
 
 from amqpbase import exceptions, spec
-from amqpbase._amqp_url import _QUERY_PARSERS
+from amqpbase._amqp_url import QUERY_KEYS
 from amqpbase.channel import Channel
 from amqpbase.credentials import PlainCredentials
 from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
@@ -183,9 +183,9 @@ QUERY_CASES: Dict[str, List[Tuple[str, Type[Exception]]]] = {
 
 
 def test_url_query_table_covers_every_key() -> None:
-    assert set(QUERY_CASES) == set(_QUERY_PARSERS)
+    assert set(QUERY_CASES) == QUERY_KEYS
     # ... and each URL query key is a ConnectionParameters argument of the same name
-    assert set(_QUERY_PARSERS) <= _constructor_arguments()
+    assert QUERY_KEYS <= _constructor_arguments()
 
 
 def _query_cases() -> List[Any]:
@@ -431,13 +431,12 @@ def _env() -> Tuple[MemoryConnection, ScriptedBroker, Channel, List[Any]]:
 
 def _channel_state(channel: Channel) -> Tuple[Any, ...]:
     """Everything a bad call must leave alone."""
-    machine = channel._machine  # the channel machine owns the protocol state
+    machine = channel.machine  # the channel machine owns the protocol state
     return (
         machine.state, dict(machine.consumers), set(machine.cancelling),
         set(machine.no_ack), machine.rpc_pending, list(machine.rpc_queue),
         machine.confirming, machine.next_publish_tag, machine.get_pending,
-        {cls: len(regs) for cls, regs in channel._method_callbacks.items()},
-        len(channel._on_close_callbacks), len(channel._return_callbacks),
+        channel.callback_counts,
     )  # fmt: skip
 
 
