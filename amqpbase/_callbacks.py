@@ -1,4 +1,4 @@
-"""User-callback isolation (DESIGN.md rule 7).
+"""User-callback isolation (internals.md rule 7).
 
 Every call into user code goes through :func:`invoke`: an exception raised by the callback is
 logged with its traceback and swallowed, so it never kills the connection or skips the other

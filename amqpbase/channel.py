@@ -150,6 +150,7 @@ class Channel:
     OPENING = ChannelState.OPENING
     OPEN = ChannelState.OPEN
     CLOSING = ChannelState.CLOSING
+    CLOSE_SENT = ChannelState.CLOSE_SENT
 
     def __init__(
         self,
@@ -269,7 +270,7 @@ class Channel:
             raise exceptions.ConnectionWrongStateError("Connection is not open.")
 
     # ----------------------------------------------------------------------------------------
-    # The data plane (DESIGN.md rule 5): no action objects, no extra Python call per message
+    # The data plane (internals.md rule 5): no action objects, no extra Python call per message
     # ----------------------------------------------------------------------------------------
 
     def _on_inbound(self, inbound: Any) -> None:
@@ -378,7 +379,7 @@ class Channel:
         if machine.state is not _OPEN or not link.open:
             self._raise_if_not_open()
         mandatory = True if mandatory else False
-        # Hot path (DESIGN.md rule 5): a bytes body in one frame, to an (exchange, routing
+        # Hot path (internals.md rule 5): a bytes body in one frame, to an (exchange, routing
         # key, mandatory) this channel has published to before: its method frame comes from
         # the cache (filled below only after a checked publish, so a hit means the exchange
         # and routing key are valid strs) and the rest is one or two packs and one join.

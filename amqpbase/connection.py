@@ -12,7 +12,7 @@ Must not: decide anything about the protocol (ask the machine), or do I/O itself
 (select, Tornado, Twisted) subclass :class:`Connection` and implement the abstract hooks,
 checked when the subclass is created (``docs/internals.md``, "The hook contract").
 
-Public API: the pika 1.x connection API documented in ``shared/API.md`` plus
+Public API: the pika 1.x connection API documented in ``docs/api.md`` plus
 ``add_callback_threadsafe``, ``update_secret``, write flow control's resume signal
 (``add_backpressure_drained_callback``, ``write_buffer_size``), and read-only views for
 inspection (``channels``; ``machine``, the connection machine itself).
@@ -56,8 +56,12 @@ ADAPTER_HOOKS = frozenset({
     "_adapter_remove_timeout",
     "_adapter_add_callback_threadsafe",
 })
-#: The class-level hooks of ``create_connection`` every concrete adapter implements.
+#: The class-level hooks of ``create_connection``: ``_workflow_loop`` every concrete adapter
+#: implements; ``_create_for_workflow`` has a default (the loop as the ``custom_ioloop``
+#: keyword), overridden by an adapter whose constructor names its loop otherwise.
 WORKFLOW_HOOKS = frozenset({"_workflow_loop", "_create_for_workflow"})
+#: The hooks a concrete adapter must define (checked when its class statement runs).
+REQUIRED_HOOKS = ADAPTER_HOOKS | {"_workflow_loop"}
 
 
 class Connection(metaclass=ABCMeta):
@@ -70,7 +74,7 @@ class Connection(metaclass=ABCMeta):
     right after construction; with ``False`` it waits for a workflow (``create_connection``).
 
     A subclass is checked when its class statement runs: it must implement every hook of
-    :data:`ADAPTER_HOOKS` and :data:`WORKFLOW_HOOKS` (``TypeError`` otherwise), and may not
+    :data:`REQUIRED_HOOKS` (``TypeError`` otherwise), and may not
     define an ``_adapter_*`` method outside the contract (a misspelt hook would silently never
     be called). An intermediate base class opts out with ``class X(Connection, abstract=True)``.
     """
@@ -94,7 +98,7 @@ class Connection(metaclass=ABCMeta):
         if abstract:
             return
         missing = sorted(
-            name for name in ADAPTER_HOOKS | WORKFLOW_HOOKS
+            name for name in REQUIRED_HOOKS
             if getattr(getattr(cls, name), "__isabstractmethod__", False)
         )
         if missing:
@@ -162,7 +166,7 @@ class Connection(metaclass=ABCMeta):
             self._run(self._machine.start())
 
     # ------------------------------------------------------------------------------------
-    # Public API (shared/API.md)
+    # Public API (docs/api.md)
     # ------------------------------------------------------------------------------------
 
     def add_backpressure_callback(self, callback: Callable[[], Any]) -> None:
@@ -433,7 +437,6 @@ class Connection(metaclass=ABCMeta):
         return custom_ioloop
 
     @classmethod
-    @abstractmethod
     def _create_for_workflow(
         cls,
         params: Parameters,
@@ -445,8 +448,9 @@ class Connection(metaclass=ABCMeta):
         workflow attempt, on ``custom_ioloop`` (what :meth:`_workflow_loop` returned).
 
         Called by the workflow on the loop thread, once per attempt, in attempt order; the
-        base then starts the attempt. Each call builds a new connection. ``super()`` passes
-        the loop as the ``custom_ioloop`` keyword (adapters naming it otherwise override)."""
+        base then starts the attempt. Each call builds a new connection. Not abstract: this
+        default passes the loop as the ``custom_ioloop`` keyword; an adapter whose constructor
+        names it otherwise (Twisted's ``custom_reactor``) overrides it."""
         factory: Callable[..., "Connection"] = cls
         return factory(
             parameters=params,

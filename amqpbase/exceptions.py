@@ -1,4 +1,4 @@
-"""The one exception hierarchy shared by every adapter (DESIGN.md rule 6).
+"""The one exception hierarchy shared by every adapter (internals.md rule 6).
 
 Names and constructor signatures follow pika 1.x so that code catching pika's exceptions ports
 with an import change. Where pika is vague about *why* a connection could not be opened, this

@@ -1,4 +1,4 @@
-"""Session-wide test fixtures: the real RabbitMQ node (DESIGN.md, "The real broker").
+"""Session-wide test fixtures: the real RabbitMQ node (README.md, "Try it": a dedicated node started by scripts/broker).
 
 ``broker`` (session scope) gives tests the node's AMQP URL and a ``ctl(*args)`` that runs
 ``rabbitmqctl`` against it. The node is the one ``scripts/broker`` manages: the fixture uses

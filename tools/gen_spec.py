@@ -16,7 +16,7 @@ What the generated module holds (the contract is ``docs/internals.md``, "Codec A
   per method: pika argument names and defaults, ``INDEX``, ``NAME``, ``synchronous``,
   ``has_content``, ``valid_responses``, ``ARGUMENTS`` (``((name, domain type), ...)``, for
   introspection and the generic codec);
-- straight-line ``encode``/``decode`` per method (DESIGN.md rule 5): consecutive fixed-size
+- straight-line ``encode``/``decode`` per method (internals.md rule 5): consecutive fixed-size
   fields (including shortstr/longstr length prefixes and bit octets) go through one
   precompiled ``struct.Struct``; no per-field dict lookups or reflection. Anything the fast
   path cannot take (a bytes shortstr, invalid UTF-8 on input, a wrong type, a truncated

@@ -1,5 +1,5 @@
 """The errors a transport reports, and their texts: the same failure gives the same exception
-class and the same message on every loop (DESIGN.md rule 6; the conformance suite compares
+class and the same message on every loop (internals.md rule 6; the conformance suite compares
 them).
 
 Every message starts with ``where`` (``host:port`` of the attempt). The connect-error mapping
@@ -90,7 +90,7 @@ def connect_error(where: str, detail: str, errors: Sequence[BaseException]) -> C
       ``SocketTimeoutError``, cause the last timeout;
     * else ``SocketConnectError``, cause the last error (``None`` without any).
 
-    The same on every loop (DESIGN.md rule 6): an ``ETIMEDOUT`` from the kernel is a timeout
+    The same on every loop (internals.md rule 6): an ``ETIMEDOUT`` from the kernel is a timeout
     whichever adapter saw it.
     """
     if errors and all(_refused(exc) for exc in errors):

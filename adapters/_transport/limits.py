@@ -8,7 +8,7 @@ from __future__ import annotations
 
 #: Bytes asked for per read: the select and Tornado transports' one preallocated receive
 #: buffer, Twisted's ``transport.bufferSize``, and the plaintext read from an ``SSLObject``
-#: (DESIGN.md rule 5: reads are large, >= 128 KiB).
+#: (internals.md rule 5: reads are large, >= 128 KiB).
 READ_SIZE = 256 * 1024
 
 #: A queued buffer under this size (frame headers, small publishes) is joined with its small

@@ -4,7 +4,7 @@ A transport stands between a base ``Connection`` (``conn``) and a loop (``loop``
 interface of ``loop.py``). It owns the stream's life, the write queue and the accounting the
 base sees; a per-loop subclass (``select/transport.py``, ``tornado/transport.py``,
 ``twisted/transport.py``) connects, reads and writes in its loop's own way. It knows nothing
-of AMQP and never parses a byte (DESIGN.md rule 1). What lives here, once:
+of AMQP and never parses a byte (internals.md rule 1). What lives here, once:
 
 * the stream's state (:class:`StreamState`), driven by one transition table per kind of
   connect (:data:`STREAM_TRANSITIONS`: resolve, then address by address, then TLS, as select
@@ -18,7 +18,7 @@ of AMQP and never parses a byte (DESIGN.md rule 1). What lives here, once:
 * :meth:`Transport.write_buffer_size`, :meth:`Transport.flushed` (the drain accounting: the
   base hears ``_on_write_buffer_drained()`` once per flush that emptied what it had handed
   over), :meth:`Transport.deliver` (received bytes to the base; an exception in it is logged
-  and reading goes on, DESIGN.md rule 7);
+  and reading goes on, internals.md rule 7);
 * :meth:`Transport.disconnect` (one last non-blocking write, teardown, then
   ``_on_stream_terminated(None)`` from a loop callback, never from inside the down-call; a
   repeat is a no-op), :meth:`Transport.lose_stream`, :meth:`Transport.fail`;

@@ -49,22 +49,6 @@ class SelectConnection(Connection):
         # pika's select create_connection: the attempts of one workflow share one loop.
         return custom_ioloop if custom_ioloop is not None else IOLoop()
 
-    @classmethod
-    def _create_for_workflow(
-        cls,
-        params: Parameters,
-        on_open: Callable[..., Any],
-        on_error: Callable[..., Any],
-        custom_ioloop: Any,
-    ) -> Connection:
-        return cls(
-            parameters=params,
-            on_open_callback=on_open,
-            on_open_error_callback=on_error,
-            custom_ioloop=custom_ioloop,
-            internal_connection_workflow=False,
-        )
-
     def _adapter_connect_stream(self) -> None:
         self.transport.connect(self.params)
 

@@ -13,7 +13,7 @@ One iteration of :meth:`IOLoop.start` does, in this order:
    the next iteration, so I/O is never starved).
 
 Exceptions raised by handlers, timers and callbacks are logged with their traceback and the
-loop keeps running (DESIGN.md rule 7). Only :meth:`add_callback_threadsafe` (alias
+loop keeps running (internals.md rule 7). Only :meth:`add_callback_threadsafe` (alias
 :meth:`add_callback`) and :meth:`stop` may be called from another thread.
 """
 

@@ -56,22 +56,6 @@ class TornadoConnection(Connection):
         # The attempts of one create_connection share one loop, the current one by default.
         return custom_ioloop if custom_ioloop is not None else IOLoop.current()
 
-    @classmethod
-    def _create_for_workflow(
-        cls,
-        params: Parameters,
-        on_open: Callable[..., Any],
-        on_error: Callable[..., Any],
-        custom_ioloop: Any,
-    ) -> Connection:
-        return cls(
-            parameters=params,
-            on_open_callback=on_open,
-            on_open_error_callback=on_error,
-            custom_ioloop=custom_ioloop,
-            internal_connection_workflow=False,
-        )
-
     def _adapter_connect_stream(self) -> None:
         self.transport.connect(self.params)
 

@@ -2,7 +2,7 @@
 
 - :class:`TwistedConnection` (``.connection``): the base ``Connection``'s hooks on the reactor
   (``custom_reactor``, else the global reactor, imported when a connection is built, never at
-  import time: DESIGN.md rule 4).
+  import time: internals.md rule 4).
 - ``TwistedProtocolConnection``, ``TwistedChannel``, ``ClosableDeferredQueue``
   (``.deferred_api``): the Deferred-flavoured API built on :class:`TwistedConnection`. They are
   imported on first access, so this package imports without that module's cost.

@@ -7,7 +7,7 @@ Contracts (user documentation: ``docs/guide-twisted.md``):
   raises: a bad argument, a wrong state or a closed channel comes back as a failed Deferred.
 - Every pending Deferred (RPCs, ``basic_get``, publish confirms, ``basic_cancel``) fails with
   the channel's close reason when the channel or its connection closes, and consumer queues are
-  closed with it (DESIGN.md rule 8).
+  closed with it (internals.md rule 8).
 - Cancelling a Deferred we returned only detaches its owner: the request already on the wire
   still gets its reply from the broker and the channel drops it (details per method).
 - Exceptions raised by callbacks users attach to our Deferreds stay inside those Deferreds
@@ -456,7 +456,7 @@ class TwistedChannel:
         return self._rpc(self.impl.flow, active)
 
     def _on_channel_closed(self, _channel: Channel, reason: BaseException) -> None:
-        """The channel is closed: fail everything pending with ``reason`` (DESIGN.md rule 8)."""
+        """The channel is closed: fail everything pending with ``reason`` (internals.md rule 8)."""
         self._close_reason = reason
         calls, self._calls = self._calls, set()
         consumers, self._consumers = self._consumers, {}

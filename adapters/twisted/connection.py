@@ -8,7 +8,7 @@ over ``self.reactor``. The same attribute names on every adapter (the loop objec
 ``reactor`` here, as in pika).
 
 The reactor is a constructor argument (``custom_reactor``); without one the global reactor is
-imported when the connection is built, never when this module is imported (DESIGN.md rule 4),
+imported when the connection is built, never when this module is imported (internals.md rule 4),
 so ``pytest --reactor=asyncio`` or an application's own ``install()`` keeps working.
 """
 

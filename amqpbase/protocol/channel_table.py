@@ -1,5 +1,5 @@
 """The channel machine's vocabulary: its states, its inputs, the (state, input) tables that
-decide every outcome, and the actions it returns (DESIGN.md rule 3).
+decide every outcome, and the actions it returns (internals.md rule 3).
 
 Owns: :class:`ChannelState`, :class:`Input`, :class:`Outcome`, :data:`TABLE` (life cycle)
 and :data:`CONTENT_TABLE` (content assembly, AMQP 0-9-1 section 4.2.6), the request record

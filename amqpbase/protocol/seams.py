@@ -1,5 +1,5 @@
 """The two interfaces between a connection and its channels, so that neither touches the
-other's privates (DESIGN.md: a channel talks to its connection through a small Protocol).
+other's privates (internals.md, "The picture": a channel talks to its connection through a small Protocol).
 
 - :class:`ChannelLink` is what a channel may use of its connection: send frames, read the
   negotiated ``frame_max``, know whether the connection accepts new channel work, register its

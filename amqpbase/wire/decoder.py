@@ -58,7 +58,7 @@ def _show(data: Union[bytes, bytearray], start: int, count: int = 16) -> str:
 
 
 class FrameDecoder:
-    """Incremental frame parser (DESIGN.md rule 5).
+    """Incremental frame parser (internals.md rule 5).
 
     :meth:`feed` parses every complete frame of the input (after what was left over) by
     offset, in one ``bytes`` snapshot per call; an incomplete frame is kept in a

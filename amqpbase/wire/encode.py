@@ -1,6 +1,6 @@
 """Frame encoding: method frames, content frames (the one-write publish) and publish heads.
 
-Encoding (DESIGN.md rule 5): one publish is handed to the transport as ONE ``bytes`` (method,
+Encoding (internals.md rule 5): one publish is handed to the transport as ONE ``bytes`` (method,
 content header and body frames) when the body fits one frame; a larger body is a list of a
 ``bytes`` head, ``memoryview`` slices of the body (never copied) and small ``bytes`` glue
 between them. A Basic.Publish with a ``bytes`` body that fits one frame takes a fast path of

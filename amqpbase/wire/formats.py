@@ -5,7 +5,7 @@ Frame layout (AMQP 0-9-1, 2.3.5 and 4.2.3)::
     type:octet  channel:short  size:long  payload:size octets  frame-end:octet (0xCE)
 
 ``size`` counts the payload only, so a frame occupies ``size + 8`` bytes; ``frame_max`` (from
-Connection.Tune) bounds that total. Every struct here is compiled once at import (DESIGN.md
+Connection.Tune) bounds that total. Every struct here is compiled once at import (internals.md
 rule 5) and is public: the encoders, the decoder and the channel's packs share them. This
 module must not import anything but ``amqpbase.spec``.
 """

@@ -2,7 +2,7 @@
 
 Each per-message frame is split into bytes that are constant for a channel (or for a
 channel's (exchange, routing key, mandatory)), computed once by the functions here, and ONE
-bound ``struct.pack`` call for the rest (DESIGN.md rule 5: a publish is one cache lookup, one
+bound ``struct.pack`` call for the rest (internals.md rule 5: a publish is one cache lookup, one
 pack and one emit). The bound packs are module attributes, called directly by the channel:
 no Python call of ours per message. The bytes equal the generic encoders' (``encode``), as
 ``tests/unit/test_wire_packs.py`` checks across edge values.

@@ -1,7 +1,7 @@
 """One small driver per event loop: the three verbs the conformance suite needs.
 
 The conformance tests are written once, against :class:`Driver`, and run once per loop
-(DESIGN.md, "One suite, three loops"). A driver knows how to
+(docs/internals.md, "Checking an adapter: the conformance suite"). A driver knows how to
 
 - make a connection with the pika-style callback API (:meth:`Driver.connect`,
   :meth:`Driver.create_connection`),

@@ -1,4 +1,4 @@
-"""User-callback isolation on every loop (DESIGN.md rule 7, issue 6).
+"""User-callback isolation on every loop (internals.md rule 7, issue 6).
 
 An exception raised by a user callback is logged at ERROR on ``amqpbase.callbacks`` with its
 traceback (the record names the callback), and breaks nothing: the other callbacks registered

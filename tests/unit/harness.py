@@ -99,12 +99,6 @@ class MemoryConnection(Connection):
     def _workflow_loop(cls, custom_ioloop: Any) -> Any:
         return custom_ioloop if custom_ioloop is not None else FakeClock()
 
-    @classmethod
-    def _create_for_workflow(
-        cls, params: Any, on_open: Any, on_error: Any, custom_ioloop: Any
-    ) -> Connection:
-        return super()._create_for_workflow(params, on_open, on_error, custom_ioloop)
-
     def _adapter_connect_stream(self) -> None:
         assert not self.stream_open, "connect requested while a stream exists"
         self.connect_calls += 1

@@ -463,10 +463,16 @@ def test_an_adapter_with_every_hook_is_accepted() -> None:
 
 
 @pytest.mark.parametrize("hook", ["_adapter_emit_data", "_adapter_call_later",
-                                  "_workflow_loop", "_create_for_workflow"])
+                                  "_workflow_loop"])
 def test_an_adapter_missing_a_hook_fails_at_class_creation(hook: str) -> None:
     with pytest.raises(TypeError, match=hook):
         type("Incomplete", (Connection,), _hooks(**{hook: None}))
+
+
+def test_create_for_workflow_is_a_hook_with_a_default() -> None:
+    # Only an adapter whose constructor names its loop otherwise (Twisted) overrides it.
+    adapter = type("Defaulted", (Connection,), _hooks(_create_for_workflow=None))
+    assert adapter._create_for_workflow.__func__ is Connection._create_for_workflow.__func__
 
 
 def test_a_misspelt_hook_fails_at_class_creation_even_when_abstract() -> None:
