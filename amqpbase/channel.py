@@ -326,23 +326,20 @@ class Channel:
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
     ) -> None:
         """Negatively acknowledge (RabbitMQ extension); ``requeue=False`` dead-letters/drops."""
-        self._raise_if_not_open()
-        require_uint(delivery_tag, "delivery_tag", 64)
-        machine = self._machine
-        if machine.tag_offset:
-            wire_tag = machine.wire_delivery_tag(delivery_tag)
-            if wire_tag is None:
-                return
-            delivery_tag = wire_tag
         bits = (_NACK_MULTIPLE if multiple else 0) | (_NACK_REQUEUE if requeue else 0)
-        self._link.send_frames(
-            _pack_delivery_tag_frame(self._nack_prefix, delivery_tag, bits, _FRAME_END_OCTET),
-            1,
-            "Basic.Nack",
-        )
+        self._send_delivery_tag_method(self._nack_prefix, delivery_tag, bits, "Basic.Nack")
 
     def basic_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
         """Reject one delivery."""
+        bits = _REJECT_REQUEUE if requeue else 0
+        self._send_delivery_tag_method(self._reject_prefix, delivery_tag, bits, "Basic.Reject")
+
+    def _send_delivery_tag_method(
+        self, prefix: bytes, delivery_tag: int, bits: int, name: str
+    ) -> None:
+        """Basic.Nack or Basic.Reject (``prefix`` from ``wire.packs``): checked, the tag
+        translated to this incarnation's (an earlier incarnation's tag is dropped, logged by
+        the machine), one pack, one send. ``basic_ack`` does the same inline (hot path)."""
         self._raise_if_not_open()
         require_uint(delivery_tag, "delivery_tag", 64)
         machine = self._machine
@@ -352,14 +349,7 @@ class Channel:
                 return
             delivery_tag = wire_tag
         self._link.send_frames(
-            _pack_delivery_tag_frame(
-                self._reject_prefix,
-                delivery_tag,
-                _REJECT_REQUEUE if requeue else 0,
-                _FRAME_END_OCTET,
-            ),
-            1,
-            "Basic.Reject",
+            _pack_delivery_tag_frame(prefix, delivery_tag, bits, _FRAME_END_OCTET), 1, name
         )
 
     def basic_publish(
