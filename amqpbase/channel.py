@@ -85,6 +85,9 @@ _Callback = Callable[..., Any]
 
 _OPEN = ChannelState.OPEN
 _DeliveryFrame = frame.Delivery
+_MethodFrame = frame.Method
+_BasicAck = spec.Basic.Ack
+_BasicNack = spec.Basic.Nack
 _Publish = spec.Basic.Publish
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF
 # The per-message packs, bound by assignment (a from-imported Struct's .pack costs a bound
@@ -277,8 +280,10 @@ class Channel:
         """``ChannelHandlers.on_inbound``: one inbound frame or ``frame.Delivery``.
 
         The ONE place a delivery reaches its consumer: a Delivery decoded whole, or one the
-        machine assembled from frames (handed back here through :meth:`_apply`). Everything
-        else, and a delivery that is not plainly for a live consumer, goes to the machine."""
+        machine assembled from frames (handed back here through :meth:`_apply`); and the one
+        place a publisher confirm is settled inline. Everything else, and a delivery or
+        confirm that is not plainly for a live consumer on an open channel, goes to the
+        machine."""
         machine = self._machine
         if type(inbound) is _DeliveryFrame:
             if machine.content_method is None and machine.state is _OPEN:
@@ -295,6 +300,16 @@ class Channel:
                     return
             self._apply(machine.delivery(inbound))
             return
+        if (type(inbound) is _MethodFrame and machine.content_method is None
+                and machine.state is _OPEN):
+            kind = type(inbound.method)
+            if kind is _BasicAck or kind is _BasicNack:
+                # A publisher confirm is data plane too (one per message when publishing one
+                # at a time): settled by the machine, then the ack/nack callbacks, no action
+                # objects (the table's outcome for this pair is the same handler).
+                machine.confirm(inbound)
+                self._fire(inbound)
+                return
         self._apply(machine.receive(inbound))
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:

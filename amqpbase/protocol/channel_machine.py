@@ -479,7 +479,12 @@ class ChannelMachine:
         actions.append(GotMessage(token, method_frame, header.properties, body))
         return actions
 
-    def _on_confirm(self, inbound: frames.Method) -> List[Action]:
+    def confirm(self, inbound: frames.Method) -> None:
+        """Settle a broker Basic.Ack/Nack: the data-plane form the facade calls inline (like a
+        delivery to its consumer) when the channel is OPEN with no content being assembled,
+        the pair the table answers with this very handler; anything else goes through
+        :meth:`receive`. Not in confirm mode: ``CommandInvalidError`` (503), nothing
+        changed. The tag is translated to this object's numbering (incarnation offset)."""
         method = inbound.method
         if not self.confirming:
             raise exceptions.CommandInvalidError(
@@ -490,6 +495,9 @@ class ChannelMachine:
         if offset and method.delivery_tag:
             method.delivery_tag += offset
         self.confirms.settle(method.delivery_tag, method.multiple, self.next_publish_tag - 1)
+
+    def _on_confirm(self, inbound: frames.Method) -> List[Action]:
+        self.confirm(inbound)
         return [Confirmed(inbound)]
 
     def _on_broker_cancel(self, inbound: frames.Method) -> List[Action]:

@@ -9,14 +9,14 @@ Must not: hold state, send bytes, call user code or import the facades.
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from amqpbase.protocol.enums import TableEnum
 from amqpbase.amqp_object import Method
 from amqpbase.wire import frames
 
 
-class ChannelState(enum.Enum):
+class ChannelState(TableEnum):
     """Life cycle of a channel (the public ``Channel.CLOSED`` ... constants are members)."""
 
     CLOSED = 0  # not opened yet, or finished (re-opening starts a new incarnation)
@@ -26,7 +26,7 @@ class ChannelState(enum.Enum):
     CLOSE_SENT = 4  # our Channel.Close is on the wire (``is_closing`` too)
 
 
-class Input(enum.Enum):
+class Input(TableEnum):
     """What can happen to a channel: API requests first, then inbound frames."""
 
     OPEN = "open()"
@@ -44,7 +44,7 @@ class Input(enum.Enum):
     CONNECTION_LOST = "the connection closed"
 
 
-class Outcome(enum.Enum):
+class Outcome(TableEnum):
     """What the tables decide for a pair."""
 
     RUN = "run the input's handler"
@@ -93,7 +93,7 @@ def _build() -> Dict[Tuple[ChannelState, Input], Outcome]:
 TABLE: Dict[Tuple[ChannelState, Input], Outcome] = _build()
 
 
-class Assembly(enum.Enum):
+class Assembly(TableEnum):
     """Where content assembly stands (AMQP 0-9-1 section 4.2.6)."""
 
     IDLE = 0  # no content method pending
@@ -101,7 +101,7 @@ class Assembly(enum.Enum):
     BODY_DUE = 2  # header received, body octets still due
 
 
-class Piece(enum.Enum):
+class Piece(TableEnum):
     """The frame kinds the content rule is about."""
 
     METHOD = "method frame"

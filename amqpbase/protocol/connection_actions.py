@@ -12,11 +12,12 @@ plane (publishes, acks and deliveries never become actions).
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, NamedTuple, Tuple, Union
 
+from amqpbase.protocol.enums import TableEnum
 
-class Timer(Enum):
+
+class Timer(TableEnum):
     """The machine's named timers; at most one of each is armed at a time."""
 
     RETRY = "retry"  # pause before the next open attempt (0 s before the first)

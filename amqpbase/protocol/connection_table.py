@@ -8,13 +8,13 @@ pair up here).
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Dict, Tuple
 
+from amqpbase.protocol.enums import TableEnum
 from amqpbase.protocol.connection_actions import Timer
 
 
-class ConnectionState(Enum):
+class ConnectionState(TableEnum):
     """Where the connection is in its life (pika's numbering)."""
 
     CLOSED = 0  # no stream; initial and final state
@@ -26,7 +26,7 @@ class ConnectionState(Enum):
     CLOSING = 6  # closing channels / Close sent / stream being torn down
 
 
-class Input(Enum):
+class Input(TableEnum):
     """Everything the machine can be told (one column of :data:`TABLE` each)."""
 
     # API requests (from the facade)

@@ -15,13 +15,13 @@ Must not: schedule anything, read a clock or send anything itself.
 
 from __future__ import annotations
 
-from enum import Enum
+from amqpbase.protocol.enums import TableEnum
 
 #: Idle half-interval ticks after which the peer is declared dead (two missed intervals).
 IDLE_TICKS_BEFORE_DEAD = 4
 
 
-class Tick(Enum):
+class Tick(TableEnum):
     """A tick's verdict."""
 
     QUIET = 0  # keep ticking

@@ -482,3 +482,19 @@ def test_random_sequences_keep_the_invariants(ops: List[Tuple[str, int]]) -> Non
     for op, pick in ops:
         model.run(op, pick)
     model.finish()
+
+
+def test_every_table_key_enum_hashes_by_identity() -> None:
+    # The tables are looked up per inbound frame; Enum's own __hash__ is a Python call
+    # (protocol/enums.py). A machine enum that stops deriving from TableEnum slows every
+    # frame down without failing anything else.
+    from amqpbase.protocol import channel_table, connection_actions, connection_table, heartbeat
+    from amqpbase.protocol.enums import TableEnum
+
+    enums = [channel_table.ChannelState, channel_table.Input, channel_table.Outcome,
+             channel_table.Assembly, channel_table.Piece, connection_table.ConnectionState,
+             connection_table.Input, connection_actions.Timer, heartbeat.Tick]
+    for enum_class in enums:
+        assert issubclass(enum_class, TableEnum), enum_class
+        member = next(iter(enum_class))
+        assert hash(member) == object.__hash__(member), enum_class
