@@ -17,9 +17,13 @@ the test gives it, then records how the client reacts:
    the socket). The peer itself never closes first unless the script said so, so
    :attr:`ScriptedPeer.client_eof` proves that the CLIENT closed the socket.
 
-With ``tls`` (a server-side :class:`ssl.SSLContext`) the peer does the TLS handshake first; a
-client that fails it ends the peer quietly (:attr:`ScriptedPeer.tls_failed`). The transport
-suite (``tests/transport/``) uses the same peer on every loop.
+With ``tls`` (a server-side :class:`ssl.SSLContext`, e.g. ``tests/pki.py``'s
+``server_context``, which requires a client certificate) the peer does the TLS handshake
+first and records the SNI name the client sent (:attr:`ScriptedPeer.sni`; the peer sets the
+context's ``sni_callback``) and the subject of its certificate
+(:attr:`ScriptedPeer.client_subject`); a handshake that fails on either side ends the peer
+quietly (:attr:`ScriptedPeer.tls_failed`, before any AMQP byte). The transport suite
+(``tests/transport/``) uses the same peer on every loop.
 
 Everything the client sent is decoded into :attr:`ScriptedPeer.frames`; the Connection.Close
 methods among them are :attr:`ScriptedPeer.closes`. An exception in the peer thread (a
@@ -34,7 +38,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable, List, Optional, Type
+from typing import Any, Callable, List, Optional, Tuple, Type
 
 from amqpbase import frame, spec
 
@@ -88,8 +92,16 @@ class ScriptedPeer:
                  tls: Optional[ssl.SSLContext] = None) -> None:
         self.script = script
         self.tls = tls
-        #: The client refused the TLS handshake (with ``tls``).
+        #: The TLS handshake failed (with ``tls``): the client refused the server, or the
+        #: peer refused the client (no certificate, say); the error the peer's side saw.
         self.tls_failed: Optional[BaseException] = None
+        #: The SNI name of each ClientHello (None: the client sent no SNI), with ``tls``.
+        self.sni: List[Optional[str]] = []
+        #: The subject of the client's certificate as ``getpeercert()`` gives it (a tuple of
+        #: RDNs), after a TLS handshake in which the client presented one.
+        self.client_subject: Optional[Tuple[Any, ...]] = None
+        if tls is not None:
+            tls.sni_callback = self._record_sni
         self.answer_close = answer_close
         self.eof_timeout = eof_timeout
         #: The client's first 8 bytes (its protocol header).
@@ -252,17 +264,25 @@ class ScriptedPeer:
             if not self._read(deadline):
                 return
 
+    def _record_sni(self, tls: Any, name: Optional[str], context: ssl.SSLContext) -> None:
+        self.sni.append(name)
+
     def _serve(self) -> None:
         try:
             conn, _ = self._listener.accept()
             if self.tls is not None:
                 conn.settimeout(PEER_TIMEOUT)
                 try:
-                    conn = self.tls.wrap_socket(conn, server_side=True)
+                    tls_conn = self.tls.wrap_socket(conn, server_side=True)
                 except (ssl.SSLError, OSError) as refused:
                     self.tls_failed = refused
                     conn.close()
                     return
+                certificate = tls_conn.getpeercert()  # {} or None: no client certificate
+                subject = certificate.get("subject") if certificate else None
+                if isinstance(subject, tuple):
+                    self.client_subject = subject
+                conn = tls_conn
             self._conn = conn
             deadline = time.monotonic() + PEER_TIMEOUT
             while len(self.protocol_header) < 8:

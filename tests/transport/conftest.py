@@ -2,7 +2,8 @@
 
 - ``driver``: a fresh conformance :class:`~conformance.drivers.Driver` per test (select,
   Tornado, Twisted; ``AMQPBASE_DRIVERS`` narrows a run, as for the conformance suite).
-- ``pki``: the TLS conformance tests' CA and server/client certificates (``tls_peer.py``).
+- ``pki``: the test CA and its server and client certificates (``tests/pki.py``), once per
+  session; ``other_pki``: a second, unrelated CA and certificates (an untrusted server).
 
 Test bodies run on the main greenlet (see ``conformance/conftest.py``,
 ``pytest_pyfunc_call``): pytest-twisted would otherwise run them inside the reactor greenlet,
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 from conformance.conftest import DRIVERS  # tests/ is on sys.path (rootless)
 from conformance.drivers import Driver, driver_class
-from conformance.tls_peer import make_pki
+from pki import PKI, make_pki
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,6 +46,12 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     folder: Path = tmp_path_factory.mktemp("transport-pki")
+    return make_pki(folder)
+
+
+@pytest.fixture(scope="session")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    folder: Path = tmp_path_factory.mktemp("transport-other-pki")
     return make_pki(folder)

@@ -8,10 +8,12 @@ flags one made from inside a down-call, which the hook contract forbids. The pee
 Waits are on state set by callbacks (``driver.run_until``), never sleeps.
 
 What each transport promises here (``docs/internals.md``, "The hook contract"): connect errors
-with the same class, cause and text on every loop; TLS with the user's context and SNI; every
-emitted byte in order, bodies by reference; a full socket that waits, then drains once;
-``_on_stream_terminated`` exactly once per stream, from the loop, never from inside
-``_adapter_disconnect_stream``; a repeat disconnect is a no-op.
+with the same class, cause and text on every loop; TLS with the user's context, SNI and
+client certificate, and its failures (untrusted server, wrong name, a client certificate the
+server requires and does not get) told apart precisely; every emitted byte in order, bodies
+by reference; a full socket that waits, then drains once; ``_on_stream_terminated`` exactly
+once per stream, from the loop, never from inside ``_adapter_disconnect_stream``; a repeat
+disconnect is a no-op.
 """
 
 from __future__ import annotations
@@ -26,14 +28,23 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from conformance.drivers import Driver
-from conformance.tls_peer import SNI_NAME, client_context
 from faults.scripted_peer import ScriptedPeer
+from pki import CLIENT_SUBJECT, PKI, SNI_NAME, client_context, server_context
 
 from amqpbase import exceptions, frame, spec
 from amqpbase.connection import Connection
 from amqpbase.parameters import ConnectionParameters, SSLOptions
 
 _PROBES: Dict[type, type] = {}
+
+#: OpenSSL's verify codes (``x509_vfy.h``) in ``SSLCertVerificationError.verify_code``. A
+#: chain that ends at a CA the client does not trust: X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+#: (19) when the server sends its CA along (OpenSSL completes the server's chain from its
+#: verify locations, as ``tests/pki.py``'s server context has), X509_V_ERR_UNABLE_TO_GET_
+#: ISSUER_CERT_LOCALLY (20) when it sends its own certificate only.
+UNTRUSTED_CHAIN = (19, 20)
+#: A certificate not valid for ``server_hostname``.
+X509_V_ERR_HOSTNAME_MISMATCH = 62
 
 
 def probe(driver: Driver) -> Any:
@@ -170,19 +181,18 @@ def test_close_while_connecting_reports_the_abort_once_later(driver: Driver) -> 
 # ------------------------------------------------------------------------------------------
 
 
-def server_context(pki: Dict[str, Any], sni: List[Optional[str]]) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki["server"][1], pki["server"][0])
-    context.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore
-    return context
+#: Our protocol header, AMQP 0-9-1 (section 4.2.2), as the peer must receive it.
+PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
-def test_tls_open_with_sni_and_large_bodies_in_order(driver: Driver, pki: Dict[str, Any]) -> None:
-    """A full AMQP open over TLS with the user's context and SNI ``server_hostname``; 8 MiB of
+def test_tls_open_with_sni_client_certificate_and_large_bodies_in_order(
+        driver: Driver, pki: PKI) -> None:
+    """A full AMQP open over TLS with the user's context: SNI is ``server_hostname``, the
+    client certificate reaches the peer (which requires one signed by the test CA), our
+    protocol header goes out through TLS and the peer's frames come back through it; 8 MiB of
     body slices and small publishes around them arrive intact and in order."""
-    sni: List[Optional[str]] = []
-    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki, sni))
-    options = SSLOptions(client_context(pki, with_cert=False), server_hostname=SNI_NAME)
+    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki))
+    options = SSLOptions(client_context(pki, with_cert=True), server_hostname=SNI_NAME)
     conn, outcome = connect(driver, params(peer.port, ssl_options=options))
     channel = open_channel(driver, conn, outcome)
     large = bytes(range(256)) * 32768  # 8 MiB
@@ -192,38 +202,101 @@ def test_tls_open_with_sni_and_large_bodies_in_order(driver: Driver, pki: Dict[s
     conn.close()
     driver.run_until(lambda: "closed" in outcome and peer.done.is_set(), timeout=30)
     peer.check()
-    assert sni == [SNI_NAME]
+    assert peer.sni == [SNI_NAME]
+    assert peer.client_subject == CLIENT_SUBJECT
+    assert peer.protocol_header == PROTOCOL_HEADER
     assert bodies(peer) == sent
     assert conn.terminations == [None]
 
 
-def test_tls_certificate_verification_failure(driver: Driver, pki: Dict[str, Any]) -> None:
-    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki, []))
-    options = SSLOptions(ssl.create_default_context(), server_hostname=SNI_NAME)  # CA unknown
+def test_tls_a_version_refusal_comes_back_through_tls(driver: Driver, pki: PKI) -> None:
+    """The peer answers our protocol header, through TLS, with its own (AMQP 0-8: the AMQP way
+    to refuse a version, section 4.2.2): ``IncompatibleProtocolError``, so the header went out
+    and the answer came back through the TLS stream even before any frame."""
+    peer = ScriptedPeer(lambda p: p.send_raw(b"AMQP\x00\x00\x08\x00"),
+                        tls=server_context(pki))
+    options = SSLOptions(client_context(pki, with_cert=True), server_hostname=SNI_NAME)
+    conn, outcome = connect(driver, params(peer.port, ssl_options=options))
+    driver.run_until(lambda: outcome and peer.done.is_set(), what="the refused open")
+    peer.check()
+    assert peer.sni == [SNI_NAME]
+    assert peer.client_subject == CLIENT_SUBJECT
+    assert peer.protocol_header == PROTOCOL_HEADER
+    assert peer.frames == []
+    assert [type(e) for e in outcome.values()] == [exceptions.IncompatibleProtocolError]
+    assert peer.client_eof  # the client closed the stream
+    assert len(conn.terminations) == 1
+
+
+def test_tls_without_a_required_client_certificate_fails_precisely(driver: Driver,
+                                                                   pki: PKI) -> None:
+    """The peer requires a client certificate and the client has none: the open fails with
+    the SSL error chained, whatever the loop, and the peer refused the handshake."""
+    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki))
+    options = SSLOptions(client_context(pki, with_cert=False), server_hostname=SNI_NAME)
+    conn, outcome = connect(driver, params(peer.port, ssl_options=options))
+    driver.run_until(lambda: outcome and peer.done.is_set(), what="the open to fail")
+    error = outcome["error"]
+    # TLS 1.3 (RFC 8446 section 4.4.2.4): the server rejects the missing certificate after the
+    # client's side of the handshake finished, so the client sees the alert on the stream
+    # (during the handshake with TLS 1.2). Either way the cause is an SSL error, chained.
+    assert isinstance(error, (exceptions.TLSHandshakeError, exceptions.StreamLostError))
+    assert isinstance(error.__cause__, (ssl.SSLError, OSError)), repr(error.__cause__)
+    assert list(outcome) == ["error"]
+    assert len(conn.terminations) == 1
+    peer.check()
+    assert isinstance(peer.tls_failed, ssl.SSLError)
+    assert peer.tls_failed.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE", peer.tls_failed
+    assert peer.sni == [SNI_NAME]
+    assert peer.protocol_header == b""
+
+
+def test_tls_an_untrusted_server_is_a_handshake_error(driver: Driver, pki: PKI,
+                                                      other_pki: PKI) -> None:
+    """A server certificate from a CA the client does not trust (the client's own certificate
+    is the right one): ``TLSHandshakeError`` with the verification error chained, before any
+    AMQP byte is sent."""
+    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki))
+    context = client_context(other_pki, with_cert=False)  # trusts the other CA only
+    context.load_cert_chain(pki["client"][1], pki["client"][0])
+    options = SSLOptions(context, server_hostname=SNI_NAME)
     conn, outcome = connect(driver, params(peer.port, ssl_options=options))
     driver.run_until(lambda: outcome, what="the open to fail")
     error = outcome["error"]
     assert type(error) is exceptions.TLSHandshakeError
-    assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
+    assert isinstance(error.__cause__, ssl.SSLCertVerificationError), repr(error.__cause__)
+    assert error.__cause__.verify_code in UNTRUSTED_CHAIN, error.__cause__.verify_message
     assert str(error).startswith(f"127.0.0.1:{peer.port}: TLS handshake failed: ")
     assert conn.events == ["terminated"]
-    peer.done.wait(5)
+    assert peer.done.wait(5)
+    peer.check()
     assert peer.tls_failed is not None
+    assert peer.protocol_header == b""
     peer.close()
 
 
-def test_tls_hostname_mismatch(driver: Driver, pki: Dict[str, Any]) -> None:
-    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki, []))
-    options = SSLOptions(client_context(pki, with_cert=False), server_hostname="other.test")
-    _, outcome = connect(driver, params(peer.port, ssl_options=options))
+def test_tls_server_name_must_match_the_certificate(driver: Driver, pki: PKI) -> None:
+    """``server_hostname`` is sent as SNI and checked against the certificate: a name it does
+    not carry is a ``TLSHandshakeError`` (hostname mismatch), not a silent success."""
+    peer = ScriptedPeer(serve_one_channel, tls=server_context(pki))
+    options = SSLOptions(client_context(pki, with_cert=True), server_hostname="other.test")
+    conn, outcome = connect(driver, params(peer.port, ssl_options=options))
     driver.run_until(lambda: outcome, what="the open to fail")
     error = outcome["error"]
     assert type(error) is exceptions.TLSHandshakeError
-    assert isinstance(error.__cause__, ssl.CertificateError)
+    assert isinstance(error.__cause__, ssl.SSLCertVerificationError), repr(error.__cause__)
+    assert error.__cause__.verify_code == X509_V_ERR_HOSTNAME_MISMATCH, (
+        error.__cause__.verify_message)
+    assert conn.events == ["terminated"]
+    assert peer.done.wait(5)
+    peer.check()
+    assert peer.sni == ["other.test"]
+    assert peer.tls_failed is not None
+    assert peer.protocol_header == b""
     peer.close()
 
 
-def test_a_tls_handshake_without_answer_times_out(driver: Driver, pki: Dict[str, Any]) -> None:
+def test_a_tls_handshake_without_answer_times_out(driver: Driver, pki: PKI) -> None:
     """TCP connects, the peer never answers the ClientHello: ``SocketTimeoutError`` after
     ``socket_timeout`` (which bounds the handshake on its own), cause ``socket.timeout``."""
     listener = socket.create_server(("127.0.0.1", 0))  # kernel backlog: connects, never speaks

@@ -5,8 +5,8 @@
 * :class:`Server`: accepts one client and runs ``serve(sock)`` on it; ``join()`` re-raises
   what ``serve`` raised.
 * :func:`self_signed` and :func:`tls_server`: a self-signed certificate for ``localhost`` and
-  127.0.0.1, and a :class:`Server` speaking TLS with it. (The TLS conformance tests' CA, server
-  and client certificates for SNI are in ``tests/conformance/tls_peer.py``.)
+  127.0.0.1, and a :class:`Server` speaking TLS with it. (The transport suite's CA, server
+  and client certificates for SNI are in ``tests/pki.py``.)
 * :func:`params`: ``ConnectionParameters`` for a loopback peer, with the tests' defaults.
 """
 
