@@ -17,6 +17,8 @@ from amqpbase import exceptions
 from amqpbase.connection import Connection
 from amqpbase.credentials import PlainCredentials
 
+from faults.scripted_peer import ScriptedPeer
+
 from .conftest import Events, Session
 
 pytestmark = pytest.mark.broker
@@ -99,45 +101,6 @@ class CountingListener:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
-
-
-class ScriptedPeer:
-    """A loopback server that reads the client's protocol header and answers with fixed bytes
-    (then keeps the socket open until closed), recording what the client sent."""
-
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
-        self.received = b""
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = int(self.sock.getsockname()[1])
-        self._peers: List[socket.socket] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        self._peers.append(conn)
-        conn.settimeout(5)
-        try:
-            while len(self.received) < 8:
-                chunk = conn.recv(8 - len(self.received))
-                if not chunk:
-                    return
-                self.received += chunk
-            conn.sendall(self.reply)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-        self._thread.join(2)
-        for peer in self._peers:
-            peer.close()
 
 
 def open_and_fail(session: Session, timeout: float = 5.0, **overrides: Any
@@ -228,13 +191,16 @@ def test_peer_speaking_another_amqp_version(session: Session) -> None:
     """A server that answers our ``AMQP 0-9-1`` header with its own ``AMQP 0-8`` header (the
     AMQP way to refuse a version): ``IncompatibleProtocolError``, reported at once and not
     retried."""
-    peer = ScriptedPeer(b"AMQP\x01\x01\x08\x00")
+    peer = ScriptedPeer(lambda peer: peer.send_raw(b"AMQP\x01\x01\x08\x00"))
     try:
         _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
                                              retry_delay=1.0)
+        assert peer.done.wait(5), "the peer did not see the client hang up"
+        peer.check()  # nothing went wrong on the peer's side
     finally:
         peer.close()
-    assert peer.received == b"AMQP\x00\x00\x09\x01"
+    assert peer.protocol_header == b"AMQP\x00\x00\x09\x01"
+    assert peer.client_eof and peer.frames == []  # refused at once: nothing after the header
     assert type(error) is exceptions.IncompatibleProtocolError
     assert elapsed < 1.0
 
@@ -244,12 +210,16 @@ def test_peer_that_is_not_amqp(session: Session) -> None:
     """A server that is not AMQP at all (an HTTP port): the first bytes cannot be a frame,
     so the open fails with the codec's ``InvalidFrameError`` (reply code 501), at once and
     without retries (a different answer cannot come from the same server)."""
-    peer = ScriptedPeer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    peer = ScriptedPeer(
+        lambda peer: peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
     try:
         _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
                                              retry_delay=1.0)
+        assert peer.done.wait(5), "the peer did not see the client hang up"
+        peer.check()
     finally:
         peer.close()
+    assert peer.client_eof and peer.frames == []  # no Close to a peer that is not AMQP
     assert isinstance(error, exceptions.InvalidFrameError), repr(error)
     assert error.reply_code == 501
     assert elapsed < 1.0

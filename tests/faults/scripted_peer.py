@@ -1,5 +1,9 @@
 """A scripted AMQP peer on loopback: a fake broker that misbehaves on purpose (issue 6).
 
+The one scripted peer of the tree: the fault suite's bad-peer tests, the transport suite
+(``tests/transport``, plain TCP and TLS) and the conformance open-error tests (a peer that
+refuses our version or is not AMQP at all) all script this class.
+
 :class:`ScriptedPeer` listens on ``127.0.0.1`` and serves ONE client connection in a thread.
 It speaks through amqpbase's own codec (``amqpbase.frame`` builds and parses every frame, so
 the peer's well-formed frames are exactly what the client's decoder expects), runs a script
