@@ -104,6 +104,11 @@ _FRAME_END = formats.FRAME_END
 _FRAME_END_OCTET = formats.FRAME_END_OCTET
 _CONTENT_HEADER_FIXED = formats.CONTENT_HEADER_FIXED
 _BASIC_CLASS_ID = formats.BASIC_CLASS_ID
+# Above this, a one-frame body is emitted by reference between its head and frame end
+# instead of joined with them: the join's copy costs more than two more emits (the write
+# queue hands every buffer to one sendmsg). The transport joins small buffers below 16 KiB
+# for TLS for the same reason.
+_JOINED_BODY_MAX = 16 * 1024
 _PUBLISH_HEADS_MAX = 128  # (exchange, routing key, mandatory) heads cached per channel
 _BasicProperties = spec.BasicProperties
 _BODY_TYPES = (bytes, bytearray, memoryview)
@@ -125,6 +130,9 @@ class _DetachedLink:
         self._refuse(method.NAME)
 
     def send_frames(self, data: bytes, frame_count: int, name: str) -> None:
+        self._refuse(name)
+
+    def send_frame_parts(self, parts: Tuple[bytes, ...], frame_count: int, name: str) -> None:
         self._refuse(name)
 
     def send_content(
@@ -397,7 +405,11 @@ class Channel:
                 heads = None
             if heads is not None:
                 body_size = len(body)
-                if properties is None:
+                if body_size > _JOINED_BODY_MAX:
+                    data = b""
+                    if self._publish_by_reference(heads, body, properties):
+                        return
+                elif properties is None:
                     data = b"".join((
                         heads[1],
                         _pack_bare_publish_tail(body_size, heads[2], body_size),
@@ -425,6 +437,35 @@ class Channel:
                         machine.next_publish_tag += 1
                     return
         self._publish_checked(exchange, routing_key, body, properties, mandatory)
+
+    def _publish_by_reference(
+        self, heads: packs.PublishPieces, body: bytes, properties: Optional[spec.BasicProperties]
+    ) -> bool:
+        """The fast path for a body over ``_JOINED_BODY_MAX`` that fits one frame: the head
+        (method frame, content header, body frame header) is joined, the body is emitted by
+        reference and the frame end after it, so a large body is never copied (a 64 KiB
+        join costs a memcpy and, as measured, page faults when the allocator trims the freed
+        buffers back). False when ``properties`` needs the checked path."""
+        body_size = len(body)
+        if properties is None:
+            head = heads[1] + _pack_bare_publish_tail(body_size, heads[2], body_size)
+        elif type(properties) is _BasicProperties:
+            props = properties.encode()
+            head = b"".join((
+                heads[0],
+                _pack_content_header_rest(
+                    _CONTENT_HEADER_FIXED + len(props), _BASIC_CLASS_ID, 0, body_size
+                ),
+                props,
+                _pack_body_frame_size(heads[3], body_size),
+            ))
+        else:
+            return False
+        self._link.send_frame_parts((head, body, _FRAME_END), 3, "Basic.Publish")
+        machine = self._machine
+        if machine.confirming:
+            machine.next_publish_tag += 1
+        return True
 
     def _publish_checked(
         self,

@@ -16,7 +16,7 @@ through the adapter's bound hook directly.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amqpbase import exceptions, spec
 from amqpbase._callbacks import invoke
@@ -91,6 +91,19 @@ class ConnectionLink:
         self.frames_sent += frame_count
         self._emit(data)
         if self.backpressure_callbacks:
+            self.check_backpressure()
+
+    def send_frame_parts(self, parts: Tuple[bytes, ...], frame_count: int, name: str) -> None:
+        if not self.can_send:
+            raise exceptions.ConnectionWrongStateError(
+                f"cannot send {name}: connection is {self._state_name()}"
+            )
+        emit = self._emit
+        for part in parts:
+            self.bytes_sent += len(part)
+            emit(part)
+        self.frames_sent += frame_count
+        if self.backpressure_callbacks:  # after all parts: a callback may publish
             self.check_backpressure()
 
     def send_content(

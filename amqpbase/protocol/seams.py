@@ -14,7 +14,7 @@ The per-message paths (publish, ack, delivery) go through these with no extra Py
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Tuple, Union
 
 from amqpbase import spec
 from amqpbase.amqp_object import Method
@@ -58,6 +58,11 @@ class ChannelLink(Protocol):
         """Emit ``data``: ``frame_count`` complete frames the caller encoded (the publish and
         ack/nack/reject fast paths); ``name`` is the AMQP method's, for the error raised as by
         :meth:`send_method`."""
+
+    def send_frame_parts(self, parts: Tuple[bytes, ...], frame_count: int, name: str) -> None:
+        """As :meth:`send_frames` for frames the caller encoded as several ``bytes`` (a large
+        body kept by reference between its head and its frame end), emitted together, in
+        order, with nothing in between; the parts must not be mutated afterwards."""
 
     def send_content(
         self,

@@ -746,6 +746,30 @@ def test_publish_wire_encoding(env: Env) -> None:
     assert env.connection.emit_calls > 0
 
 
+@pytest.mark.parametrize("size", [16 * 1024, 16 * 1024 + 1, 64 * 1024, 131072 - 8])
+@pytest.mark.parametrize("with_properties", [False, True])
+def test_a_large_one_frame_body_is_sent_by_reference_with_the_same_bytes(
+    env: Env, size: int, with_properties: bool
+) -> None:
+    """The publish fast path joins a body of up to 16 KiB with its frames (one buffer) and
+    emits a larger one by reference between its head and its frame end (no copy); either
+    way the bytes are the generic encoder's."""
+    props = spec.BasicProperties(content_type="a/b", headers={"k": 1}) if with_properties else None
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    env.channel.basic_publish("ex", "rk", b"warm the cache", props)  # the checked path
+    env.broker.received()
+    env.connection.outbound.clear()
+    env.channel.basic_publish("ex", "rk", body, props)  # the fast path
+    chunks = list(env.connection.outbound)
+    expected = b"".join(bytes(c) for c in frame.encode_content_frames(
+        1, spec.Basic.Publish(0, "ex", "rk", False, False), props, body, 131072))
+    assert b"".join(chunks) == expected
+    if size > 16 * 1024:
+        assert len(chunks) == 3 and chunks[1] is body and chunks[2] == b"\xce"
+    else:
+        assert len(chunks) == 1
+
+
 @pytest.mark.parametrize(
     "body, wire",
     [
