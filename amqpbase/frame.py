@@ -18,10 +18,6 @@ from amqpbase.wire.formats import (
     FRAME_END,
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
-    S_CONTENT_HEADER,
-    S_DELIVERY_TAG_METHOD_FRAME,
-    S_END_AND_BODY_HEADER,
-    S_PUBLISH_TAIL,
 )
 from amqpbase.wire.frames import (
     Body,
@@ -38,10 +34,6 @@ __all__ = [
     "FRAME_END",
     "HEARTBEAT_FRAME",
     "PROTOCOL_HEADER",
-    "S_CONTENT_HEADER",
-    "S_DELIVERY_TAG_METHOD_FRAME",
-    "S_END_AND_BODY_HEADER",
-    "S_PUBLISH_TAIL",
     "Body",
     "Delivery",
     "Frame",

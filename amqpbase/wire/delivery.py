@@ -57,7 +57,7 @@ def delivery_template(
     end, header frame type, channel, payload size 14, class 60, weight); the body size
     follows at ``var_at`` octets after the delivery tag, then ``middle`` (property flags 0,
     header frame end, body frame type and channel) and the body frame's size
-    (``S_PUBLISH_TAIL``'s layout). The frames' sizes were checked against ``max_size``: the
+    (``formats.S_BODY_SIZES``). The frames' sizes were checked against ``max_size``: the
     template holds under that one only."""
     if not delivery.body or not buf.startswith(b"\x00\x00\x00\x0e", method_end + 4):
         return None

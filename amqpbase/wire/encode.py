@@ -148,10 +148,8 @@ def encode_publish_heads(
 
     Returns ``(method_frame, head)``: the complete Basic.Publish method frame for these
     arguments, and the same followed by the constant start of a content header without
-    properties (type 2, channel, payload size 14, class 60, weight 0). A message is then
-    ``method_frame + S_CONTENT_HEADER + properties + S_END_AND_BODY_HEADER + body + FRAME_END``
-    or ``head + S_PUBLISH_TAIL + body + FRAME_END``: the bytes ``encode_content_frames``
-    gives. Encoding errors (``ShortStringTooLong``, a channel number out of range) raise as
+    properties (type 2, channel, payload size 14, class 60, weight 0);
+    ``packs.encode_publish_pieces`` builds the channel's cached pieces from them. Encoding errors (``ShortStringTooLong``, a channel number out of range) raise as
     there, since the method frame is encoded by the same code."""
     method_frame = encode_method_frame(
         channel_number, _PUBLISH(0, exchange, routing_key, mandatory, False)

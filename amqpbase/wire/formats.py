@@ -57,23 +57,6 @@ S_PUBLISH_HEAD = struct.Struct("!BHIHHHB")
 # Publish bits, method frame end, content header frame header, class id, weight, body size.
 S_BITS_END_AND_CONTENT_HEADER = struct.Struct("!BBBHIHHQ")
 
-# ---- the channel's packs of today (kept for amqpbase.frame's users) --------------------------
-
-# Basic.Ack / Basic.Nack / Basic.Reject share one layout (AMQP 0-9-1 basic.ack (60, 80),
-# basic.reject (60, 90), RabbitMQ's basic.nack (60, 120)): a delivery-tag longlong and one
-# octet of bits. Their whole method frame is one pack: frame type 1, channel, payload size
-# 13, class id, method id, delivery tag, bits, frame end.
-S_DELIVERY_TAG_METHOD_FRAME = struct.Struct("!BHIHHQBB")
-# After a publish head (see encode.encode_publish_heads) for a message without properties:
-# the body size and the empty property flags that end the content header, its frame end, and
-# the body frame's header (type 3, channel, size).
-S_PUBLISH_TAIL = struct.Struct("!QHBBHI")
-# After a publish's method frame, for a message with properties: the content header's frame
-# header, class id, weight and body size; its property flags and values follow.
-S_CONTENT_HEADER = struct.Struct("!BHIHHQ")
-# Between the properties and the body: the header's frame end and the body frame's header.
-S_END_AND_BODY_HEADER = S_END_AND_HEADER
-
 # ---- the channel's fast packs (packs.py): a per-channel constant prefix + the variable rest --
 
 # Basic.Ack/Nack/Reject: the 11-byte prefix (frame type, channel, payload size 13, class id,
@@ -94,7 +77,7 @@ S_BODY_FRAME_SIZE = struct.Struct(f"!{S_BODY_GLUE.size}sI")
 
 # ---- decoding ------------------------------------------------------------------------------
 
-# A templated delivery's variable parts after its constant tail (S_PUBLISH_TAIL's layout):
+# A templated delivery's variable parts after its constant tail (S_BARE_PUBLISH_TAIL's layout):
 # body size, [property flags, header frame end, body frame type and channel], body frame size.
 S_BODY_SIZES = struct.Struct("!Q6xI")
 # Basic.Deliver fast path: delivery tag, redelivered bits and the exchange's length octet.

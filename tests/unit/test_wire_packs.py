@@ -4,8 +4,7 @@ Basic.Ack / Basic.Nack / Basic.Reject: ``pack_delivery_tag_frame`` with a per-ch
 equals ``encode_method_frame(channel, spec.Basic.<Method>(...))`` for every channel number,
 delivery tag and bit combination (edge values pinned as examples). Basic.Publish: the pieces
 of ``encode_publish_pieces`` joined as its docstring says equal ``encode_content_frames``, with
-and without properties; today's packs (``encode_publish_heads`` and the ``S_*`` structs that
-``amqpbase.frame`` re-exports) are held to the same bytes.
+and without properties.
 """
 
 from __future__ import annotations
@@ -19,16 +18,12 @@ from hypothesis import strategies as st
 
 from amqpbase import spec
 from amqpbase.exceptions import ShortStringTooLong
-from amqpbase.wire.encode import encode_content_frames, encode_method_frame, encode_publish_heads
+from amqpbase.wire.encode import encode_content_frames, encode_method_frame
 from amqpbase.wire.formats import (
     BASIC_CLASS_ID,
     CONTENT_HEADER_FIXED,
     FRAME_END,
     FRAME_END_OCTET,
-    S_CONTENT_HEADER,
-    S_DELIVERY_TAG_METHOD_FRAME,
-    S_END_AND_BODY_HEADER,
-    S_PUBLISH_TAIL,
 )
 from amqpbase.wire.packs import (
     BASIC_ACK_MULTIPLE,
@@ -63,10 +58,6 @@ def test_basic_ack_frame(channel: int, tag: int, multiple: bool) -> None:
     assert pack_delivery_tag_frame(basic_ack_prefix(channel), tag, bits, FRAME_END_OCTET) == (
         expected
     )
-    # Today's single pack of the channel, re-exported by amqpbase.frame.
-    assert S_DELIVERY_TAG_METHOD_FRAME.pack(
-        1, channel, 13, 60, 80, tag, 1 if multiple else 0, 0xCE
-    ) == expected
 
 
 @given(channels, tags, st.booleans(), st.booleans())
@@ -137,16 +128,10 @@ def test_publish_pieces_give_the_generic_bytes(
     head, bare_head, bare_middle, body_glue = encode_publish_pieces(
         channel, exchange, routing_key, mandatory
     )
-    method_frame, heads_head = encode_publish_heads(channel, exchange, routing_key, mandatory)
     body_size = len(body)
     if props is None:
         got = b"".join((
             bare_head, pack_bare_publish_tail(body_size, bare_middle, body_size), body, FRAME_END
-        ))
-        # Today's channel formula (encode_publish_heads + S_PUBLISH_TAIL).
-        today = b"".join((
-            heads_head, S_PUBLISH_TAIL.pack(body_size, 0, 0xCE, 3, channel, body_size), body,
-            FRAME_END,
         ))
     else:
         encoded = props.encode()
@@ -160,16 +145,7 @@ def test_publish_pieces_give_the_generic_bytes(
             body,
             FRAME_END,
         ))
-        today = b"".join((
-            method_frame,
-            S_CONTENT_HEADER.pack(2, channel, 12 + len(encoded), 60, 0, body_size),
-            encoded,
-            S_END_AND_BODY_HEADER.pack(0xCE, 3, channel, body_size),
-            body,
-            FRAME_END,
-        ))
     assert got == expected
-    assert today == expected
 
 
 @pytest.mark.parametrize("exchange, routing_key", [("e" * 256, "k"), ("e", "é" * 128)])
