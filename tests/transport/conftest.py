@@ -12,28 +12,14 @@ where the Twisted driver cannot wait.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import pytest
-from conformance.conftest import DRIVERS  # tests/ is on sys.path (rootless)
+# tests/ is on sys.path (rootless); the conformance suite's hook runs bodies on the main greenlet
+from conformance.conftest import DRIVERS, pytest_pyfunc_call  # noqa: F401
 from conformance.drivers import Driver, driver_class
 from pki import PKI, make_pki
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
-    """Run each test body as a plain function on the main greenlet (``blockon`` works there)."""
-    function = pyfuncitem.obj
-    if inspect.iscoroutinefunction(function):
-        return None
-    funcargs = pyfuncitem.funcargs
-    # The function's own arguments (pytest's funcargs also hold the autouse fixtures); one
-    # with a default that no fixture or parameter provides keeps its default, as in pytest.
-    arguments = inspect.signature(function).parameters
-    function(**{name: funcargs[name] for name in arguments if name in funcargs})
-    return True
 
 
 @pytest.fixture(params=DRIVERS)
