@@ -25,7 +25,6 @@ from .sockopts import apply_socket_options
 from .strategies import Strategies
 from .tls import TLSSession, server_hostname
 from .transport import (
-    ONE_TASK_TRANSITIONS,
     STREAM_TRANSITIONS,
     AddressByAddress,
     Buffer,
@@ -39,7 +38,6 @@ __all__ = [
     "JOINED_MAX",
     "JOIN_BELOW",
     "Loop",
-    "ONE_TASK_TRANSITIONS",
     "READ_SIZE",
     "STREAM_TRANSITIONS",
     "Strategies",

@@ -1,21 +1,21 @@
-"""The write strategies of the loops that have a write buffer of their own, chosen here, once.
+"""The write strategies of each loop, chosen here, once.
 
-The select transport owns its socket: it always writes with ``sendmsg`` straight from the
-queue. Tornado (``IOStream``) and Twisted (``transport.write``) have buffers of their own;
-going through them costs a copy or a future per write, so two named strategies bypass them
-where it is safe, each with its fallback:
+The socket transport (select, Tornado, asyncio) owns its socket: it always writes with
+``sendmsg`` straight from the queue. Twisted's ``transport.write`` has a buffer of its own;
+going through it costs a copy per write, so a named strategy bypasses it where it is safe:
 
 * **direct sendmsg** (:func:`direct_socket`, :func:`send_direct_while_idle`): on plain TCP,
   while the loop's own buffer holds nothing of ours, ``sendmsg`` the queued buffers on the
-  loop's socket (``IOStream.socket``, Twisted's ``getHandle()``), in order, with no copy. What
-  the kernel does not take goes through the loop's own write (the fallback), and the strategy
-  resumes once the loop reports its buffer empty. TLS, or a handle that is not a plain
-  ``socket.socket``, always takes the fallback: the loop encrypts.
+  loop's socket (Twisted's ``getHandle()``), in order, with no copy. What the kernel does not
+  take goes through the loop's own write (the fallback), and the strategy resumes once the
+  loop reports its buffer empty. TLS, or a handle that is not a plain ``socket.socket``,
+  always takes the fallback: the loop encrypts.
 * **flush after read** (``Strategies.flush_after_read``): bytes emitted while received data is
   handled (an ack, the next publish) are flushed right after ``_on_data_available`` returns,
-  instead of from a loop callback of their own (Tornado: one loop iteration and one
-  ``epoll_wait`` less per message, confirm-w1 59 -> 52 us/msg when measured). The fallback is
-  ``Loop.call_before_io``, which select's before-poll flush already is.
+  instead of from a loop callback of their own (on an asyncio loop, Tornado's included: one
+  loop iteration and one ``epoll_wait`` less per message, confirm-w1 59 -> 52 us/msg when
+  measured). The fallback is ``Loop.call_before_io``, which select's before-poll flush
+  already is.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Strategies(NamedTuple):
 
 #: The one place each loop's strategies are chosen.
 SELECT = Strategies(direct_sendmsg=False, flush_after_read=False)  # it owns the socket
-TORNADO = Strategies(direct_sendmsg=True, flush_after_read=True)
+ASYNCIO = Strategies(direct_sendmsg=False, flush_after_read=True)  # Tornado's loop too
 TWISTED = Strategies(direct_sendmsg=True, flush_after_read=False)
 
 
@@ -62,9 +62,9 @@ def send_direct_while_idle(queue: WriteQueue, sock: socket.socket) -> None:
 
 
 __all__ = [
+    "ASYNCIO",
     "SELECT",
     "Strategies",
-    "TORNADO",
     "TWISTED",
     "direct_socket",
     "send_direct_while_idle",

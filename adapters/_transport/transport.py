@@ -6,11 +6,10 @@ base sees; a per-loop subclass (``select/transport.py``, ``tornado/transport.py`
 ``twisted/transport.py``) connects, reads and writes in its loop's own way. It knows nothing
 of AMQP and never parses a byte (internals.md rule 1). What lives here, once:
 
-* the stream's state (:class:`StreamState`), driven by one transition table per kind of
-  connect (:data:`STREAM_TRANSITIONS`: resolve, then address by address, then TLS, as select
-  and Twisted do; :data:`ONE_TASK_TRANSITIONS`: one task does it all, as Tornado's
-  ``TCPClient``). An event the table does not list for the current state raises
-  ``RuntimeError``; ``can(event)`` asks first;
+* the stream's state (:class:`StreamState`), driven by one transition table
+  (:data:`STREAM_TRANSITIONS`: resolve, then address by address, then TLS, on every loop). An
+  event the table does not list for the current state raises ``RuntimeError``; ``can(event)``
+  asks first;
 * :meth:`Transport.emit`: the per-publish hot path. It queues by reference inline (a
   ``WriteQueue.append`` call would add ~20 % to emit) and asks the loop for one flush per loop
   iteration (``flush_pending`` is true while a flush will come without being asked:
@@ -54,7 +53,7 @@ class StreamState(enum.Enum):
 
     IDLE = "idle"  # no stream: connect() may be called
     RESOLVING = "resolving"  # getaddrinfo() running off the loop thread
-    CONNECTING = "connecting"  # TCP connect (Tornado: resolve + connect + TLS in one task)
+    CONNECTING = "connecting"  # TCP connect, address by address
     HANDSHAKING = "handshaking"  # TLS handshake
     OPEN = "open"  # _on_stream_connected() was called
     CLOSING = "closing"  # disconnected; _on_stream_terminated(None) is scheduled
@@ -76,15 +75,6 @@ STREAM_TRANSITIONS: _Table = {
     (_S.HANDSHAKING, "up"): _S.OPEN,
     **{(state, "fail"): _S.IDLE for state in _ACTIVE},
     **{(state, "disconnect"): _S.CLOSING for state in _ACTIVE},
-    (_S.CLOSING, "closed"): _S.IDLE,
-}
-
-#: One task resolves, connects and does the TLS handshake (Tornado's ``TCPClient``).
-ONE_TASK_TRANSITIONS: _Table = {
-    (_S.IDLE, "connect"): _S.CONNECTING,
-    (_S.CONNECTING, "up"): _S.OPEN,
-    **{(state, "fail"): _S.IDLE for state in (_S.CONNECTING, _S.OPEN)},
-    **{(state, "disconnect"): _S.CLOSING for state in (_S.CONNECTING, _S.OPEN)},
     (_S.CLOSING, "closed"): _S.IDLE,
 }
 
@@ -320,7 +310,6 @@ class AddressByAddress(Transport):
 __all__ = [
     "AddressByAddress",
     "Buffer",
-    "ONE_TASK_TRANSITIONS",
     "STREAM_TRANSITIONS",
     "StreamState",
     "Transport",

@@ -1,23 +1,28 @@
 """SelectConnection: the base Connection's hooks on the select :class:`IOLoop` (rule 1).
 
 Hooks only, one call each: no frame is parsed and no protocol state is kept here
-(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, a
-:class:`~.transport.SelectTransport` (the shared ``Transport`` of ``adapters/_transport/``);
-timers and the thread-safe callback go through ``self.loop``, the :class:`~.loop.SelectLoop`
-over ``self.ioloop``. The same three attribute names on every adapter.
+(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, the shared
+socket transport (``adapters/_transport/sockets.py``) with select's write strategy (flush
+before the next poll); timers, readiness and the thread-safe callback go through
+``self.loop``, the :class:`~.loop.SelectLoop` over ``self.ioloop``. The same three attribute
+names on every adapter.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
 
+from .._transport import strategies
+from .._transport.sockets import SocketTransport
 from .._transport.transport import Buffer
 from .ioloop import IOLoop
 from .loop import SelectLoop
-from .transport import SelectTransport
+
+LOGGER = logging.getLogger(__name__)
 
 
 class SelectConnection(Connection):
@@ -35,7 +40,7 @@ class SelectConnection(Connection):
         # Everything the hooks use exists before the base may call them from __init__.
         self.ioloop = custom_ioloop if custom_ioloop is not None else IOLoop()
         self.loop = SelectLoop(self.ioloop)
-        self.transport = SelectTransport(self, self.loop)
+        self.transport = SocketTransport(self, self.loop, strategies.SELECT, LOGGER)
         super().__init__(
             parameters=parameters,
             on_open_callback=on_open_callback,

@@ -1,19 +1,24 @@
 """TornadoConnection: the base Connection's hooks on a Tornado ``IOLoop`` (rule 1).
 
 Hooks only, one call each: no frame is parsed and no protocol state is kept here
-(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, a
-:class:`~.transport.TornadoTransport` (the shared ``Transport`` of ``adapters/_transport/``);
-timers and the thread-safe callback go through ``self.loop``, the :class:`~.loop.TornadoLoop`
-over ``self.ioloop``. The same three attribute names on every adapter.
+(``docs/internals.md``, "The hook contract"). The stream is ``self.transport``, the shared
+socket transport (``adapters/_transport/sockets.py``) with the flush-after-read strategy, on
+the socket directly (not an ``IOStream``); timers, readiness and the thread-safe callback go
+through ``self.loop``, the :class:`~.loop.TornadoLoop` over ``self.ioloop``. The same three
+attribute names on every adapter.
 
-The loop is ``custom_ioloop`` or ``IOLoop.current()`` taken when the connection is built (never
-the deprecated ``IOLoop.instance()``, never at import time). Tornado 6 loops run on asyncio, so
-a Tornado web application, asyncio code and amqpbase share one loop. The adapter never starts or
-stops it.
+The loop is ``custom_ioloop``, else the ``IOLoop`` of the asyncio loop running when the
+connection is built (never the deprecated ``IOLoop.instance()``, never at import time). Built
+with neither (at module level, before ``asyncio.run``), it raises ``RuntimeError`` at once:
+the loop ``IOLoop.current()`` would make up there is not the one ``asyncio.run`` runs, and the
+connection would silently never open. Tornado 6 loops run on asyncio, so a Tornado web
+application, asyncio code and amqpbase share one loop. The adapter never starts or stops it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Callable, Optional
 
 from tornado.ioloop import IOLoop
@@ -21,9 +26,30 @@ from tornado.ioloop import IOLoop
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
 
+from .._transport import strategies
+from .._transport.sockets import SocketTransport
 from .._transport.transport import Buffer
 from .loop import TornadoLoop
-from .transport import TornadoTransport
+
+LOGGER = logging.getLogger(__name__)
+
+
+def default_ioloop(custom_ioloop: Optional[IOLoop]) -> IOLoop:
+    """``custom_ioloop``, else the running loop's ``IOLoop``; with neither, ``RuntimeError``."""
+    if custom_ioloop is not None:
+        if not isinstance(custom_ioloop, IOLoop):
+            raise TypeError(f"custom_ioloop must be a tornado IOLoop, got {custom_ioloop!r}")
+        return custom_ioloop
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "TornadoConnection: no event loop is running, so there is no IOLoop to run on; "
+            "build the connection inside a coroutine or callback of the running loop "
+            "(asyncio.run(main()), IOLoop.run_sync), or pass custom_ioloop=<the IOLoop you "
+            "will start>"
+        ) from None
+    return IOLoop.current()
 
 
 class TornadoConnection(Connection):
@@ -40,9 +66,9 @@ class TornadoConnection(Connection):
         internal_connection_workflow: bool = True,
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
-        self.ioloop: IOLoop = custom_ioloop if custom_ioloop is not None else IOLoop.current()
+        self.ioloop: IOLoop = default_ioloop(custom_ioloop)
         self.loop = TornadoLoop(self.ioloop)
-        self.transport = TornadoTransport(self, self.loop)
+        self.transport = SocketTransport(self, self.loop, strategies.ASYNCIO, LOGGER)
         super().__init__(
             parameters=parameters,
             on_open_callback=on_open_callback,
@@ -53,8 +79,8 @@ class TornadoConnection(Connection):
 
     @classmethod
     def _workflow_loop(cls, custom_ioloop: Any) -> Any:
-        # The attempts of one create_connection share one loop, the current one by default.
-        return custom_ioloop if custom_ioloop is not None else IOLoop.current()
+        # The attempts of one create_connection share one loop, the running one by default.
+        return default_ioloop(custom_ioloop)
 
     def _adapter_connect_stream(self) -> None:
         self.transport.connect(self.params)
@@ -66,7 +92,7 @@ class TornadoConnection(Connection):
         self.transport.emit(data)
 
     def _adapter_get_write_buffer_size(self) -> int:
-        return self.transport.write_buffer_size()
+        return self.transport.queue.size
 
     def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.loop.call_later(delay, callback)

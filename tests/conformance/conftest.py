@@ -31,7 +31,7 @@ from .drivers import DEFAULT_TIMEOUT, Driver, driver_class
 #: development run; CI runs them all.
 DRIVERS: List[str] = [
     name.strip()
-    for name in os.environ.get("AMQPBASE_DRIVERS", "select,tornado,twisted").split(",")
+    for name in os.environ.get("AMQPBASE_DRIVERS", "select,tornado,asyncio,twisted").split(",")
     if name.strip()
 ]
 

@@ -1,51 +1,28 @@
-"""The Tornado conformance driver: :class:`TornadoConnection` on a Tornado ``IOLoop``.
+"""The Tornado conformance driver: :class:`TornadoConnection` on a Tornado ``IOLoop`` wrapping
+the asyncio driver's loop (``driver_asyncio.py``: a fresh asyncio loop per test, or, under
+``--reactor=asyncio``, the reactor's loop shared by the session).
 
-Two modes, chosen by the Twisted reactor pytest-twisted installed (looked up lazily, so this
-module imports no reactor):
-
-- **Own loop** (pytest-twisted's default reactor, not asyncio): each test gets a fresh asyncio
-  event loop wrapped by ``AsyncIOLoop(asyncio_loop=..., make_current=False)`` (so nothing
-  global is changed). ``run_until`` runs it with ``run_until_complete`` on a future resolved by
-  a periodic check or by the deadline; ``_release`` cancels leftover tasks and closes both.
-- **Shared loop** (``pytest --reactor=asyncio``): Twisted's ``AsyncioSelectorReactor`` runs
-  its asyncio loop (``reactor._asyncioEventloop``) in pytest-twisted's greenlet. The driver
-  wraps THAT loop in one Tornado ``IOLoop`` for the whole session and never runs, stops or
-  closes it: ``run_until`` waits with ``pytest_twisted.blockon`` on a Deferred fired by the
-  periodic check or by the deadline (conftest runs the test body outside the reactor
-  greenlet, where ``blockon`` is allowed). This is the set-up of an application mixing Twisted,
-  Tornado and asyncio code on one loop.
-
-In both modes the predicate is checked from inside the loop, which records the loop's thread
-in ``loop_thread_ident``.
+In own-loop mode the ``IOLoop`` is ``AsyncIOLoop(asyncio_loop=..., make_current=False)`` (so
+nothing global is changed) and closing it closes the asyncio loop. In shared mode there is one
+``IOLoop`` for the session's reactor loop (Tornado allows one ``IOLoop`` per asyncio loop),
+never closed: the set-up of an application mixing Twisted, Tornado and asyncio on one loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from tornado.ioloop import IOLoop
 from tornado.platform.asyncio import AsyncIOLoop
 
 from amqpbase.adapters.tornado import TornadoConnection
 
-from .drivers import Driver
+from .driver_asyncio import AsyncioDriver
 
 #: The one Tornado IOLoop wrapping each shared (reactor) asyncio loop: Tornado allows one
 #: IOLoop per asyncio loop, and the reactor's loop outlives every test.
 _SHARED_IOLOOPS: Dict[asyncio.AbstractEventLoop, IOLoop] = {}
-
-
-def reactor_asyncio_loop() -> Optional[asyncio.AbstractEventLoop]:
-    """The asyncio loop of the installed Twisted reactor, or None when the installed reactor
-    is not asyncio-based (or Twisted was never set up by pytest-twisted)."""
-    if "twisted.internet.reactor" not in sys.modules:
-        return None  # importing it here would install the default reactor as a side effect
-    from twisted.internet import reactor
-
-    loop = getattr(reactor, "_asyncioEventloop", None)
-    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
 def shared_ioloop(loop: asyncio.AbstractEventLoop) -> IOLoop:
@@ -64,47 +41,22 @@ def shared_ioloop(loop: asyncio.AbstractEventLoop) -> IOLoop:
     return ioloop
 
 
-class TornadoDriver(Driver):
-    """Driver for ``amqpbase.adapters.tornado`` (see the module docstring for both modes)."""
+class TornadoDriver(AsyncioDriver):
+    """Driver for ``amqpbase.adapters.tornado`` (see the module docstring)."""
 
     name = "tornado"
     connection_class = TornadoConnection
 
     def __init__(self) -> None:
         super().__init__()
-        shared = reactor_asyncio_loop()
-        self.shared = shared is not None
-        if shared is not None:
-            self.asyncio_loop = shared
-            self.ioloop = shared_ioloop(shared)
+        if self.shared:
+            self.ioloop = shared_ioloop(self.asyncio_loop)
         else:
-            self.asyncio_loop = asyncio.new_event_loop()
             self.ioloop = AsyncIOLoop(asyncio_loop=self.asyncio_loop, make_current=False)
 
     @property
     def loop(self) -> Any:
         return self.ioloop
-
-    # ------------------------------------------------------------------ running the loop
-
-    def _begin_wait(self) -> Callable[[], None]:
-        if self.shared:
-            from twisted.internet import defer
-
-            deferred: defer.Deferred[None] = defer.Deferred()
-            self._pending: Any = deferred
-            return lambda: deferred.callback(None)
-        future = self.asyncio_loop.create_future()
-        self._pending = future
-        return lambda: future.set_result(None)
-
-    def _wait(self) -> None:
-        if self.shared:
-            import pytest_twisted
-
-            pytest_twisted.blockon(self._pending)  # the reactor greenlet runs the loop
-        else:
-            self.asyncio_loop.run_until_complete(self._pending)
 
     def _schedule(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self.ioloop.call_later(delay, callback)
@@ -118,15 +70,5 @@ class TornadoDriver(Driver):
     def call_threadsafe(self, callback: Callable[[], Any]) -> None:
         self.ioloop.add_callback(callback)
 
-    # ------------------------------------------------------------------ teardown
-
-    def _release(self) -> None:
-        if self.shared:
-            return  # the reactor's loop is not ours: never stopped, never closed
-        loop = self.asyncio_loop
-        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+    def _close_loop(self) -> None:
         self.ioloop.close()  # closes the asyncio loop too

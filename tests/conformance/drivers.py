@@ -267,8 +267,9 @@ class SelectDriver(Driver):
 
 
 def driver_class(name: str) -> "type[Driver]":
-    """The driver class for a pytest id ("select", "tornado", "twisted"). The Tornado and
-    Twisted drivers live in their own modules (``driver_tornado.py``, ``driver_twisted.py``)
+    """The driver class for a pytest id ("select", "tornado", "asyncio", "twisted"). The
+    Tornado, asyncio and Twisted drivers live in their own modules (``driver_tornado.py``,
+    ``driver_asyncio.py``, ``driver_twisted.py``)
     and are imported only when asked for, so a loop's import cost or failure stays its own."""
     if name == "select":
         return SelectDriver
@@ -276,6 +277,10 @@ def driver_class(name: str) -> "type[Driver]":
         from .driver_tornado import TornadoDriver
 
         return TornadoDriver
+    if name == "asyncio":
+        from .driver_asyncio import AsyncioDriver
+
+        return AsyncioDriver
     if name == "twisted":
         from .driver_twisted import TwistedDriver
 

@@ -157,15 +157,33 @@ def test_a_refused_port_is_tcp_connection_refused(driver: Driver) -> None:
     assert conn.events == ["terminated"]  # one outcome, no connected stream before it
 
 
+def test_a_socket_timeout_too_short_for_the_connect_times_out_even_on_loopback(
+    driver: Driver,
+) -> None:
+    """A listener that would accept at once: a connect that took longer than
+    ``socket_timeout`` (1 µs here) is a timeout even when the loop sees it complete before
+    the timer runs (on loopback it completes on the very next poll)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        conn, outcome = connect(driver, params(port, socket_timeout=0.000001))
+        driver.run_until(lambda: outcome, what="the open to fail")
+    error = outcome["error"]
+    assert type(error) is exceptions.SocketTimeoutError, repr(error)
+    assert isinstance(error.__cause__, socket.timeout)
+    assert str(error).startswith(f"127.0.0.1:{port}: connect timed out (")
+    assert conn.events == ["terminated"]
+
+
 def test_close_while_connecting_reports_the_abort_once_later(driver: Driver) -> None:
     conn, outcome = connect(driver, params(free_port()))
     original = conn._adapter_connect_stream
 
     def connect_then_close() -> None:
         original()
-        # Tornado's one task resolves and connects; select and Twisted resolve first.
-        assert conn.transport.state.name == ("CONNECTING" if driver.name == "tornado"
-                                             else "RESOLVING")
+        # Every loop resolves first, off the loop thread.
+        assert conn.transport.state.name == "RESOLVING"
         conn.close()  # the base aborts the open: _adapter_disconnect_stream()
         assert conn.terminations == []  # never from inside the down-call
 

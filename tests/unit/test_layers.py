@@ -33,9 +33,11 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
                           "amqpbase.adapters._transport.*")),
     ("loops", ("amqpbase.adapters.select", "amqpbase.adapters.select.*",
                "amqpbase.adapters.tornado", "amqpbase.adapters.tornado.*",
+               "amqpbase.adapters.asyncio", "amqpbase.adapters.asyncio.*",
                "amqpbase.adapters.twisted", "amqpbase.adapters.twisted.*")),
 ]
-LOOPS = ("amqpbase.adapters.select", "amqpbase.adapters.tornado", "amqpbase.adapters.twisted")
+LOOPS = ("amqpbase.adapters.select", "amqpbase.adapters.tornado", "amqpbase.adapters.asyncio",
+         "amqpbase.adapters.twisted")
 
 
 def layer_of(module: str) -> int:

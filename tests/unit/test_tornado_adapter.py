@@ -1,9 +1,9 @@
 """The Tornado adapter on real loopback sockets: TornadoConnection's hooks and its transport.
 
-What the conformance suite cannot see from the outside is checked here: the default loop,
-write coalescing (send system calls counted), buffers kept by reference, the in-flight
-discipline on a full socket, reads, the one last write of ``disconnect``, and the exact
-adapter-level errors. No mocks: a real Tornado ``IOLoop`` on its own asyncio loop, real sockets
+What the conformance suite cannot see from the outside is checked here: the default loop (and
+the clear error without one), Tornado's configured ``Resolver``, write coalescing (send system
+calls counted), buffers kept by reference, a full socket waiting for write readiness, reads,
+flush after read, the one last write of ``disconnect``, and the exact adapter-level errors. No mocks: a real Tornado ``IOLoop`` on its own asyncio loop, real sockets
 on 127.0.0.1 and the real base ``Connection``. A test may subclass TornadoConnection to
 *observe* an up-call (record it, then call the base), or call a down-call hook itself the way
 the base would. Send system calls are counted by switching the connected socket's class to a
@@ -70,7 +70,7 @@ def loop() -> Iterator[Loop]:
 
 class CountingSocket(socket.socket):
     """A connected socket's class is switched to this one (same slots, so Python allows it):
-    ``send`` (IOStream's writes) and ``sendmsg`` (the adapter's own) record (bytes offered,
+    ``send`` (TLS-less fallbacks; none expected) and ``sendmsg`` record (bytes offered,
     bytes sent or -1 for EAGAIN, the owners of the buffers: one for ``send``, a tuple for
     ``sendmsg``), then make the real system call."""
 
@@ -113,9 +113,8 @@ class Probe(TornadoConnection):
         super().__init__(*args, **kwargs)
 
     def _on_stream_connected(self) -> None:
-        stream = self.transport.stream
-        assert stream is not None
-        self.sock = stream.socket
+        self.sock = self.transport.sock
+        assert self.sock is not None
         if self.count_sends:
             CountingSocket.calls = []
             self.sock.__class__ = CountingSocket
@@ -161,6 +160,15 @@ def test_default_loop_is_the_current_one_when_the_connection_is_built(loop: Loop
     assert seen == [loop.ioloop]
     assert type(results[0]) is exceptions.AMQPConnectionWorkflowFailed
     assert type(results[0].exceptions[0]) is exceptions.TCPConnectionRefusedError
+
+
+def test_built_with_no_running_loop_and_no_custom_ioloop_it_raises_at_once() -> None:
+    """At module level, before ``asyncio.run``: the IOLoop ``IOLoop.current()`` would make up
+    is not the one ``asyncio.run`` runs, so the connection would never open. It says so."""
+    with pytest.raises(RuntimeError, match="no event loop is running.*custom_ioloop"):
+        TornadoConnection(params(free_port()))
+    with pytest.raises(TypeError, match="custom_ioloop must be a tornado IOLoop"):
+        TornadoConnection(params(free_port()), custom_ioloop=asyncio.new_event_loop())
 
 
 def test_timers_remove_twice_or_after_firing_and_threadsafe_callbacks(loop: Loop) -> None:
@@ -260,7 +268,7 @@ def test_every_address_is_tried_in_order(loop: Loop, two_addresses: Any) -> None
 
 def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None:
     """A listener whose accept queue is full leaves our SYN unanswered: close() aborts the
-    connect promptly (not after socket_timeout) and TCPClient closes the pending socket."""
+    connect promptly (not after socket_timeout) and closes the pending socket."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
@@ -275,7 +283,7 @@ def test_close_during_a_hanging_tcp_connect_drops_it_at_once(loop: Loop) -> None
     try:
         conn = Probe(params(port, socket_timeout=5.0), custom_ioloop=loop.ioloop,
                      on_open_error_callback=lambda c, e: errors.append(e))
-        loop.run_until(lambda: conn.transport.connect_task is not None)
+        loop.run_until(lambda: conn.transport.state.name == "CONNECTING")
         loop.run_for(0.1)
         start = time.monotonic()
         conn.close()
@@ -304,16 +312,14 @@ def test_emits_are_coalesced_into_one_sendmsg_per_loop_iteration(loop: Loop) -> 
     def on_connected(conn: Probe) -> None:
         for chunk in payload:  # the base calling the hook 1000 times in one callback
             conn._adapter_emit_data(chunk)
-        stream = conn.transport.stream
-        assert stream is not None
         before_flush.extend([len(CountingSocket.calls), conn._adapter_get_write_buffer_size(),
-                             stream.writing()])
+                             conn.transport.writing])
 
     conn = Probe(params(server.port), custom_ioloop=loop.ioloop, count_sends=True)
     conn.on_connected = on_connected
     loop.run_until(lambda: len(server.received) == len(expected))
     assert before_flush == [0, len(expected), False]  # emitting made no system call
-    # One sendmsg, straight from the 1001 queued buffers (no join, no IOStream write).
+    # One sendmsg, straight from the 1001 queued buffers (no join, no copy).
     assert [(offered, sent, len(owners)) for offered, sent, owners in CountingSocket.calls] == [
         (len(expected), len(expected), 1001)
     ]
@@ -356,12 +362,13 @@ def test_large_buffers_are_sent_by_reference(loop: Loop) -> None:
     assert bytes(server.received) == expected
 
 
-def test_a_full_socket_waits_for_its_write_future_without_a_send_per_buffer(
+def test_a_full_socket_waits_for_write_readiness_without_a_send_per_buffer(
     loop: Loop,
 ) -> None:
     """32 MiB as 256 views to a peer that does not read at first: the kernel takes part, the
-    rest waits. Only the piece in flight is tried again (no EAGAIN per queued buffer); once the
-    peer reads, everything arrives in order and the drain is reported once."""
+    rest waits for write readiness (no EAGAIN per queued buffer, about 4 MiB offered per
+    sendmsg); once the peer reads, everything arrives in order and the drain is reported
+    once."""
     block = bytes(range(256)) * 512  # 128 KiB
     body = b"".join(block[i:] + block[:i] for i in range(256))  # 32 MiB, no repeating pattern
     expected = PROTOCOL_HEADER + body
@@ -391,10 +398,11 @@ def test_a_full_socket_waits_for_its_write_future_without_a_send_per_buffer(
     size, eagain = blocked[0]
     assert 0 < size < len(expected)  # the kernel took part of it, the rest waited
     assert eagain <= 2, CountingSocket.calls  # not one EAGAIN per queued buffer
-    # Both paths carried data: sendmsg straight from the queue, and the IOStream for what the
-    # kernel did not take (a piece in flight); the digest shows they kept the order.
-    assert any(type(owners) is tuple and sent > 0 for _, sent, owners in CountingSocket.calls)
-    assert any(type(owner) is not tuple for _, _, owner in CountingSocket.calls)
+    # Every write was a sendmsg straight from the queue, none offered the whole backlog; the
+    # digest shows the order was kept.
+    assert all(type(owners) is tuple for _, _, owners in CountingSocket.calls)
+    assert any(0 <= sent < offered for offered, sent, _ in CountingSocket.calls)
+    assert max(offered for offered, _, _ in CountingSocket.calls) <= 4 * 1024 * 1024 + 128 * 1024
     assert hashlib.sha256(server.received).digest() == hashlib.sha256(expected).digest()
     assert conn._adapter_get_write_buffer_size() == 0 and conn.drained == 1
     conn._adapter_disconnect_stream()
