@@ -274,7 +274,12 @@ class BlockingChannel:
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         self._raise_if_not_open()
         try:
-            return self._io.call(function, args, self._channel_number)
+            value = self._io.call(function, args, self._channel_number)
+            error = self._call_error
+            if error is not None:  # a call queued before this one failed (it ran first)
+                self._call_error = None
+                raise error
+            return value
         except (exceptions.AMQPChannelError, exceptions.AMQPConnectionError) as exc:
             if isinstance(exc, exceptions.ChannelClosedByClient):
                 raise
