@@ -34,6 +34,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("loops", ("amqpbase.adapters.select", "amqpbase.adapters.select.*",
                "amqpbase.adapters.tornado", "amqpbase.adapters.tornado.*",
                "amqpbase.adapters.twisted", "amqpbase.adapters.twisted.*")),
+    # BlockingConnection is built on the select adapter's public API.
+    ("over a loop", ("amqpbase.adapters.blocking", "amqpbase.adapters.blocking.*")),
 ]
 LOOPS = ("amqpbase.adapters.select", "amqpbase.adapters.tornado", "amqpbase.adapters.twisted")
 
