@@ -73,7 +73,7 @@ def test_wrong_credentials_raise_probable_authentication_error(broker: Any) -> N
 def test_context_manager_lets_exceptions_through_and_closes(params: URLParameters) -> None:
     with pytest.raises(ZeroDivisionError):
         with BlockingConnection(params) as connection:
-            1 / 0
+            raise ZeroDivisionError("body fails")
     assert connection.is_closed
     with pytest.raises(SystemExit):
         with BlockingConnection(params) as connection:
@@ -113,7 +113,8 @@ def test_callbacks_run_only_inside_process_data_events(connection: BlockingConne
 def test_add_callback_threadsafe_from_many_threads(connection: BlockingConnection) -> None:
     ran: List[int] = []
     threads = [
-        threading.Thread(target=connection.add_callback_threadsafe, args=(lambda i=i: ran.append(i),))
+        threading.Thread(target=connection.add_callback_threadsafe,
+                         args=(lambda i=i: ran.append(i),))
         for i in range(20)
     ]
     for thread in threads:
