@@ -13,6 +13,9 @@ is a layer over the callback API, not part of that contract.
 - ``amqpbase.adapters.twisted``: :class:`TwistedConnection` on a Twisted reactor (the global
   one, imported when a connection is built, by default), and pika's Deferred-flavoured API on
   top of it: ``TwistedProtocolConnection``, ``TwistedChannel``, ``ClosableDeferredQueue``.
+- ``amqpbase.adapters.blocking``: pika's :class:`BlockingConnection` and ``BlockingChannel``
+  over :class:`SelectConnection`, whose ``IOLoop`` runs on a thread the connection owns (not a
+  hook adapter: it uses the select adapter's public API only).
 
 Tornado and Twisted are optional dependencies (extras ``tornado`` and ``twisted``); importing
 ``amqpbase`` or one adapter imports no other adapter's loop.

@@ -3,6 +3,7 @@
 The names a pika user expects are here, so porting is an import change::
 
     from amqpbase import SelectConnection, URLParameters, BasicProperties
+    from amqpbase import BlockingConnection     # pika.BlockingConnection
 
 The Tornado and Twisted adapters live in ``amqpbase.adapters.tornado`` and
 ``amqpbase.adapters.twisted`` and are imported only when asked for (no loop is imported by
@@ -23,16 +24,21 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``SelectConnection`` and ``IOLoop`` load on first use (pika exports them here)."""
+    """``SelectConnection``, ``IOLoop`` and ``BlockingConnection`` load on first use (pika
+    exports them here)."""
     if name in ("SelectConnection", "IOLoop"):
         # import_module: mypy cannot follow the package-dir mapping of amqpbase.adapters
         select = importlib.import_module("amqpbase.adapters.select")
         return getattr(select, name)
+    if name == "BlockingConnection":
+        blocking = importlib.import_module("amqpbase.adapters.blocking")
+        return getattr(blocking, name)
     raise AttributeError(f"module 'amqpbase' has no attribute {name!r}")
 
 
 __all__ = [
     "BasicProperties",
+    "BlockingConnection",
     "Channel",
     "Connection",
     "ConnectionParameters",

@@ -35,6 +35,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
                "amqpbase.adapters.tornado", "amqpbase.adapters.tornado.*",
                "amqpbase.adapters.asyncio", "amqpbase.adapters.asyncio.*",
                "amqpbase.adapters.twisted", "amqpbase.adapters.twisted.*")),
+    # BlockingConnection is built on the select adapter's public API.
+    ("over a loop", ("amqpbase.adapters.blocking", "amqpbase.adapters.blocking.*")),
 ]
 LOOPS = ("amqpbase.adapters.select", "amqpbase.adapters.tornado", "amqpbase.adapters.asyncio",
          "amqpbase.adapters.twisted")
