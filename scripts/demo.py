@@ -2,7 +2,7 @@
 """Publish a batch with publisher confirms, consume it back, print the rates: on each loop.
 
 Written once against the pika 1.x callback API (only the imports differ from a pika program)
-and run on the select loop, Tornado's IOLoop and the Twisted reactor in turn (one process
+and run on the select loop, Tornado's IOLoop, a plain asyncio loop and the Twisted reactor in turn (one process
 each: a reactor cannot be restarted): connection -> channel -> queue_declare ->
 confirm_delivery -> basic_publish (a window of unconfirmed messages kept in flight) ->
 basic_qos + basic_consume with multiple acks -> close. Exits 0 when, on every loop, every
@@ -25,7 +25,7 @@ from amqpbase import spec
 from amqpbase.connection import Connection
 from amqpbase.parameters import URLParameters
 
-ADAPTERS = ("select", "tornado", "twisted")
+ADAPTERS = ("select", "tornado", "asyncio", "twisted")
 
 
 class Loop:
@@ -104,6 +104,15 @@ class TornadoLoop(Loop):
             self.done.set_result(None)
 
 
+class AsyncioLoop(TornadoLoop):
+    """A plain asyncio loop (no Tornado): ``AsyncioConnection``."""
+
+    def connect(self, params: URLParameters, **callbacks: Any) -> Connection:
+        from amqpbase.adapters.asyncio import AsyncioConnection
+
+        return AsyncioConnection(params, custom_ioloop=self.asyncio_loop, **callbacks)
+
+
 class TwistedLoop(Loop):
     """The global Twisted reactor (imported here, not at module import)."""
 
@@ -132,7 +141,8 @@ class TwistedLoop(Loop):
             self.reactor.stop()
 
 
-LOOPS = {"select": SelectLoop, "tornado": TornadoLoop, "twisted": TwistedLoop}
+LOOPS = {"select": SelectLoop, "tornado": TornadoLoop, "asyncio": AsyncioLoop,
+         "twisted": TwistedLoop}
 
 
 class Demo:

@@ -17,7 +17,7 @@ def test_demo_confirms_and_consumes_on_every_loop(broker: Any) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    for adapter in ("select", "tornado", "twisted"):
+    for adapter in ("select", "tornado", "asyncio", "twisted"):
         assert any(line.strip().startswith(f"{adapter}: published 500 messages")
                    for line in lines), proc.stdout
         assert any(line.strip().startswith(f"{adapter}: consumed  500 messages")
