@@ -329,9 +329,9 @@ class Connection(metaclass=ABCMeta):
     @property
     def write_buffer_size(self) -> int:
         """Bytes queued for the socket and not yet accepted by the kernel (read-only; 0 without
-        a stream): what the backpressure check measures. Tornado counts the piece handed to
-        its ``IOStream`` whole until written; Twisted includes its transport's unsent bytes."""
-        return self._adapter_get_write_buffer_size()
+        a stream), the not yet emitted slices of a paced large message included: what the
+        backpressure check measures. Twisted includes its transport's unsent bytes."""
+        return self._link.write_buffer_size()
 
     @property
     def is_closed(self) -> bool:
@@ -611,6 +611,8 @@ class Connection(metaclass=ABCMeta):
     def _on_write_buffer_drained(self) -> None:
         """The adapter's write buffer went from non-empty to empty: re-arm backpressure and,
         when it fired since the last drain, run the drained callbacks (once per crossing)."""
+        if self._link.pump():
+            return  # the next slice of a paced message went out: not drained yet
         if not self._link.rearm_backpressure():
             return  # no crossing since the last drain: nothing to announce
         if self._machine.state is not ConnectionState.OPEN:
@@ -634,10 +636,7 @@ class Connection(metaclass=ABCMeta):
             _APPLY[type(action)](self, action)
 
     def _apply_send(self, action: act.Send) -> None:
-        # channel-0 methods count for backpressure as channel sends do; header/heartbeat not
-        self._link.send_control(
-            action.data, action.frame_count, action.name.startswith("Connection.")
-        )
+        self._link.send_control(action.data, action.frame_count, action.name)
 
     def _apply_start_timer(self, action: act.StartTimer) -> None:
         self._apply_cancel_timer(act.CancelTimer(action.timer))  # never two of one name

@@ -26,7 +26,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("wire", ("amqpbase.wire", "amqpbase.wire.*", "amqpbase.frame")),
     ("configuration", ("amqpbase.credentials", "amqpbase._amqp_url", "amqpbase.parameters")),
     ("protocol", ("amqpbase.protocol", "amqpbase.protocol.*")),
-    ("facades", ("amqpbase._callbacks", "amqpbase._channel_args", "amqpbase.link",
+    ("facades", ("amqpbase._callbacks", "amqpbase._channel_args", "amqpbase.pacing", "amqpbase.link",
                  "amqpbase.channel", "amqpbase.connection", "amqpbase.connection_state",
                  "amqpbase.connection_workflow", "amqpbase")),
     ("shared transport", ("amqpbase.adapters", "amqpbase.adapters._transport",
