@@ -30,6 +30,7 @@ Contracts (docs/internals.md, "Channel <-> Connection"):
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from enum import Enum
 from typing import (
@@ -113,6 +114,7 @@ _JOINED_BODY_MAX = 16 * 1024
 _PUBLISH_HEADS_MAX = 128  # (exchange, routing key, mandatory) heads cached per channel
 _BasicProperties = spec.BasicProperties
 _BODY_TYPES = (bytes, bytearray, memoryview)
+_get_ident = threading.get_ident
 
 
 class ReturnedMessage(NamedTuple):
@@ -188,6 +190,8 @@ class Channel:
         self.channel_number = channel_number
         #: The ``Connection`` (pika API); the channel uses it only through public names.
         self.connection = connection
+        # The connection's loop thread (shared cell): calls from another thread raise.
+        self._loop_thread = connection.loop_thread
         self._link: ChannelLink = link if link is not None else _DetachedLink()
         self._machine = ChannelMachine(channel_number)
         self._on_open_callback = on_open_callback
@@ -287,6 +291,7 @@ class Channel:
         return counts
 
     def _raise_if_not_open(self) -> None:
+        self._loop_thread.check()
         self._machine.check(Input.SEND)
         if not self._link.open:
             raise exceptions.ConnectionWrongStateError("Connection is not open.")
@@ -343,6 +348,8 @@ class Channel:
         link = self._link
         if machine.state is not _OPEN or not link.open:
             self._raise_if_not_open()
+        if self._loop_thread.ident != _get_ident():
+            self._loop_thread.check()
         if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
             require_uint(delivery_tag, "delivery_tag", 64)
         if machine.tag_offset:
@@ -414,6 +421,8 @@ class Channel:
         link = self._link
         if machine.state is not _OPEN or not link.open:
             self._raise_if_not_open()
+        if self._loop_thread.ident != _get_ident():
+            self._loop_thread.check()  # a thread other than the loop's (allowed before it ran)
         if on_confirm is not None:
             require_callable(on_confirm, "on_confirm")
         mandatory = True if mandatory else False
@@ -845,6 +854,7 @@ class Channel:
         Raises ``ChannelWrongStateError`` when already closing or closed."""
         require_uint(reply_code, "reply_code", 16)
         require_str(reply_text, "reply_text")
+        self._loop_thread.check()
         self._machine.check(Input.CLOSE)
         method = spec.Channel.Close(reply_code, reply_text, 0, 0)
         check_encodable(method)

@@ -92,3 +92,37 @@ def test_outside_confirm_mode_on_confirm_runs_at_once(session: Session,
     channel.basic_publish("", queue, b"x", on_confirm=outcomes.append)
     assert outcomes == [None]
     session.wait_for_count(channel, queue, 1)
+
+
+def test_calls_from_another_thread_raise_and_add_callback_threadsafe_gets_in(
+    session: Session, channel: Channel
+) -> None:
+    """Once the loop ran, a call from another thread raises WrongThreadError (nothing is
+    sent); ``connection.add_callback_threadsafe`` runs the same call on the loop thread."""
+    import threading
+
+    queue = session.declare_queue(channel)
+    errors: List[BaseException] = []
+    ran: List[bool] = []
+
+    def publish() -> None:
+        channel.basic_publish("", queue, b"via the loop")
+        ran.append(True)
+
+    def other_thread() -> None:
+        for call in (lambda: channel.basic_publish("", queue, b"wrong thread"),
+                     lambda: channel.queue_purge(queue),
+                     lambda: channel.connection.channel()):
+            try:
+                call()
+            except exceptions.WrongThreadError as error:
+                errors.append(error)
+        channel.connection.add_callback_threadsafe(publish)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    session.driver.run_until(lambda: bool(ran), what="the thread-safe callback")
+    thread.join()
+    assert len(errors) == 3
+    session.wait_for_count(channel, queue, 1)
+    assert channel.is_open

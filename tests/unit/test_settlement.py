@@ -256,3 +256,58 @@ def test_on_confirm_on_every_publish_path(env: Env, size: int) -> None:
     assert list(env.channel.machine.confirms.waiting) == [1, 2]
     env.send(spec.Basic.Ack(0, True))
     assert [r.count for r in results] == [1, 1]
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop thread: calls from another thread raise (issues 13 and 14)
+# ----------------------------------------------------------------------------------------------
+
+
+def _in_thread(call: Any) -> Any:
+    import threading
+
+    result: List[Any] = []
+
+    def run() -> None:
+        try:
+            call()
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            result.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result[0] if result else None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda e: e.channel.basic_publish("", "q", b"m"),
+        lambda e: e.channel.basic_ack(1),
+        lambda e: e.channel.basic_nack(1),
+        lambda e: e.channel.queue_declare("q"),
+        lambda e: e.channel.close(),
+        lambda e: e.connection.channel(),
+        lambda e: e.connection.close(),
+    ],
+    ids=["publish", "ack", "nack", "rpc", "channel-close", "open-channel", "close"],
+)
+def test_a_call_from_another_thread_raises_and_sends_nothing(env: Env, call: Any) -> None:
+    env.broker.received()
+    error = _in_thread(lambda: call(env))
+    assert type(error) is exceptions.WrongThreadError
+    assert "add_callback_threadsafe" in str(error)
+    assert env.broker.received() == [] and env.channel.is_open
+    call(env)  # the loop thread (this one) may
+
+
+def test_calls_before_the_loop_ran_are_allowed_from_any_thread() -> None:
+    from amqpbase.connection import LoopThread
+
+    guard = LoopThread()
+    assert _in_thread(guard.check) is None  # nothing recorded yet: any thread
+    guard.record()
+    _in_thread(guard.record)  # the first record wins
+    guard.check()
+    assert type(_in_thread(guard.check)) is exceptions.WrongThreadError
