@@ -39,13 +39,6 @@ def fail(future: "asyncio.Future[Any]", error: BaseException) -> None:
         future.exception()
 
 
-def failed(loop: asyncio.AbstractEventLoop, error: BaseException) -> "asyncio.Future[Any]":
-    """A future that has failed with ``error`` (marked retrieved)."""
-    future: "asyncio.Future[Any]" = loop.create_future()
-    fail(future, error)
-    return future
-
-
 class ReceivedMessage(NamedTuple):
     """One message from :meth:`FutureChannel.basic_consume`'s queue or ``basic_get``.
 

@@ -30,7 +30,7 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.channel import Channel
 from amqpbase.protocol.consumers import ConsumerQueues, cancelled_by_broker, cancelled_by_us
 
-from ._tools import MessageQueue, ReceivedMessage, fail, failed, settle
+from ._tools import MessageQueue, ReceivedMessage, fail, settle
 
 LOGGER = logging.getLogger("amqpbase.adapters.awaitable")
 
