@@ -30,6 +30,7 @@ Contracts (docs/internals.md, "Channel <-> Connection"):
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from enum import Enum
 from typing import (
@@ -38,6 +39,7 @@ from typing import (
     Callable,
     Dict,
     List,
+    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -79,7 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LOGGER = logging.getLogger("amqpbase.channel")
 
-__all__ = ["Channel", "ChannelState"]
+__all__ = ["Channel", "ChannelState", "ReturnedMessage"]
 
 _Callback = Callable[..., Any]
 
@@ -112,6 +114,17 @@ _JOINED_BODY_MAX = 16 * 1024
 _PUBLISH_HEADS_MAX = 128  # (exchange, routing key, mandatory) heads cached per channel
 _BasicProperties = spec.BasicProperties
 _BODY_TYPES = (bytes, bytearray, memoryview)
+_get_ident = threading.get_ident
+
+
+class ReturnedMessage(NamedTuple):
+    """A mandatory message the broker returned (Basic.Return), as
+    ``UnroutableError.messages`` holds it for a ``basic_publish(on_confirm=)`` publish."""
+
+    channel: "Channel"
+    method: spec.Basic.Return
+    properties: spec.BasicProperties
+    body: bytes
 
 
 class _DetachedLink:
@@ -177,6 +190,8 @@ class Channel:
         self.channel_number = channel_number
         #: The ``Connection`` (pika API); the channel uses it only through public names.
         self.connection = connection
+        # The connection's loop thread (shared cell): calls from another thread raise.
+        self._loop_thread = connection.loop_thread
         self._link: ChannelLink = link if link is not None else _DetachedLink()
         self._machine = ChannelMachine(channel_number)
         self._on_open_callback = on_open_callback
@@ -276,6 +291,7 @@ class Channel:
         return counts
 
     def _raise_if_not_open(self) -> None:
+        self._loop_thread.check()
         self._machine.check(Input.SEND)
         if not self._link.open:
             raise exceptions.ConnectionWrongStateError("Connection is not open.")
@@ -316,6 +332,8 @@ class Channel:
                 # at a time): settled by the machine, then the ack/nack callbacks, no action
                 # objects (the table's outcome for this pair is the same handler).
                 machine.confirm(inbound)
+                if machine.confirms.waiting:
+                    self._settle(machine.confirms.resolve(inbound))
                 self._fire(inbound)
                 return
         self._apply(machine.receive(inbound))
@@ -330,6 +348,8 @@ class Channel:
         link = self._link
         if machine.state is not _OPEN or not link.open:
             self._raise_if_not_open()
+        if self._loop_thread.ident != _get_ident():
+            self._loop_thread.check()
         if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
             require_uint(delivery_tag, "delivery_tag", 64)
         if machine.tag_offset:
@@ -382,15 +402,30 @@ class Channel:
         body: Union[bytes, bytearray, memoryview, str],
         properties: Optional[spec.BasicProperties] = None,
         mandatory: bool = False,
+        on_confirm: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         """Publish one message: method, header and body frames go to the transport in one
         write. ``str`` bodies are encoded UTF-8; other bodies are sent without copying. In
         confirm mode the message gets delivery tag ``next_delivery_tag`` (then incremented).
+
+        ``on_confirm(outcome)`` (not in pika; pass it by keyword: it is not keyword-only in the
+        signature only because a keyword-only default costs a dict lookup on every call,
+        about 12 ns per publish on CPython 3.11) is called exactly once with the
+        outcome of this publish: in confirm mode the broker's Basic.Ack method frame, or an
+        exception: ``NackError`` (Basic.Nack), ``UnroutableError`` (a mandatory message the
+        broker returned; ``messages`` holds its :class:`ReturnedMessage`), or the close reason
+        when the channel closes first. Outside confirm mode it is called at once with None
+        (the message is handed to the transport; AMQP gives no receipt). Nothing is
+        registered when this call raises.
         """
         machine = self._machine
         link = self._link
         if machine.state is not _OPEN or not link.open:
             self._raise_if_not_open()
+        if self._loop_thread.ident != _get_ident():
+            self._loop_thread.check()  # a thread other than the loop's (allowed before it ran)
+        if on_confirm is not None:
+            require_callable(on_confirm, "on_confirm")
         mandatory = True if mandatory else False
         # Hot path (internals.md rule 5): a bytes body in one frame, to an (exchange, routing
         # key, mandatory) this channel has published to before: its method frame comes from
@@ -408,6 +443,8 @@ class Channel:
                 if body_size > _JOINED_BODY_MAX:
                     data = b""
                     if self._publish_by_reference(heads, body, properties):
+                        if on_confirm is not None:
+                            self._expect_confirm(on_confirm, exchange, routing_key, mandatory)
                         return
                 elif properties is None:
                     data = b"".join((
@@ -435,8 +472,35 @@ class Channel:
                     if machine.confirming:
                         # The one machine field the data plane writes: publish numbering.
                         machine.next_publish_tag += 1
+                    if on_confirm is not None:
+                        self._expect_confirm(on_confirm, exchange, routing_key, mandatory)
                     return
         self._publish_checked(exchange, routing_key, body, properties, mandatory)
+        if on_confirm is not None:
+            self._expect_confirm(on_confirm, exchange, routing_key, mandatory)
+
+    def _expect_confirm(
+        self, on_confirm: Callable[[Any], Any], exchange: str, routing_key: str, mandatory: bool
+    ) -> None:
+        """The publish just sent wants its outcome (``basic_publish(on_confirm=)``): in
+        confirm mode the tracker hands it over once settled; else it is known now."""
+        machine = self._machine
+        if machine.confirming:
+            machine.confirms.expect(
+                machine.next_publish_tag - 1,
+                on_confirm,
+                (exchange, routing_key) if mandatory else None,
+            )
+        else:
+            invoke(on_confirm, None)
+
+    def _settle(self, settlements: List[Tuple[Any, Any]]) -> None:
+        """Hand each settled publish its outcome (``on_confirm`` tokens, isolated)."""
+        for on_confirm, outcome in settlements:
+            try:
+                on_confirm(outcome)
+            except Exception:  # noqa: BLE001 - user code is isolated, as by invoke()
+                _CALLBACK_LOGGER.exception("Exception in user callback %r", on_confirm)
 
     def _publish_by_reference(
         self, heads: packs.PublishPieces, body: bytes, properties: Optional[spec.BasicProperties]
@@ -532,6 +596,8 @@ class Channel:
             elif kind is _DeliveryFrame:
                 self._on_inbound(action)
             elif kind is Confirmed:
+                if self._machine.confirms.waiting:
+                    self._settle(self._machine.confirms.resolve(action.frame))
                 self._fire(action.frame)
             elif kind is Opened:
                 callback = self._on_open_callback
@@ -574,6 +640,15 @@ class Channel:
 
     def _on_return(self, returned: Returned) -> None:
         method = returned.method
+        machine = self._machine
+        if machine.confirms.waiting:
+            # Paired with its mandatory publish when that publish's ack comes (RabbitMQ sends
+            # the Return first): the publish fails with UnroutableError then.
+            machine.confirms.returned(
+                ReturnedMessage(self, method, returned.properties, returned.body),
+                (method.exchange, method.routing_key),
+                machine.next_publish_tag - 1,
+            )
         if not self._return_callbacks:
             LOGGER.warning(
                 "Basic.Return %s %r (exchange %r, routing key %r) and no return callback on %r",
@@ -606,6 +681,11 @@ class Channel:
                 unconfirmed[-1],
                 closed.reason,
             )
+        abandoned = self._machine.confirms.abandon(closed.reason)
+        if abandoned:
+            # Every publish still waiting for its outcome fails with the close reason
+            # (internals.md rule 8), before the on-close callbacks run.
+            self._settle(abandoned)
         self._on_open_callback = None
         callbacks = self._on_close_callbacks
         self._on_close_callbacks = []
@@ -775,6 +855,7 @@ class Channel:
         Raises ``ChannelWrongStateError`` when already closing or closed."""
         require_uint(reply_code, "reply_code", 16)
         require_str(reply_text, "reply_text")
+        self._loop_thread.check()
         self._machine.check(Input.CLOSE)
         method = spec.Channel.Close(reply_code, reply_text, 0, 0)
         check_encodable(method)

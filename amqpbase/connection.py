@@ -21,6 +21,7 @@ inspection (``channels``; ``machine``, the connection machine itself).
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABCMeta, abstractmethod
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -62,6 +63,38 @@ ADAPTER_HOOKS = frozenset({
 WORKFLOW_HOOKS = frozenset({"_workflow_loop", "_create_for_workflow"})
 #: The hooks a concrete adapter must define (checked when its class statement runs).
 REQUIRED_HOOKS = ADAPTER_HOOKS | {"_workflow_loop"}
+
+
+_get_ident = threading.get_ident
+
+
+class LoopThread:
+    """The thread a connection's loop runs on, shared with its channels: ``ident`` is None
+    until the first up-call or timer from the loop (a connection is often built before the
+    loop starts, on another thread), then that thread's ident. Calls on the connection or
+    its channels from any other thread raise :class:`~amqpbase.exceptions.WrongThreadError`
+    (``add_callback_threadsafe`` is the way in); calls before the loop first ran are allowed.
+    """
+
+    __slots__ = ("ident",)
+
+    def __init__(self) -> None:
+        self.ident: Optional[int] = None
+
+    def record(self) -> None:
+        """Called by the connection from the loop: the first call fixes the loop thread."""
+        if self.ident is None:
+            self.ident = _get_ident()
+
+    def check(self) -> None:
+        """Raise ``WrongThreadError`` unless called on the loop thread (or before it ran)."""
+        ident = self.ident
+        if ident is not None and ident != _get_ident():
+            raise exceptions.WrongThreadError(
+                f"called from thread {threading.current_thread().name!r}, but this "
+                "connection's loop runs on another thread; use "
+                "connection.add_callback_threadsafe(callback) to run code on the loop thread"
+            )
 
 
 class Connection(metaclass=ABCMeta):
@@ -148,6 +181,8 @@ class Connection(metaclass=ABCMeta):
             self.add_on_close_callback(on_close_callback)
 
         self._channels: Dict[int, "Channel"] = {}
+        #: The loop's thread (see :class:`LoopThread`); the channels share it.
+        self.loop_thread = LoopThread()
         self._link = ConnectionLink(
             self._adapter_emit_data,
             self._adapter_get_write_buffer_size,
@@ -273,6 +308,7 @@ class Connection(metaclass=ABCMeta):
         number is used (``NoFreeChannels`` when every number is taken)."""
         from amqpbase.channel import Channel  # channel.py imports this module
 
+        self.loop_thread.check()
         self._machine.request_channel()  # ConnectionWrongStateError unless OPEN
         if on_open_callback is not None:
             require_callable(on_open_callback, "on_open_callback")
@@ -292,6 +328,7 @@ class Connection(metaclass=ABCMeta):
         ordered). Waits at most :attr:`close_timeout` for the broker. Closing while opening
         aborts the open (``ConnectionOpenAborted`` to the open-error callbacks).
         Raises ``ConnectionWrongStateError`` when already closing or closed."""
+        self.loop_thread.check()
         if isinstance(reply_code, bool) or not isinstance(reply_code, int):
             raise TypeError(f"reply_code must be an int, got {type(reply_code).__name__}")
         if not isinstance(reply_text, str):
@@ -315,6 +352,7 @@ class Connection(metaclass=ABCMeta):
     ) -> None:
         """Send Connection.UpdateSecret (RabbitMQ token rotation); ``callback(method_frame)``
         runs on Connection.UpdateSecretOk."""
+        self.loop_thread.check()
         if not isinstance(new_secret, (str, bytes)):
             raise TypeError("new_secret must be str or bytes")
         if not isinstance(reason, str):
@@ -524,6 +562,7 @@ class Connection(metaclass=ABCMeta):
 
     def _on_stream_connected(self) -> None:
         """The stream of the current attempt is connected: start the AMQP handshake."""
+        self.loop_thread.record()
         self._run(self._machine.stream_connected(self._stream_incarnation))
 
     def _on_data_available(self, data: Any) -> None:
@@ -606,6 +645,7 @@ class Connection(metaclass=ABCMeta):
 
     def _on_stream_terminated(self, error: Optional[BaseException]) -> None:
         """The stream is gone (``error`` None after our own disconnect). Settle everything."""
+        self.loop_thread.record()
         self._run(self._machine.stream_terminated(self._stream_incarnation, error))
 
     def _on_write_buffer_drained(self) -> None:
@@ -651,6 +691,7 @@ class Connection(metaclass=ABCMeta):
             self._adapter_remove_timeout(handle)
 
     def _timer_expired(self, timer: act.Timer, incarnation: int) -> None:
+        self.loop_thread.record()
         machine = self._machine
         if machine.armed.get(timer) == incarnation:
             self._timer_handles.pop(timer, None)

@@ -117,6 +117,12 @@ class ConnectionWrongStateError(AMQPConnectionError):
     """The operation is not allowed in the connection's current state."""
 
 
+class WrongThreadError(AMQPError, RuntimeError):
+    """A Connection or Channel was called from a thread other than its loop's. Neither is
+    thread-safe; ``connection.add_callback_threadsafe(callback)`` is the way in from another
+    thread (the callback then runs on the loop thread)."""
+
+
 class ConnectionClosed(_CarriesReply, AMQPConnectionError):
     """A fully open connection was closed; carries the Connection.Close reply code and text."""
 

@@ -1,7 +1,9 @@
 """pika on Twisted, the way a pika Twisted user writes it: ``TwistedProtocolConnection``
 (connected with ``ClientCreator(...).connectTCP``) and its Deferred API, in a coroutine driven
 by ``ensureDeferred``: a Deferred per confirmed publish, ``queue_object.get()`` per delivery.
-Used by :mod:`benchmarks.scenarios` for the ``pika-twisted`` client.
+Used by :mod:`benchmarks.scenarios` for the ``pika-twisted`` client, and with
+``library="amqpbase"`` for ``amqpbase-deferred``: the same code on amqpbase's Deferred API
+(its ``TwistedProtocolConnection`` connects itself; the rest is pika's API).
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ from benchmarks.scenarios import DEPTH_POLL_INTERVAL, DEPTH_POLLS, Run
 
 
 class PikaTwistedRun(Run):
-    def __init__(self, url: str, deadline: float, **kwargs: Any) -> None:
+    def __init__(self, url: str, deadline: float, library: str = "pika", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        import pika
         from twisted.internet import reactor
 
         self.reactor: Any = reactor
-        self.params = pika.URLParameters(url)
+        self.library = library
+        if library == "amqpbase":
+            from amqpbase import URLParameters
+
+            self.params = URLParameters(url)
+        else:
+            import pika
+
+            self.params = pika.URLParameters(url)
         self.deadline = deadline
 
     def execute(self) -> Dict[str, Any]:
@@ -46,13 +55,19 @@ class PikaTwistedRun(Run):
         return self.result()
 
     async def main(self) -> None:
-        from pika.adapters.twisted_connection import TwistedProtocolConnection
         from twisted.internet import protocol, task
 
-        creator = protocol.ClientCreator(  # type: ignore[no-untyped-call]
-            self.reactor, TwistedProtocolConnection, self.params)
-        conn = await creator.connectTCP(  # type: ignore[no-untyped-call]
-            self.params.host, self.params.port)
+        if self.library == "amqpbase":
+            from amqpbase.adapters.twisted import TwistedProtocolConnection as Amqpbase
+
+            conn: Any = Amqpbase(self.params)
+        else:
+            from pika.adapters.twisted_connection import TwistedProtocolConnection
+
+            creator = protocol.ClientCreator(  # type: ignore[no-untyped-call]
+                self.reactor, TwistedProtocolConnection, self.params)
+            conn = await creator.connectTCP(  # type: ignore[no-untyped-call]
+                self.params.host, self.params.port)
         await conn.ready
         channel = await conn.channel()
         kind = self.scenario.kind

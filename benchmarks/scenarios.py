@@ -42,7 +42,13 @@ from benchmarks import tree as library_tree
 CLIENTS = (
     "amqpbase-select", "amqpbase-tornado", "amqpbase-twisted",
     "pika-select", "pika-tornado", "pika-twisted",
+    # issue 13: amqpbase's Deferred and awaitable APIs, and the asyncio libraries
+    # (benchmarks/async_clients.py; aio-pika and aiormq come with the bench extra).
+    "amqpbase-deferred", "amqpbase-awaitable", "aiopika-asyncio", "aiormq-asyncio",
 )
+#: The clients that are not the callback API: no memory scenarios.
+API_CLIENTS = ("pika-twisted", "amqpbase-deferred", "amqpbase-awaitable", "aiopika-asyncio",
+               "aiormq-asyncio")
 MIB = 1024 * 1024
 DEPTH_POLLS = 100  # look at the queue depth at most this many times ...
 DEPTH_POLL_INTERVAL = 0.05  # ... this many seconds apart
@@ -585,12 +591,16 @@ def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = No
         prefill(url, queue, count, scenario.size, deadline, prefill_tree)
     kwargs = dict(scenario=scenario, count=count, queue=queue, broker_pid=broker_pid,
                   keep_queue=keep_queue)
-    if client == "pika-twisted":
+    if client in ("pika-twisted", "amqpbase-deferred"):
         if scenario.kind.startswith("mem-"):
             raise SystemExit("memory scenarios run on the callback-API clients only")
         from benchmarks.pika_twisted import PikaTwistedRun
 
-        run: Any = PikaTwistedRun(url=url, deadline=deadline, **kwargs)
+        run: Any = PikaTwistedRun(url=url, deadline=deadline, library=library, **kwargs)
+    elif client in API_CLIENTS:
+        from benchmarks.async_clients import RUNS
+
+        run = RUNS[client](url=url, deadline=deadline, **kwargs)
     else:
         run = CallbackRun(LOOPS[loop_name](library), url, deadline, **kwargs)
     return {**header, **run.execute()}

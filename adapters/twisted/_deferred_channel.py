@@ -26,8 +26,8 @@ from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
 from amqpbase.channel import Channel
 from amqpbase.connection import Connection
+from amqpbase.protocol.consumers import ConsumerQueues, cancelled_by_broker, cancelled_by_us
 
-from ._deferred_confirms import PublishConfirms
 from ._deferred_tools import ClosableDeferredQueue, Outcome, ReceivedMessage, fail_with, fire
 
 LOGGER = logging.getLogger("amqpbase.adapters.twisted")
@@ -39,6 +39,11 @@ _CLIENT_CLOSES = (exceptions.ChannelClosedByClient, exceptions.ConnectionClosedB
 
 def _failed(error: BaseException) -> "defer.Deferred[Any]":
     return defer.fail(error)
+
+
+def _ignore_ack_nack(_reply: frame.Method) -> None:
+    """confirm_delivery's ack/nack callback: each publish is settled by the channel's
+    settlement engine (``basic_publish(on_confirm=)``), not from the raw frames."""
 
 
 class TwistedChannel:
@@ -55,15 +60,17 @@ class TwistedChannel:
         self._on_closed: Outcome[BaseException] = Outcome()  # pika's: always fires
         # RPC Deferreds awaiting their reply (a cancelled one is removed: reply dropped).
         self._calls: Set["defer.Deferred[Any]"] = set()
-        # Consumer tag -> its queue, from basic_consume until the consumer is cancelled.
-        self._consumers: Dict[str, ClosableDeferredQueue[ReceivedMessage]] = {}
-        self._auto_ack: Set[str] = set()
+        # Consumer tag -> its queue, from basic_consume until the consumer ends.
+        self._consumers: ConsumerQueues[ClosableDeferredQueue[ReceivedMessage]] = (
+            ConsumerQueues()
+        )
         self._cancels: Dict[str, Outcome[Any]] = {}  # basic_cancel awaiting CancelOk, by tag
         # The pending basic_get's Deferred (None: none, or its caller cancelled it).
         self._get: Optional["defer.Deferred[Any]"] = None
         self._get_auto_ack = False
-        # Publisher confirms (None until confirm_delivery()).
-        self._confirms: Optional[PublishConfirms] = None
+        # Publisher confirms: True from confirm_delivery() on (the channel settles each
+        # publish through its engine and hands us the outcome).
+        self._confirming = False
         self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_cancel_callback(self._on_broker_cancel)
@@ -245,9 +252,7 @@ class TwistedChannel:
         except Exception as error:  # noqa: BLE001 - reported through the Deferred
             return _failed(error)
         calls.add(deferred)
-        self._consumers[tag] = queue_object
-        if auto_ack:
-            self._auto_ack.add(tag)
+        self._consumers.add(tag, queue_object, bool(auto_ack))
         return deferred
 
     def basic_cancel(self, consumer_tag: str = "") -> "defer.Deferred[Any]":
@@ -279,14 +284,11 @@ class TwistedChannel:
         except Exception as error:  # noqa: BLE001 - reported through the Deferred
             return _failed(error)
         self._cancels[consumer_tag] = outcome
-        self._end_consumer(
-            consumer_tag, exceptions.ConsumerCancelled(f"consumer {consumer_tag!r} cancelled")
-        )
+        self._end_consumer(consumer_tag, cancelled_by_us(consumer_tag))
         return outcome.deferred()
 
     def _end_consumer(self, tag: str, reason: BaseException) -> None:
-        queue_object = self._consumers.pop(tag, None)
-        self._auto_ack.discard(tag)
+        queue_object = self._consumers.end(tag)
         if queue_object is not None:
             queue_object.close(reason, discard_pending=False)
 
@@ -294,7 +296,7 @@ class TwistedChannel:
         # RabbitMQ consumer cancel notification (consumer_cancel_notify): the queue was
         # deleted, or its node went down. The channel has forgotten the consumer already.
         tag = reply.method.consumer_tag
-        self._end_consumer(tag, exceptions.ConsumerCancelled(f"broker cancelled consumer {tag!r}"))
+        self._end_consumer(tag, cancelled_by_broker(tag))
 
     # ----------------------------------------------------------------------------------------
     # Basic: get, ack, qos...
@@ -375,15 +377,14 @@ class TwistedChannel:
     def confirm_delivery(self) -> "defer.Deferred[Any]":
         """Enter publisher-confirm mode; fires with the Confirm.SelectOk frame. Every
         :meth:`basic_publish` from this call on returns a Deferred for its confirm."""
-        if self._confirms is not None:
+        if self._confirming:
             LOGGER.warning("confirm_delivery() called again on %r; already in confirm mode", self)
             return defer.succeed(None)
-        confirms = PublishConfirms()
-        deferred = self._rpc(self.impl.confirm_delivery, confirms.on_ack_nack)
+        deferred = self._rpc(self.impl.confirm_delivery, _ignore_ack_nack)
         if not deferred.called:
-            # Confirm.Select is sent (or queued). The channel numbers publishes from this call
-            # on (Confirm.Select precedes every later publish on the wire), and so do we.
-            self._confirms = confirms
+            # Confirm.Select is sent (or queued). The channel numbers and settles publishes
+            # from this call on (Confirm.Select precedes every later publish on the wire).
+            self._confirming = True
         return deferred
 
     def basic_publish(
@@ -406,23 +407,40 @@ class TwistedChannel:
         """
         if self._close_reason is not None:
             return _failed(self._close_reason)
+        if not self._confirming:
+            try:
+                self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
+            except Exception as error:  # noqa: BLE001 - reported through the Deferred
+                return _failed(error)
+            return defer.succeed(None)
+        # Cancelling only detaches the caller: the channel's engine keeps the publish until
+        # the broker settles it (so a later ack or return is matched correctly) and its
+        # outcome is then dropped here.
+        deferred: "defer.Deferred[Any]" = _Deferred()
+
+        def on_confirm(outcome: Any) -> None:
+            if deferred.called:
+                return
+            if type(outcome) is frame.Method:
+                deferred.callback(outcome.method)
+            elif type(outcome) is exceptions.UnroutableError:
+                deferred.errback(exceptions.UnroutableError(
+                    [ReceivedMessage(self, *returned[1:]) for returned in outcome.messages]
+                ))
+            else:
+                deferred.errback(outcome)
+
         try:
-            self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
+            self.impl.basic_publish(
+                exchange, routing_key, body, properties, mandatory, on_confirm=on_confirm
+            )
         except Exception as error:  # noqa: BLE001 - reported through the Deferred
             return _failed(error)
-        confirms = self._confirms
-        if confirms is None:
-            return defer.succeed(None)
-        # The channel numbers confirm-mode publishes 1, 2, ... (RabbitMQ does the same per
-        # channel); basic_publish has just advanced its counter past this message's tag.
-        tag = self.impl.next_delivery_tag - 1
-        return confirms.add(tag, (exchange, routing_key) if mandatory else None)
+        return deferred
 
     def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         message = ReceivedMessage(self, method, properties, body)
-        if self._confirms is not None:
-            self._confirms.on_return(message, self.impl.next_delivery_tag - 1)
-        elif not self._return_callbacks:
+        if not self._confirming and not self._return_callbacks:
             LOGGER.warning(
                 "Basic.Return %s %r (exchange %r, routing key %r) on %r and no return callback",
                 method.reply_code,
@@ -459,10 +477,8 @@ class TwistedChannel:
         """The channel is closed: fail everything pending with ``reason`` (internals.md rule 8)."""
         self._close_reason = reason
         calls, self._calls = self._calls, set()
-        consumers, self._consumers = self._consumers, {}
-        auto_ack, self._auto_ack = self._auto_ack, set()
+        consumers = self._consumers.end_all()
         cancels, self._cancels = self._cancels, {}
-        confirms = self._confirms
         get, self._get = self._get, None
         # Each errback may run user code that cancels another of these Deferreds (whose
         # canceller edits the old containers): iterate over copies.
@@ -472,12 +488,10 @@ class TwistedChannel:
             fail_with(get, reason)
         for outcome in list(cancels.values()):
             outcome.fail(reason)
-        if confirms is not None:
-            confirms.fail_all(reason)
-        for tag, queue_object in list(consumers.items()):
-            # The broker requeues unacknowledged deliveries of a closed channel; auto-acked
-            # ones exist nowhere else, so those stay gettable.
-            queue_object.close(reason, discard_pending=tag not in auto_ack)
+        # The publishes awaiting their confirm have failed with ``reason`` already: the
+        # channel's engine fails them before it runs its close callbacks (this one).
+        for queue_object, discard_pending in consumers:
+            queue_object.close(reason, discard_pending=discard_pending)
         if isinstance(reason, _CLIENT_CLOSES):
             self._closed.succeed(reason)
         else:

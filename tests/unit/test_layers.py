@@ -31,6 +31,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
                  "amqpbase.connection_workflow", "amqpbase")),
     ("shared transport", ("amqpbase.adapters", "amqpbase.adapters._transport",
                           "amqpbase.adapters._transport.*")),
+    # The awaitable API: loop-neutral over asyncio, used by the asyncio-based loops.
+    ("awaitable flavour", ("amqpbase.adapters._awaitable", "amqpbase.adapters._awaitable.*")),
     ("loops", ("amqpbase.adapters.select", "amqpbase.adapters.select.*",
                "amqpbase.adapters.tornado", "amqpbase.adapters.tornado.*",
                "amqpbase.adapters.asyncio", "amqpbase.adapters.asyncio.*",

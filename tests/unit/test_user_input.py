@@ -262,7 +262,8 @@ METHODS: Dict[str, Tuple[Dict[str, Any], Optional[type]]] = {
     "basic_nack": ({"delivery_tag": 1, "multiple": False, "requeue": True}, spec.Basic.Nack),
     "basic_reject": ({"delivery_tag": 1, "requeue": True}, spec.Basic.Reject),
     "basic_publish": ({"exchange": "x", "routing_key": "k", "body": b"b",
-                       "properties": spec.BasicProperties(content_type="t"), "mandatory": True},
+                       "properties": spec.BasicProperties(content_type="t"), "mandatory": True,
+                       "on_confirm": _never},
                       spec.Basic.Publish),
     "basic_consume": ({"queue": "q", "on_message_callback": _never, "auto_ack": False,
                        "exclusive": False, "consumer_tag": "c", "arguments": {"a": 1},
@@ -364,7 +365,7 @@ ARGUMENT_KINDS = {
     "exchange_type": "shortstr", "reply_text": "shortstr", "delivery_tag": "uint64",
     "arguments": "table", "callback": "optional callback", "on_message_callback": "callback",
     "ack_nack_callback": "ack_nack_callback", "body": "body", "properties": "properties",
-    "replies": "replies",
+    "replies": "replies", "on_confirm": "optional callback",
 }  # fmt: skip
 
 
