@@ -1,6 +1,13 @@
 """The asyncio adapter: :class:`AsyncioConnection` on a plain asyncio event loop (pika's name
-and signature; no Tornado needed)."""
+and signature; no Tornado needed), and the awaitable API on it: ``await connect(parameters)``
+gives a :class:`FutureConnection` (the same classes as ``amqpbase.adapters.tornado``'s)."""
 
+from .._awaitable import FutureChannel, FutureConnection, MessageQueue, ReceivedMessage
+from .._awaitable import make_connect as _make_connect
 from .connection import AsyncioConnection
 
-__all__ = ["AsyncioConnection"]
+#: ``await connect(parameters=None, *, custom_ioloop=None)``: an open :class:`FutureConnection`.
+connect = _make_connect(AsyncioConnection)
+
+__all__ = ["AsyncioConnection", "FutureChannel", "FutureConnection", "MessageQueue",
+           "ReceivedMessage", "connect"]

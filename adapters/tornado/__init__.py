@@ -1,5 +1,5 @@
 """The Tornado adapter: :class:`TornadoConnection` on a ``tornado.ioloop.IOLoop`` (Tornado 6,
-asyncio-backed; the loop defaults to ``IOLoop.current()`` when the connection is built), and
+asyncio-backed; the loop defaults to the running loop's when the connection is built), and
 the awaitable API on it: ``await connect(parameters)`` gives a :class:`FutureConnection`."""
 
 from .._awaitable import FutureChannel, FutureConnection, MessageQueue, ReceivedMessage

@@ -22,7 +22,9 @@ Tests run as ``@pytest_twisted.inlineCallbacks`` generators yielding :meth:`Flav
 - ``awaitable-tornado`` (``amqpbase.adapters.tornado.connect``): the body on the asyncio
   loop, which is the reactor's own loop with ``--reactor=asyncio`` (Twisted, Tornado and
   asyncio on one loop), else a fresh asyncio loop run to completion for the test (the default
-  reactor is idle meanwhile). The lead adds ``awaitable-asyncio`` to :data:`FLAVOURS`.
+  reactor is idle meanwhile);
+- ``awaitable-asyncio`` (``amqpbase.adapters.asyncio.connect``): the same on a plain asyncio
+  loop, no Tornado.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Type
 from deferred_helpers import TIMEOUT, Amqp, within
 from twisted.internet import defer
 
+from amqpbase.adapters.asyncio import connect as asyncio_connect
 from amqpbase.adapters.tornado import connect as tornado_connect
 from amqpbase.adapters.twisted import TwistedProtocolConnection
 
@@ -186,8 +189,14 @@ class AwaitableFlavour(Flavour):
         return asyncio.sleep(seconds)
 
 
+class AsyncioAwaitableFlavour(AwaitableFlavour):
+    name = "awaitable-asyncio"
+    connect_function = staticmethod(asyncio_connect)
+
+
 #: Every flavour a shared body runs on, by id.
 FLAVOURS: Dict[str, Type[Flavour]] = {
     DeferredFlavour.name: DeferredFlavour,
     AwaitableFlavour.name: AwaitableFlavour,
+    AsyncioAwaitableFlavour.name: AsyncioAwaitableFlavour,
 }

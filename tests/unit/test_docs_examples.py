@@ -28,7 +28,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = tuple(
     REPO / "docs" / name
-    for name in ("guide-select.md", "guide-tornado.md", "guide-twisted.md", "porting-from-pika.md")
+    for name in ("guide-select.md", "guide-tornado.md", "guide-asyncio.md", "guide-twisted.md",
+                 "porting-from-pika.md")
 )
 RUN_MARKER = "<!-- run -->"
 RUN_TIMEOUT = 30.0
