@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: Lowest first. A module name matches an entry exactly or, for "x.*", anything under x.
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("exceptions", ("amqpbase.exceptions",)),
-    ("codec", ("amqpbase.amqp_object", "amqpbase.fieldtable", "amqpbase.spec")),
+    ("codec", ("amqpbase.amqp_object", "amqpbase.fieldtable", "amqpbase.spec",
+               "amqpbase.delivery_mode", "amqpbase.exchange_type")),
     ("wire", ("amqpbase.wire", "amqpbase.wire.*", "amqpbase.frame")),
     ("configuration", ("amqpbase.credentials", "amqpbase._amqp_url", "amqpbase.parameters")),
     ("protocol", ("amqpbase.protocol", "amqpbase.protocol.*")),
