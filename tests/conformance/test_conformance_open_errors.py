@@ -205,13 +205,18 @@ def test_peer_speaking_another_amqp_version(session: Session) -> None:
     assert elapsed < 1.0
 
 
-@pytest.mark.allow_error_logs  # the protocol error is logged at ERROR
-def test_peer_that_is_not_amqp(session: Session) -> None:
-    """A server that is not AMQP at all (an HTTP port): the first bytes cannot be a frame,
-    so the open fails with the codec's ``InvalidFrameError`` (reply code 501), at once and
-    without retries (a different answer cannot come from the same server)."""
-    peer = ScriptedPeer(
-        lambda peer: peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",  # an HTTP port
+    b"SSH-2.0-OpenSSH_9.2p1\r\n",  # a wrong port
+    b"\x15\x03\x03\x00\x02\x02\x32",  # a TLS port: its alert record
+], ids=["http", "ssh", "tls"])
+def test_peer_that_is_not_amqp(session: Session, answer: bytes) -> None:
+    """A server that is not AMQP at all answers our protocol header: the first bytes cannot
+    be a frame, so the open fails with ``IncompatibleProtocolError`` (an
+    ``AMQPConnectionError``; the codec's ``InvalidFrameError``, reply code 501, is its
+    cause), at once and without retries (a different answer cannot come from the same
+    server), and no Connection.Close is sent to it."""
+    peer = ScriptedPeer(lambda peer: peer.send_raw(answer))
     try:
         _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
                                              retry_delay=1.0)
@@ -220,8 +225,29 @@ def test_peer_that_is_not_amqp(session: Session) -> None:
     finally:
         peer.close()
     assert peer.client_eof and peer.frames == []  # no Close to a peer that is not AMQP
-    assert isinstance(error, exceptions.InvalidFrameError), repr(error)
-    assert error.reply_code == 501
+    assert type(error) is exceptions.IncompatibleProtocolError, repr(error)
+    assert isinstance(error, exceptions.AMQPConnectionError)
+    assert "does not speak AMQP 0-9-1" in str(error)
+    assert isinstance(error.__cause__, exceptions.InvalidFrameError), repr(error.__cause__)
+    assert error.__cause__.reply_code == 501
+    assert elapsed < 1.0
+
+
+def test_broker_refusing_our_header_with_its_own(session: Session) -> None:
+    """RabbitMQ's answer to a protocol header it does not accept is its own header,
+    b"AMQP\\x00\\x00\\x09\\x01", then it closes: ``IncompatibleProtocolError`` at once,
+    not retried, with a text that does not claim "0-9-1, not 0-9-1"."""
+    peer = ScriptedPeer(lambda peer: peer.send_raw(b"AMQP\x00\x00\x09\x01"))
+    try:
+        _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
+                                             retry_delay=1.0)
+        assert peer.done.wait(5), "the peer did not see the client hang up"
+        peer.check()
+    finally:
+        peer.close()
+    assert peer.client_eof and peer.frames == []
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert "refused our protocol header" in str(error)
     assert elapsed < 1.0
 
 

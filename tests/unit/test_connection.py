@@ -230,14 +230,45 @@ def test_start_with_other_version_is_incompatible() -> None:
     assert type(open_error.last[1]) is exceptions.IncompatibleProtocolError
 
 
-def test_garbage_instead_of_protocol_reply_is_a_frame_error() -> None:
+def test_garbage_instead_of_protocol_reply_is_incompatible_protocol() -> None:
+    """An HTTP server's answer: IncompatibleProtocolError (a connection error), the codec's
+    InvalidFrameError (501) as its cause, at once, with nothing sent after the header."""
     connection, broker, _, open_error, _ = new_connection()
     broker.connect()
     broker.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     connection.clock.advance(0)
     assert connection.is_closed
     ((_, error),) = open_error.calls
-    assert isinstance(error, exceptions.InvalidFrameError) and error.reply_code == 501
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert isinstance(error, exceptions.AMQPConnectionError)
+    assert "does not speak AMQP 0-9-1" in str(error) and "48 54 54 50" in str(error)
+    cause = error.__cause__
+    assert isinstance(cause, exceptions.InvalidFrameError) and cause.reply_code == 501
+    assert type(cause) is exceptions.NotAMQPStreamError
+
+
+def test_frame_shaped_garbage_before_connection_start_stays_a_frame_error() -> None:
+    """First bytes that start like a frame (type 1) but announce 4 GiB: a broken frame, not
+    another protocol (the boundary of the case above): InvalidFrameError (501), no Close."""
+    connection, broker, _, open_error, _ = new_connection()
+    broker.connect()
+    broker.send_raw(b"\x01\x00\x00\xff\xff\xff\xff" + b"\x00" * 16)
+    connection.clock.advance(0)
+    assert connection.is_closed
+    ((_, error),) = open_error.calls
+    assert type(error) is exceptions.InvalidFrameError and error.reply_code == 501
+
+
+def test_broker_answering_with_its_own_0_9_1_header_is_incompatible_protocol() -> None:
+    """RabbitMQ answers a header it does not accept with b"AMQP\\x00\\x00\\x09\\x01"."""
+    connection, broker, _, open_error, _ = new_connection()
+    broker.connect()
+    broker.send_raw(b"AMQP\x00\x00\x09\x01")
+    connection.clock.advance(0)
+    assert connection.is_closed
+    ((_, error),) = open_error.calls
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert "refused our protocol header" in str(error) and "0-9-1, not" not in str(error)
 
 
 def test_stream_lost_during_handshake_names_the_phase_and_chains_cause() -> None:
