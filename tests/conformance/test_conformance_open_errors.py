@@ -370,3 +370,41 @@ def test_create_connection_stops_at_a_refused_login(session: Session) -> None:
     failure = results[0]
     assert type(failure) is exceptions.AMQPConnectionWorkflowFailed, failure
     assert [type(e) for e in failure.exceptions] == [exceptions.ProbableAuthenticationError]
+
+
+def test_create_connection_moves_past_a_constructor_that_raises(session: Session) -> None:
+    """pika's workflow: the adapter class's constructor raises for the first parameter set
+    (here a subclass refusing its port); that attempt fails and the second set opens. The
+    names come from pika's import path."""
+    from amqpbase.adapters.utils.connection_workflow import AMQPConnectionWorkflowFailed
+
+    bad_port = free_port()
+    refused = ValueError(f"port {bad_port} refused by the constructor")
+
+    class Picky(session.driver.connection_class):  # type: ignore[name-defined,misc]
+        def __init__(self, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
+            if parameters.port == bad_port:
+                raise refused
+            super().__init__(parameters, *args, **kwargs)
+
+    results: List[Any] = []
+    configs = [session.params(port=bad_port), session.params()]
+    Picky.create_connection(configs, results.append, custom_ioloop=session.driver.loop)
+    assert results == []  # reported from the loop, not from inside create_connection
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    connection = results[0]
+    session.driver.connections.append(connection)
+    assert isinstance(connection, Picky) and connection.is_open, results
+    assert connection.params.port == int(session.broker.port)
+
+    # Only the refusing set: connection_attempts=2 cycles of the last set, then the failure.
+    results.clear()
+    start = time.monotonic()
+    Picky.create_connection([session.params(port=bad_port, connection_attempts=2,
+                                            retry_delay=0.2)],
+                            results.append, custom_ioloop=session.driver.loop)
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    assert time.monotonic() - start >= 0.19
+    failure = results[0]
+    assert type(failure) is AMQPConnectionWorkflowFailed, failure
+    assert list(failure.exceptions) == [refused, refused]

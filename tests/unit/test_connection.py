@@ -838,6 +838,69 @@ def test_create_connection_returns_first_open_connection() -> None:
     assert results == [second] and second.is_open
 
 
+def test_create_connection_moves_past_a_constructor_that_raises() -> None:
+    """pika's workflow: a connection class whose constructor raises for one parameter set
+    fails that attempt (reported from the loop, not out of create_connection) and the next
+    set is tried; the exception is among the workflow's causes when everything fails."""
+    clock = MemoryConnection().clock
+    results: list[Any] = []
+    made: list[MemoryConnection] = []
+    bad = ValueError("no such port")
+
+    class Picky(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            if kwargs["parameters"].port == 1:
+                raise bad
+            super().__init__(**kwargs)
+            made.append(self)
+
+    configs = [ConnectionParameters(port=1), ConnectionParameters(port=2)]
+    Picky.create_connection(configs, results.append, custom_ioloop=clock)
+    assert made == [] and results == []  # nothing happens inside create_connection
+    clock.advance(0)
+    assert [c.params.port for c in made] == [2]
+    broker = ScriptedBroker(made[0])
+    broker.start()
+    broker.tune()
+    broker.open_ok()
+    assert results == [made[0]] and made[0].is_open
+
+    # Every constructor raises: connection_attempts cycles of the LAST set, retry_delay apart.
+    results.clear()
+    calls: list[tuple[int, float]] = []
+
+    class Never(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            calls.append((kwargs["parameters"].port, clock.now))
+            raise bad
+
+    configs = [ConnectionParameters(port=1, connection_attempts=5, retry_delay=9.0),
+               ConnectionParameters(port=2, connection_attempts=2, retry_delay=3.0)]
+    start = clock.now
+    Never.create_connection(configs, results.append, custom_ioloop=clock)
+    clock.advance(10.0)
+    assert [(port, when - start) for port, when in calls] == [(1, 0), (2, 0), (1, 3.0), (2, 3.0)]
+    (result,) = results
+    assert isinstance(result, exceptions.AMQPConnectionWorkflowFailed)
+    assert list(result.exceptions) == [bad] * 4
+
+
+def test_create_connection_abort_while_a_constructor_failure_is_pending() -> None:
+    clock = MemoryConnection().clock
+    results: list[Any] = []
+
+    class Never(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            raise ValueError("never")
+
+    workflow = Never.create_connection([ConnectionParameters()], results.append,
+                                       custom_ioloop=clock)
+    workflow.abort()
+    clock.advance(0)
+    assert len(results) == 1
+    assert isinstance(results[0], exceptions.AMQPConnectionWorkflowAborted)
+
+
 def test_create_connection_abort() -> None:
     clock = MemoryConnection().clock
     results: list[Any] = []

@@ -31,7 +31,9 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
                  "amqpbase.channel", "amqpbase.connection", "amqpbase.connection_state",
                  "amqpbase.connection_workflow", "amqpbase")),
     ("shared transport", ("amqpbase.adapters", "amqpbase.adapters._transport",
-                          "amqpbase.adapters._transport.*")),
+                          "amqpbase.adapters._transport.*",
+                          # pika's import path for the workflow: a re-export of a facade
+                          "amqpbase.adapters.utils", "amqpbase.adapters.utils.*")),
     ("loops", ("amqpbase.adapters.select", "amqpbase.adapters.select.*",
                "amqpbase.adapters.tornado", "amqpbase.adapters.tornado.*",
                "amqpbase.adapters.twisted", "amqpbase.adapters.twisted.*")),
