@@ -84,6 +84,7 @@ class IOLoop:
         self._before_poll: List[Callback] = []
         self._running = False
         self._stopping = False
+        self._error: Optional[BaseException] = None  # what start() raises once it stopped
         self._closed = False
         self._thread_ident: Optional[int] = None
         self._wake_pending = False
@@ -103,6 +104,8 @@ class IOLoop:
 
         If :meth:`stop` was called while the loop was not running, this returns after one
         iteration. Not re-entrant: starting a running loop raises :class:`RuntimeError`.
+        After :meth:`stop_with_error` it raises that error instead of returning (pika's
+        default for a connection that cannot open: the error comes out of ``start()``).
         """
         if self._closed:
             raise RuntimeError("IOLoop is closed")
@@ -119,6 +122,19 @@ class IOLoop:
             self._stopping = False
             self._running = False
             self._thread_ident = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def stop_with_error(self, error: BaseException) -> None:
+        """Stop as :meth:`stop` does, and make :meth:`start` raise ``error`` when it returns
+        (the first error wins until then). On the loop thread (a handler, timer or callback,
+        whose own exceptions the loop only logs). Not in pika's ``IOLoop``: it is how the
+        select adapter raises a connection's open error out of ``start()`` as pika does
+        when no ``on_open_error_callback`` was given."""
+        if self._error is None:
+            self._error = error
+        self.stop()
 
     def stop(self) -> None:
         """Ask :meth:`start` to return after the current iteration; callable from any thread
