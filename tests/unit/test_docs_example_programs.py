@@ -32,6 +32,8 @@ EXPECTED: Dict[str, List[str]] = {
                                 "[x] Received b'info: Hello World!'"],
     "persistent_work_queue.py": ["[x] Sent 'task 1...'", "[x] Received b'task 1...'",
                                  "delivery_mode=2"],
+    "twisted_client_creator.py": ["[x] Sent b'hello from ClientCreator'",
+                                  "[x] Received b'hello from ClientCreator'"],
 }
 
 
