@@ -588,7 +588,8 @@ class ConnectionMachine:
         # 0-9-1" then.
         version = f"{inbound.major}-{inbound.minor}-{inbound.revision}"
         if (inbound.major, inbound.minor, inbound.revision) == (0, 9, 1):
-            text = f"the broker refused our protocol header, answering with its own (AMQP {version})"
+            text = ("the broker refused our protocol header, answering with its own "
+                    f"(AMQP {version})")
         else:
             text = f"broker speaks AMQP {version}, not 0-9-1"
         return self._hang_up(exceptions.IncompatibleProtocolError(text))

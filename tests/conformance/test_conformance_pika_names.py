@@ -12,8 +12,8 @@ import pytest
 from amqpbase import DeliveryMode, ExchangeType, spec
 from amqpbase.channel import Channel
 
-from .test_conformance_messages import get_one
 from .conftest import Session
+from .test_conformance_messages import get_one
 
 pytestmark = pytest.mark.broker
 

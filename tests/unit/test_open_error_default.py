@@ -51,8 +51,9 @@ def test_select_raises_the_open_error_out_of_start(caplog: pytest.LogCaptureFixt
     guard = connection.ioloop.call_later(10, connection.ioloop.stop)
     started = time.monotonic()
     try:
-        with caplog.at_level(logging.ERROR), pytest.raises(exceptions.AMQPConnectionError) as raised:
-            connection.ioloop.start()
+        with caplog.at_level(logging.ERROR):
+            with pytest.raises(exceptions.AMQPConnectionError) as raised:
+                connection.ioloop.start()
     finally:
         connection.ioloop.remove_timeout(guard)
     assert time.monotonic() - started < 5
