@@ -138,9 +138,10 @@ class TwistedTransport(AddressByAddress):
 
     def adopt(self, transport: Any) -> None:
         """Use ``transport``, a Twisted ``ITransport`` already connected by someone else, for
-        the next connect instead of resolving and connecting (one attempt: a later connect
-        resolves as usual). Events for it come through :meth:`adopted_data` and
-        :meth:`adopted_lost`, called by the protocol Twisted gave it to."""
+        the next (or the held) connect instead of resolving and connecting. One attempt: a
+        later connect (a retry) fails at once, reconnecting is not ours to do. Events for it
+        come through :meth:`adopted_data` and :meth:`adopted_lost`, called by the protocol
+        Twisted gave it to."""
         self.adopted = transport
         self.adopt_only = True
         held, self.held = self.held, None
@@ -174,7 +175,7 @@ class TwistedTransport(AddressByAddress):
                                                                StreamState.CONNECTING):
             # Lost before the shim ran on it (the adoption is a reactor turn away).
             self.addresses = []
-            self.errors.append((self.where(), lost_cause(reason)))
+            self.errors = [(self.where(), lost_cause(reason))]
             if self.state is StreamState.RESOLVING:
                 self.transition("resolved")
             self.connect_next()
