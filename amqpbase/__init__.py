@@ -2,8 +2,11 @@
 
 The names a pika user expects are here, so porting is an import change::
 
-    from amqpbase import SelectConnection, URLParameters, BasicProperties
+    from amqpbase import SelectConnection, URLParameters, BasicProperties, DeliveryMode
     from amqpbase import BlockingConnection     # pika.BlockingConnection
+
+``DeliveryMode`` is here as in pika; ``ExchangeType`` lives in ``amqpbase.exchange_type`` as in
+pika (``pika.exchange_type``) and is also exported here.
 
 The Tornado and Twisted adapters live in ``amqpbase.adapters.tornado`` and
 ``amqpbase.adapters.twisted`` and are imported only when asked for (no loop is imported by
@@ -17,6 +20,8 @@ from amqpbase.channel import Channel
 from amqpbase.connection import Connection
 from amqpbase.connection_state import ConnectionState
 from amqpbase.credentials import ExternalCredentials, PlainCredentials
+from amqpbase.delivery_mode import DeliveryMode
+from amqpbase.exchange_type import ExchangeType
 from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
 from amqpbase.spec import BasicProperties
 
@@ -43,6 +48,8 @@ __all__ = [
     "Connection",
     "ConnectionParameters",
     "ConnectionState",
+    "DeliveryMode",
+    "ExchangeType",
     "ExternalCredentials",
     "IOLoop",
     "PlainCredentials",

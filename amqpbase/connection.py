@@ -782,8 +782,10 @@ class Connection(metaclass=ABCMeta):
         return self._machine.state.name
 
     def _default_on_open_error(self, connection: "Connection", error: BaseException) -> None:
-        """Default open-error callback: log (pika raises from inside the loop instead)."""
-        LOGGER.error("Could not open %r: %r", connection, error)
+        """Default open-error callback: log at ERROR (the select adapter also raises it out
+        of ``ioloop.start()``, as pika does; on a loop we do not own the log is the report)."""
+        LOGGER.error("Could not open %r: %r (no on_open_error_callback was given: pass one to "
+                     "handle a failed open)", connection, error)
 
     def _capability(self, name: str) -> bool:
         return bool(self._machine.server_capabilities.get(name, False))

@@ -248,6 +248,12 @@ class InvalidFrameError(ProtocolSyntaxError):
     reply_code = 501
 
 
+class NotAMQPStreamError(InvalidFrameError):
+    """The peer's first bytes are neither a frame nor a protocol header (501): it does not
+    speak AMQP (an HTTP server, a wrong port). The connection reports it to the open-error
+    callback as the cause of an :class:`IncompatibleProtocolError`."""
+
+
 class InvalidFieldTypeException(ProtocolSyntaxError):
     """A field table holds a type tag this codec does not know (502)."""
 

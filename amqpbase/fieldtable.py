@@ -48,6 +48,7 @@ import calendar
 import datetime
 import decimal
 import struct
+from enum import Enum
 from typing import (
     Any,
     ClassVar,
@@ -504,6 +505,10 @@ def encode_domain_value(domain_type: str, value: Any, what: str) -> bytes:
         except (UnsupportedAMQPFieldException, ShortStringTooLong) as exc:
             raise type(exc)(f"{what}{exc}") from None
     packer, maximum = _INT_TYPES[domain_type]
+    if isinstance(value, Enum) and isinstance(value.value, int):
+        # An int-valued Enum (pika's DeliveryMode, assigned after construction) is its value;
+        # the generated fast path gives such a value to this validating encoder.
+        value = value.value
     if not isinstance(value, int):
         raise TypeError(
             f"{what} must be an int ({domain_type}), got {type(value).__name__} {value!r}"

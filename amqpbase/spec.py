@@ -38,6 +38,7 @@ docs/internals.md ("Codec API") for the contract. Names and defaults follow pika
 from __future__ import annotations
 
 import struct
+from builtins import type as _class_of
 from typing import (
     Any,
     ClassVar,
@@ -51,6 +52,7 @@ from typing import (
 )
 
 from amqpbase import amqp_object
+from amqpbase.delivery_mode import DeliveryMode
 from amqpbase.fieldtable import (
     DECODE_FALLBACK,
     ENCODE_FALLBACK,
@@ -3105,7 +3107,7 @@ class BasicProperties(amqp_object.Properties):
         content_type: Optional[str] = None,
         content_encoding: Optional[str] = None,
         headers: Optional[Mapping[str, Any]] = None,
-        delivery_mode: Optional[int] = None,
+        delivery_mode: Optional[Union[int, DeliveryMode]] = None,
         priority: Optional[int] = None,
         correlation_id: Optional[str] = None,
         reply_to: Optional[str] = None,
@@ -3120,7 +3122,9 @@ class BasicProperties(amqp_object.Properties):
         self.content_type = content_type
         self.content_encoding = content_encoding
         self.headers = headers
-        self.delivery_mode = delivery_mode
+        self.delivery_mode = (
+            delivery_mode.value if _class_of(delivery_mode) is DeliveryMode else delivery_mode
+        )
         self.priority = priority
         self.correlation_id = correlation_id
         self.reply_to = reply_to

@@ -9,9 +9,11 @@ Runs are interleaved: each repetition runs every configuration once, then the ne
 runs them all again. One process at a time (the broker and the client share the machine).
 
 Full mode: the issue's counts, 3 repetitions, every scenario including the memory ones
-(amqpbase only). Quick mode (~1 minute): a fifth or a tenth of the counts, 1 repetition, no memory
+(amqpbase only). Quick mode: a fifth or a tenth of the counts, 1 repetition, no memory
 scenarios. Writes ``<mode>.json`` (every run), ``<mode>.md`` (the table) and ``<mode>.png``
-(bar chart, when matplotlib is installed) to the output directory.
+(bar chart, when matplotlib is installed) to the output directory: ``benchmarks/results/``
+for a full run, ``.build/bench/`` (gitignored: a quick run leaves the tree clean) for a
+quick one, unless ``--out`` says otherwise.
 
 With ``--ab REV`` the run compares the working tree's amqpbase with amqpbase at git revision
 REV instead of with pika (:mod:`benchmarks.ab`): both sides interleaved on the same broker,
@@ -34,6 +36,9 @@ from benchmarks.scenarios import CLIENTS, SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where --quick writes by default: development numbers, not results to keep, so a quick run
+#: leaves the tree clean (.build/ is gitignored). Full runs write to RESULTS.
+QUICK_RESULTS = REPO / ".build" / "bench"
 MEMORY_CLIENTS = ("amqpbase-select", "amqpbase-tornado", "amqpbase-twisted")
 
 
@@ -120,7 +125,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="broker URL (default: $AMQPBASE_TEST_URL or scripts/broker url)")
     parser.add_argument("--broker-pid", type=int,
                         help="broker beam.smp pid (default: found from $AMQPBASE_BROKER_DIR)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
+    parser.add_argument("--out", type=Path,
+                        help="output directory (default: benchmarks/results; with --quick "
+                        ".build/bench, outside version control)")
     parser.add_argument("--name", help="output file stem (default: quick or full)")
     parser.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
     parser.add_argument("--ab", metavar="REV",
@@ -132,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.with_pika and not args.ab:
         parser.error("--with-pika belongs to --ab (a plain run includes pika anyway)")
+    if args.out is None:
+        args.out = QUICK_RESULTS if args.quick else RESULTS
 
     url = args.url or broker_url()
     if not url:

@@ -54,6 +54,14 @@ class SelectConnection(Connection):
         # pika's select create_connection: the attempts of one workflow share one loop.
         return custom_ioloop if custom_ioloop is not None else IOLoop()
 
+    def _default_on_open_error(self, connection: Connection, error: BaseException) -> None:
+        """With no ``on_open_error_callback``: pika's select adapter raises the open error
+        out of ``ioloop.start()`` (a program waiting in ``start()`` for a broker that cannot
+        be reached would otherwise wait forever). The error is logged too, in case the loop
+        is someone else's."""
+        super()._default_on_open_error(connection, error)
+        self.ioloop.stop_with_error(error)
+
     def _adapter_connect_stream(self) -> None:
         self.transport.connect(self.params)
 

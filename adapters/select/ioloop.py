@@ -14,7 +14,11 @@ One iteration of :meth:`IOLoop.start` does, in this order:
 
 Exceptions raised by handlers, timers and callbacks are logged with their traceback and the
 loop keeps running (internals.md rule 7). Only :meth:`add_callback_threadsafe` (alias
-:meth:`add_callback`) and :meth:`stop` may be called from another thread.
+:meth:`add_callback`) and :meth:`stop` may be called from another thread, or from a signal
+handler: both wake a loop that is waiting in ``select()`` (Python runs a signal handler on the
+main thread between two bytecodes, and re-enters an interrupted ``select()`` with the rest of
+its timeout after the handler returns, PEP 475: without a wake-up the stop would wait for the
+next I/O or timer).
 """
 
 from __future__ import annotations
@@ -80,9 +84,14 @@ class IOLoop:
         self._before_poll: List[Callback] = []
         self._running = False
         self._stopping = False
+        self._error: Optional[BaseException] = None  # what start() raises once it stopped
         self._closed = False
         self._thread_ident: Optional[int] = None
         self._wake_pending = False
+        # True from just before the loop decides how long to wait until select() returned:
+        # a call made then, on the loop thread, can only come from a signal handler, and
+        # must write the waker (see _run_once for why the flag is raised before the check).
+        self._polling = False
         self._waker_r, self._waker_w = socket.socketpair()
         self._waker_r.setblocking(False)
         self._waker_w.setblocking(False)
@@ -95,6 +104,8 @@ class IOLoop:
 
         If :meth:`stop` was called while the loop was not running, this returns after one
         iteration. Not re-entrant: starting a running loop raises :class:`RuntimeError`.
+        After :meth:`stop_with_error` it raises that error instead of returning (pika's
+        default for a connection that cannot open: the error comes out of ``start()``).
         """
         if self._closed:
             raise RuntimeError("IOLoop is closed")
@@ -111,11 +122,25 @@ class IOLoop:
             self._stopping = False
             self._running = False
             self._thread_ident = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def stop_with_error(self, error: BaseException) -> None:
+        """Stop as :meth:`stop` does, and make :meth:`start` raise ``error`` when it returns
+        (the first error wins until then). On the loop thread (a handler, timer or callback,
+        whose own exceptions the loop only logs). Not in pika's ``IOLoop``: it is how the
+        select adapter raises a connection's open error out of ``start()`` as pika does
+        when no ``on_open_error_callback`` was given."""
+        if self._error is None:
+            self._error = error
+        self.stop()
 
     def stop(self) -> None:
-        """Ask :meth:`start` to return after the current iteration; callable from any thread."""
+        """Ask :meth:`start` to return after the current iteration; callable from any thread
+        and from a signal handler (a graceful shutdown on SIGTERM: see docs/guide-select.md)."""
         self._stopping = True
-        if threading.get_ident() != self._thread_ident:
+        if self._polling or threading.get_ident() != self._thread_ident:
             self._wake()
 
     def close(self) -> None:
@@ -167,13 +192,16 @@ class IOLoop:
     # ---------------------------------------------------------------- callbacks
 
     def add_callback_threadsafe(self, callback: Callback) -> None:
-        """Run ``callback()`` on the loop soon; callable from any thread (wakes the loop)."""
+        """Run ``callback()`` on the loop soon; callable from any thread and from a signal
+        handler (wakes the loop)."""
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
         if self._closed:
             raise RuntimeError("IOLoop is closed")
         self._callbacks.append(callback)
-        if threading.get_ident() != self._thread_ident and not self._wake_pending:
+        if self._wake_pending:
+            return
+        if self._polling or threading.get_ident() != self._thread_ident:
             self._wake()
 
     add_callback = add_callback_threadsafe  # pika alias
@@ -242,6 +270,9 @@ class IOLoop:
             for callback in pending:
                 self._invoke(callback)
 
+        # Raised BEFORE the checks: a signal handler that runs after it wakes the loop
+        # itself, one that ran before it left its callback or stop flag for the checks.
+        self._polling = True
         if self._callbacks or self._before_poll or self._stopping:
             poll_timeout: Optional[float] = 0.0
         else:
@@ -254,6 +285,8 @@ class IOLoop:
             if exc.errno != errno.EINTR:
                 raise
             ready = []
+        finally:
+            self._polling = False
 
         waker_fd = self._waker_r.fileno()
         for key, mask in ready:

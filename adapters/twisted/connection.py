@@ -85,6 +85,39 @@ class TwistedConnection(Connection):
             internal_connection_workflow=False,
         )
 
+    # ----------------------------------------------------------------------------------------
+    # A stream someone else connected: what TwistedProtocolConnection uses when Twisted runs
+    # it as a protocol (pika's _TwistedConnectionAdapter has the same three names). Not in
+    # pika's public API.
+    # ----------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        """Run the pending (or next) open attempt on ``transport``, a Twisted ``ITransport``
+        already connected by someone else, instead of resolving and connecting: ONE attempt
+        (a retry fails at once: reconnecting is up to whoever connected it). The protocol
+        Twisted gave the transport passes its bytes and its end on with
+        :meth:`data_received` and :meth:`connection_lost`. On the reactor thread."""
+        self.transport.adopt(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the transport given to :meth:`connection_made`."""
+        self.transport.adopted_data(data)
+
+    def connection_lost(self, reason: Any) -> None:
+        """The transport given to :meth:`connection_made` ended (a Twisted ``Failure``)."""
+        self.transport.adopted_lost(reason)
+
+    def hold_connect(self) -> None:
+        """Let the open attempt wait for :meth:`connection_made` or :meth:`release_connect`
+        instead of connecting by itself (call it right after construction: the first attempt
+        starts from the reactor)."""
+        self.transport.hold = True
+
+    def release_connect(self) -> None:
+        """Connect by itself after all (from ``params``), unless :meth:`connection_made`
+        came first; a no-op then."""
+        self.transport.release_hold()
+
     def _adapter_connect_stream(self) -> None:
         self.transport.connect(self.params)
 

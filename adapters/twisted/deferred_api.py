@@ -1,8 +1,11 @@
 """The Deferred-flavoured Twisted API: pika's ``TwistedProtocolConnection`` family.
 
-- :class:`TwistedProtocolConnection`: a connection that starts opening when it is built (host,
-  port and TLS from its parameters, attempts and retries by the base ``Connection``), with
-  ``ready`` / ``closed`` Deferreds, ``channel()`` returning a Deferred and ``close()``.
+- :class:`TwistedProtocolConnection`: a Twisted ``Protocol``, as pika's: given a transport by
+  Twisted (``ClientCreator(reactor, TwistedProtocolConnection, params).connectTCP(host,
+  port)``, an endpoint's ``connect(factory)``) it runs AMQP on that transport; used on its own
+  it connects by itself from its parameters (host, port, TLS, attempts and retries by the
+  base ``Connection``). ``ready`` / ``closed`` Deferreds, ``channel()`` returning a Deferred
+  and ``close()``.
 - :class:`TwistedChannel` (``._deferred_channel``): every channel RPC returns a Deferred;
   ``basic_consume`` hands out a :class:`ClosableDeferredQueue` of :class:`ReceivedMessage`;
   in confirm mode every ``basic_publish`` returns a Deferred for its broker confirm.
@@ -26,9 +29,13 @@ Rules shared by everything here:
 from __future__ import annotations
 
 import logging
+import sys
+from types import FrameType
 from typing import Any, Callable, Dict, Optional, Set
 
 from twisted.internet import defer
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
 
 from amqpbase import exceptions, frame
 from amqpbase.channel import Channel
@@ -47,18 +54,48 @@ __all__ = [
 
 LOGGER = logging.getLogger("amqpbase.adapters.twisted")
 
+def _built_by_twisted() -> bool:
+    """Whether the ``TwistedProtocolConnection`` being built is built by Twisted's protocol
+    machinery: ``ClientCreator`` (``twisted.internet.protocol``), a factory's
+    ``buildProtocol``. Looks at the frame that called the constructor (past subclasses'
+    ``__init__``); once per connection, never on a hot path."""
+    frame: Optional[FrameType] = sys._getframe(2)  # 0: here, 1: __init__, 2: its caller
+    while frame is not None and frame.f_code.co_name == "__init__":
+        frame = frame.f_back  # a subclass's __init__ calling ours
+    if frame is None:
+        return False
+    return (frame.f_code.co_name == "buildProtocol"
+            or frame.f_globals.get("__name__") == "twisted.internet.protocol")
+
+
 #: Ends of a connection that the client asked for: ``closed`` FIRES with them.
 _CLIENT_CLOSES = (exceptions.ConnectionClosedByClient, exceptions.ConnectionOpenAborted)
 
 
-class TwistedProtocolConnection:
-    """An AMQP connection with pika's Deferred-based Twisted API.
+class TwistedProtocolConnection(Protocol):
+    """An AMQP connection with pika's Deferred-based Twisted API; a Twisted ``Protocol``.
 
-    ``TwistedProtocolConnection(parameters=None, custom_reactor=None)`` starts opening at once
-    (from the reactor): it connects to ``parameters.host``/``port`` (TLS with
-    ``parameters.ssl_options``) through a :class:`~.connection.TwistedConnection`, making
-    ``connection_attempts`` attempts ``retry_delay`` apart. Unlike pika's, it is not a Twisted
-    ``Protocol``: no ``ClientCreator``/``connectTCP`` is involved.
+    Two ways to run it:
+
+    - As a protocol (pika's way): Twisted connects and hands it the transport
+      (``ClientCreator(reactor, TwistedProtocolConnection, params).connectTCP(host, port)``,
+      ``endpoint.connect(Factory.forProtocol(TwistedProtocolConnection))``, any factory whose
+      ``buildProtocol`` returns one). AMQP runs on that transport, one open attempt, no
+      connection of its own; ``params.host``/``port``/``connection_attempts`` are not used
+      (``ssl_options`` is: TLS over the given transport). Closing the connection closes the
+      transport.
+    - On its own: ``TwistedProtocolConnection(params)`` connects by itself to
+      ``params.host``/``port`` (TLS with ``params.ssl_options``) through a
+      :class:`~.connection.TwistedConnection`, making ``connection_attempts`` attempts
+      ``retry_delay`` apart, starting at once (from the reactor).
+
+    Which one: an instance built by Twisted's protocol machinery (``ClientCreator``, a
+    ``Factory.buildProtocol``, or any function named ``buildProtocol``: the constructor looks
+    at its caller) waits for the transport Twisted connects, so there is never a second
+    connection; if none comes and :attr:`ready`, :attr:`closed`, :meth:`channel` or
+    :meth:`close` is used, it connects by itself after all (a reactor turn later, so a
+    ``buildProtocol`` that uses it before returning still gets Twisted's transport).
+    Any other instance connects by itself.
 
     :attr:`impl` is the callback-API ``TwistedConnection`` underneath, for what this class does
     not wrap (``update_secret``, the capability flags, ``add_callback_threadsafe``...).
@@ -69,10 +106,11 @@ class TwistedProtocolConnection:
     """
 
     def __init__(self, parameters: Optional[Parameters] = None, custom_reactor: Any = None) -> None:
-        self._ready: Outcome[TwistedProtocolConnection] = Outcome()
+        self._ready: Outcome[Any] = Outcome()
         self._closed: Outcome[BaseException] = Outcome()
         self._channel_opens: Set["defer.Deferred[Any]"] = set()
         self._end_reason: Optional[BaseException] = None
+        self._self_connect_asked = False
         self.impl = TwistedConnection(
             parameters,
             on_open_callback=self._on_open,
@@ -80,6 +118,39 @@ class TwistedProtocolConnection:
             on_close_callback=self._on_close,
             custom_reactor=custom_reactor,
         )
+        if _built_by_twisted():
+            # The first attempt (a reactor turn away) waits for the transport Twisted is
+            # connecting (makeConnection), or the first use (_use) if none comes.
+            self.impl.hold_connect()
+
+    # ----------------------------------------------------------------------------------------
+    # Twisted's IProtocol: the transport Twisted connected
+    # ----------------------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's names
+        """Twisted gave us a connected transport: the open attempt runs on it."""
+        self.impl.connection_made(self.transport)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        self.impl.data_received(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+        """The transport ended: reported as the stream's end (``StreamLostError`` to
+        :attr:`ready` while opening, to :attr:`closed` once open), unless we closed it."""
+        self.impl.connection_lost(reason)
+
+    def connectionReady(self) -> Any:  # noqa: N802 - pika's name
+        """pika's hook: what :attr:`ready` fires with once the connection is open (this
+        connection; a subclass may return something else)."""
+        return self
+
+    def _use(self) -> None:
+        """The Deferred API is used: a connection waiting for Twisted's transport connects by
+        itself unless one comes in this reactor turn (a factory's buildProtocol is followed
+        at once by makeConnection). Nothing for any other connection."""
+        if not self._self_connect_asked:
+            self._self_connect_asked = True
+            self.impl.reactor.callLater(0, self.impl.release_connect)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.impl!r}>"
@@ -89,12 +160,14 @@ class TwistedProtocolConnection:
     # ----------------------------------------------------------------------------------------
 
     @property
-    def ready(self) -> "defer.Deferred[TwistedProtocolConnection]":
+    def ready(self) -> "defer.Deferred[Any]":
         """A new Deferred on every access: fires with this connection once it is open, or
         fails with the exact exception the open failed with (``ProbableAuthenticationError``,
         ``ProbableAccessDeniedError``, ``TCPConnectionRefusedError``, ``SocketTimeoutError``,
         ``StackTimeoutError``, ``ConnectionOpenAborted`` after ``close()`` while opening...).
-        Cancelling it detaches only that Deferred; use :meth:`close` to abandon the open."""
+        Cancelling it detaches only that Deferred; use :meth:`close` to abandon the open.
+        (pika's ``ready`` fires once with ``connectionReady()``, this connection, too.)"""
+        self._use()
         return self._ready.deferred()
 
     @property
@@ -107,6 +180,7 @@ class TwistedProtocolConnection:
         ``rabbitmqctl close_connection``), ``StreamLostError``, ``AMQPHeartbeatTimeout``, ...,
         or the open error when the connection never opened. (pika fires it in every case.)
         """
+        self._use()
         return self._closed.deferred()
 
     @property
@@ -156,12 +230,13 @@ class TwistedProtocolConnection:
         error). Called while the connection is still opening, it waits for :attr:`ready`; on a
         connection that has ended it fails with the reason it ended. Cancelling the Deferred
         closes the channel being opened."""
+        self._use()
         if self._end_reason is not None:
             return defer.fail(self._end_reason)
         if not self._ready.settled:
             waiting = self._ready.deferred()
             waiting.addCallback(lambda _connection: self.channel(channel_number))
-            return waiting  # type: ignore[return-value]
+            return waiting
         opens = self._channel_opens
         wrapper: Optional[TwistedChannel] = None
 
@@ -197,6 +272,7 @@ class TwistedProtocolConnection:
         :attr:`closed`, which fires with ``ConnectionClosedByClient`` once done (or with
         ``ConnectionOpenAborted`` when called while opening). A call while the connection is
         closing or closed just returns :attr:`closed`; bad arguments give a failed Deferred."""
+        self._use()
         impl = self.impl
         if not (impl.is_closing or impl.is_closed):
             try:
@@ -210,7 +286,7 @@ class TwistedProtocolConnection:
     # ----------------------------------------------------------------------------------------
 
     def _on_open(self, _connection: Any) -> None:
-        self._ready.succeed(self)
+        self._ready.succeed(self.connectionReady())
 
     def _on_open_error(self, _connection: Any, error: BaseException) -> None:
         # State first: user code resumed by ``ready`` failing may call channel() at once.

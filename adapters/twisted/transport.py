@@ -29,6 +29,11 @@ are the shared ones. This module does:
   is ignored.
 * a lost stream: ``StreamLostError`` whose cause is an ``OSError`` (``ConnectionError`` for
   Twisted's ``ConnectionDone``/``ConnectionLost``, chained one level further).
+* an adopted stream (:meth:`TwistedTransport.adopt`): a Twisted transport someone else
+  connected (``TwistedProtocolConnection`` used as a protocol: ``ClientCreator``, an
+  endpoint's ``connect(factory)``). The next connect takes it instead of resolving and
+  connecting, for ONE attempt; the shim then runs on it exactly as on a transport of our own
+  (socket options, TLS, writes, the end), and the protocol Twisted calls forwards its events.
 """
 
 from __future__ import annotations
@@ -125,10 +130,71 @@ class TwistedTransport(AddressByAddress):
         self.timer: Any = None  # TLS handshake deadline (IDelayedCall)
         self.handed = 0  # bytes given to Twisted since its buffer was last empty
         self.twisted_wants_data = False  # Twisted's buffer is empty: write without waiting
+        self.adopted: Any = None  # a connected Twisted transport the next connect takes
+        self.adopted_shim: Optional[StreamProtocol] = None  # the shim running on it
+        self.adopt_only = False  # a transport was adopted: never connect by ourselves
+        self.hold = False  # a connect waits for adopt() or release_hold()
+        self.held: Optional[object] = None  # the attempt waiting meanwhile
+
+    def adopt(self, transport: Any) -> None:
+        """Use ``transport``, a Twisted ``ITransport`` already connected by someone else, for
+        the next (or the held) connect instead of resolving and connecting. One attempt: a
+        later connect (a retry) fails at once, reconnecting is not ours to do. Events for it
+        come through :meth:`adopted_data` and :meth:`adopted_lost`, called by the protocol
+        Twisted gave it to."""
+        self.adopted = transport
+        self.adopt_only = True
+        held, self.held = self.held, None
+        if held is not None and held is self.attempt and self.state is StreamState.RESOLVING:
+            self.start_connect(held)
+
+    def release_hold(self) -> None:
+        """Connect by ourselves after all: a held attempt resolves and connects now (unless
+        a transport was adopted)."""
+        self.hold = False
+        held, self.held = self.held, None
+        if self.adopt_only:
+            return
+        if held is not None and held is self.attempt and self.state is StreamState.RESOLVING:
+            self.start_connect(held)
+
+    def adopted_data(self, data: bytes) -> None:
+        """Bytes Twisted gave the adopting protocol."""
+        shim = self.adopted_shim
+        if shim is not None:
+            shim.dataReceived(data)
+
+    def adopted_lost(self, reason: Failure) -> None:
+        """The adopted transport ended (the adopting protocol's ``connectionLost``)."""
+        shim, self.adopted_shim = self.adopted_shim, None
+        if shim is None:
+            return
+        if self.protocol is shim:
+            shim.connectionLost(reason)
+        elif shim.attempt is self.attempt and self.state in (StreamState.RESOLVING,
+                                                               StreamState.CONNECTING):
+            # Lost before the shim ran on it (the adoption is a reactor turn away).
+            self.addresses = []
+            self.errors = [(self.where(), lost_cause(reason))]
+            if self.state is StreamState.RESOLVING:
+                self.transition("resolved")
+            self.connect_next()
 
     # ------------------------------------------------------------------ down-calls
 
     def start_connect(self, attempt: object) -> None:
+        adopted, self.adopted = self.adopted, None
+        if adopted is not None:
+            shim = self.adopted_shim = StreamProtocol(self, attempt)
+            # The outcome comes from the loop, never from inside the connect down-call.
+            self.reactor.callLater(0, self.on_adopted, attempt, shim, adopted)
+            return
+        if self.adopt_only:  # a retry after the adopted stream: not ours to reconnect
+            self.reactor.callLater(0, self.on_no_stream, attempt)
+            return
+        if self.hold:
+            self.held = attempt  # adopt() or release_hold() goes on with it
+            return
         params = self.params
         try:
             resolving: Deferred[Any] = deferToThreadPool(
@@ -190,6 +256,31 @@ class TwistedTransport(AddressByAddress):
             )
             return
         self.connect_failed()
+
+    def on_no_stream(self, attempt: object) -> None:
+        """A connect after the adopted stream ended: fails, as a connect to nowhere would."""
+        if attempt is not self.attempt or self.state is not StreamState.RESOLVING:
+            return
+        self.transition("resolved")
+        self.addresses = []
+        self.errors = [(self.where(), ConnectionError(
+            "the Twisted transport this connection was given has ended; connecting again is "
+            "up to the code that connected it"))]
+        self.connect_failed()
+
+    def on_adopted(self, attempt: object, shim: StreamProtocol, transport: Any) -> None:
+        """Run the stream on the adopted ``transport``: as if the resolver had answered and
+        a TCP endpoint had connected (``connectionMade`` of the shim)."""
+        if attempt is not self.attempt or self.state is not StreamState.RESOLVING:
+            if self.adopted_shim is shim:  # disconnected meanwhile: the transport goes too
+                self.adopted_shim = None
+                transport.abortConnection()
+            return
+        if self.adopted_shim is not shim:
+            return  # adopted_lost() already reported the loss
+        self.transition("resolved")
+        self.addresses, self.errors = [], []
+        shim.makeConnection(transport)  # type: ignore[no-untyped-call]  # -> on_tcp_connected
 
     def on_endpoint_connected(self, protocol: Any) -> None:
         self.connecting = None  # connectionMade already ran (TCP endpoints call it first)

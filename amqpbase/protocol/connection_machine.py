@@ -413,6 +413,18 @@ class ConnectionMachine:
         could not be recognised in it, so waiting ``close_timeout`` for one would only delay
         the report (RabbitMQ itself waits 30 s for the client to hang up). The Close is
         sent, given the adapter's last write attempt, and the stream is dropped at once."""
+        if isinstance(error, exceptions.NotAMQPStreamError):
+            # The first bytes are neither a frame nor a protocol header (a broker's first
+            # answer to ours is Connection.Start or its own header, AMQP 0-9-1 4.2.2): the
+            # peer is not an AMQP broker at all (an HTTP server, a wrong port, a TLS port).
+            # That is a connection error, not a broker's protocol slip; it is reported at once
+            # and not retried, as a refused protocol version is. (A frame-shaped but broken
+            # first frame keeps InvalidFrameError: a broken broker, not another protocol.)
+            incompatible = exceptions.IncompatibleProtocolError(
+                f"the peer does not speak AMQP 0-9-1: {error}"
+            )
+            incompatible.__cause__ = error  # reported (and logged) as the open error
+            return self._hang_up(incompatible)
         code = getattr(error, "reply_code", spec.SYNTAX_ERROR)
         LOGGER.error("Protocol error from broker (%s): %s", code, error)
         self._record(error)
@@ -570,9 +582,17 @@ class ConnectionMachine:
     # ----------------------------------------------------------------------------------------
 
     def _on_refused_version(self, inbound: frames.ProtocolHeader) -> Actions:
-        return self._hang_up(exceptions.IncompatibleProtocolError(
-            f"broker speaks AMQP {inbound.major}-{inbound.minor}-{inbound.revision}, not 0-9-1"
-        ))
+        # AMQP 0-9-1 4.2.2: a server that refuses the header we sent answers with the header
+        # of a version it speaks and closes; RabbitMQ answers "AMQP\x00\x00\x09\x01" (its
+        # own 0-9-1) to any header it does not accept, so the text must not read "0-9-1, not
+        # 0-9-1" then.
+        version = f"{inbound.major}-{inbound.minor}-{inbound.revision}"
+        if (inbound.major, inbound.minor, inbound.revision) == (0, 9, 1):
+            text = ("the broker refused our protocol header, answering with its own "
+                    f"(AMQP {version})")
+        else:
+            text = f"broker speaks AMQP {version}, not 0-9-1"
+        return self._hang_up(exceptions.IncompatibleProtocolError(text))
 
     def _on_start_method(self, inbound: frames.Method) -> Actions:
         method = inbound.method

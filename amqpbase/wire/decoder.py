@@ -22,7 +22,12 @@ from __future__ import annotations
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from amqpbase import spec
-from amqpbase.exceptions import InvalidFrameError, MethodNotImplemented, ProtocolSyntaxError
+from amqpbase.exceptions import (
+    InvalidFrameError,
+    MethodNotImplemented,
+    NotAMQPStreamError,
+    ProtocolSyntaxError,
+)
 from amqpbase.wire import formats
 from amqpbase.wire.delivery import NO_TEMPLATE, Template, decode_delivery, delivery_template
 from amqpbase.wire.formats import CONTENT_HEADER_FIXED, FRAME_TYPES, MAX_FRAME
@@ -226,7 +231,7 @@ class FrameDecoder:
             return 0
         have = bytes(buf[:4])
         if not b"AMQP".startswith(have):
-            raise InvalidFrameError(
+            raise NotAMQPStreamError(
                 f"stream starts with {_show(buf, 0)}: neither a frame type nor b'AMQP'"
             )
         if len(buf) < 8:

@@ -205,13 +205,18 @@ def test_peer_speaking_another_amqp_version(session: Session) -> None:
     assert elapsed < 1.0
 
 
-@pytest.mark.allow_error_logs  # the protocol error is logged at ERROR
-def test_peer_that_is_not_amqp(session: Session) -> None:
-    """A server that is not AMQP at all (an HTTP port): the first bytes cannot be a frame,
-    so the open fails with the codec's ``InvalidFrameError`` (reply code 501), at once and
-    without retries (a different answer cannot come from the same server)."""
-    peer = ScriptedPeer(
-        lambda peer: peer.send_raw(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",  # an HTTP port
+    b"SSH-2.0-OpenSSH_9.2p1\r\n",  # a wrong port
+    b"\x15\x03\x03\x00\x02\x02\x32",  # a TLS port: its alert record
+], ids=["http", "ssh", "tls"])
+def test_peer_that_is_not_amqp(session: Session, answer: bytes) -> None:
+    """A server that is not AMQP at all answers our protocol header: the first bytes cannot
+    be a frame, so the open fails with ``IncompatibleProtocolError`` (an
+    ``AMQPConnectionError``; the codec's ``InvalidFrameError``, reply code 501, is its
+    cause), at once and without retries (a different answer cannot come from the same
+    server), and no Connection.Close is sent to it."""
+    peer = ScriptedPeer(lambda peer: peer.send_raw(answer))
     try:
         _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
                                              retry_delay=1.0)
@@ -220,8 +225,29 @@ def test_peer_that_is_not_amqp(session: Session) -> None:
     finally:
         peer.close()
     assert peer.client_eof and peer.frames == []  # no Close to a peer that is not AMQP
-    assert isinstance(error, exceptions.InvalidFrameError), repr(error)
-    assert error.reply_code == 501
+    assert type(error) is exceptions.IncompatibleProtocolError, repr(error)
+    assert isinstance(error, exceptions.AMQPConnectionError)
+    assert "does not speak AMQP 0-9-1" in str(error)
+    assert isinstance(error.__cause__, exceptions.InvalidFrameError), repr(error.__cause__)
+    assert error.__cause__.reply_code == 501
+    assert elapsed < 1.0
+
+
+def test_broker_refusing_our_header_with_its_own(session: Session) -> None:
+    """RabbitMQ's answer to a protocol header it does not accept is its own header,
+    b"AMQP\\x00\\x00\\x09\\x01", then it closes: ``IncompatibleProtocolError`` at once,
+    not retried, with a text that does not claim "0-9-1, not 0-9-1"."""
+    peer = ScriptedPeer(lambda peer: peer.send_raw(b"AMQP\x00\x00\x09\x01"))
+    try:
+        _, _, error, elapsed = open_and_fail(session, port=peer.port, connection_attempts=3,
+                                             retry_delay=1.0)
+        assert peer.done.wait(5), "the peer did not see the client hang up"
+        peer.check()
+    finally:
+        peer.close()
+    assert peer.client_eof and peer.frames == []
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert "refused our protocol header" in str(error)
     assert elapsed < 1.0
 
 
@@ -344,3 +370,41 @@ def test_create_connection_stops_at_a_refused_login(session: Session) -> None:
     failure = results[0]
     assert type(failure) is exceptions.AMQPConnectionWorkflowFailed, failure
     assert [type(e) for e in failure.exceptions] == [exceptions.ProbableAuthenticationError]
+
+
+def test_create_connection_moves_past_a_constructor_that_raises(session: Session) -> None:
+    """pika's workflow: the adapter class's constructor raises for the first parameter set
+    (here a subclass refusing its port); that attempt fails and the second set opens. The
+    names come from pika's import path."""
+    from amqpbase.adapters.utils.connection_workflow import AMQPConnectionWorkflowFailed
+
+    bad_port = free_port()
+    refused = ValueError(f"port {bad_port} refused by the constructor")
+
+    class Picky(session.driver.connection_class):  # type: ignore[name-defined,misc]
+        def __init__(self, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
+            if parameters.port == bad_port:
+                raise refused
+            super().__init__(parameters, *args, **kwargs)
+
+    results: List[Any] = []
+    configs = [session.params(port=bad_port), session.params()]
+    Picky.create_connection(configs, results.append, custom_ioloop=session.driver.loop)
+    assert results == []  # reported from the loop, not from inside create_connection
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    connection = results[0]
+    session.driver.connections.append(connection)
+    assert isinstance(connection, Picky) and connection.is_open, results
+    assert connection.params.port == int(session.broker.port)
+
+    # Only the refusing set: connection_attempts=2 cycles of the last set, then the failure.
+    results.clear()
+    start = time.monotonic()
+    Picky.create_connection([session.params(port=bad_port, connection_attempts=2,
+                                            retry_delay=0.2)],
+                            results.append, custom_ioloop=session.driver.loop)
+    session.driver.run_until(lambda: results, what="create_connection's on_done")
+    assert time.monotonic() - start >= 0.19
+    failure = results[0]
+    assert type(failure) is AMQPConnectionWorkflowFailed, failure
+    assert list(failure.exceptions) == [refused, refused]

@@ -233,12 +233,14 @@ def deliver(tag: int = 1) -> Any:
 @pytest.mark.allow_error_logs  # amqpbase logs the protocol error at ERROR
 def test_garbage_instead_of_protocol_header_reply(driver: Driver,
                                                   loop_errors: LoopErrors) -> None:
-    """An HTTP answer to our protocol header: ``InvalidFrameError`` (501) to on_open_error;
-    no Connection.Close (the peer never showed it speaks AMQP); the client drops the socket."""
+    """An HTTP answer to our protocol header: ``IncompatibleProtocolError`` (a connection
+    error) to on_open_error, the codec's ``InvalidFrameError`` (501) as its cause; no
+    Connection.Close (the peer never showed it speaks AMQP); the client drops the socket."""
     error, peer = run_open_case(driver, loop_errors, lambda peer: peer.send_raw(
         b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-    assert type(error) is exceptions.InvalidFrameError, repr(error)
-    assert error.reply_code == 501
+    assert type(error) is exceptions.IncompatibleProtocolError, repr(error)
+    assert isinstance(error.__cause__, exceptions.InvalidFrameError)
+    assert error.__cause__.reply_code == 501
     assert sent_close_code(peer) is None and peer.frames == []
 
 

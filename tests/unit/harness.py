@@ -34,6 +34,8 @@ class FakeClock:
     def remove(self, timer: "_Timer") -> None:
         timer.cancelled = True
 
+    remove_timeout = remove  # the IOLoop name (the create_connection workflow's timers use it)
+
     def pending(self) -> int:
         return sum(1 for _, _, t in self._heap if not t.cancelled)
 

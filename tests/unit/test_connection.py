@@ -230,14 +230,45 @@ def test_start_with_other_version_is_incompatible() -> None:
     assert type(open_error.last[1]) is exceptions.IncompatibleProtocolError
 
 
-def test_garbage_instead_of_protocol_reply_is_a_frame_error() -> None:
+def test_garbage_instead_of_protocol_reply_is_incompatible_protocol() -> None:
+    """An HTTP server's answer: IncompatibleProtocolError (a connection error), the codec's
+    InvalidFrameError (501) as its cause, at once, with nothing sent after the header."""
     connection, broker, _, open_error, _ = new_connection()
     broker.connect()
     broker.send_raw(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     connection.clock.advance(0)
     assert connection.is_closed
     ((_, error),) = open_error.calls
-    assert isinstance(error, exceptions.InvalidFrameError) and error.reply_code == 501
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert isinstance(error, exceptions.AMQPConnectionError)
+    assert "does not speak AMQP 0-9-1" in str(error) and "48 54 54 50" in str(error)
+    cause = error.__cause__
+    assert isinstance(cause, exceptions.InvalidFrameError) and cause.reply_code == 501
+    assert type(cause) is exceptions.NotAMQPStreamError
+
+
+def test_frame_shaped_garbage_before_connection_start_stays_a_frame_error() -> None:
+    """First bytes that start like a frame (type 1) but announce 4 GiB: a broken frame, not
+    another protocol (the boundary of the case above): InvalidFrameError (501), no Close."""
+    connection, broker, _, open_error, _ = new_connection()
+    broker.connect()
+    broker.send_raw(b"\x01\x00\x00\xff\xff\xff\xff" + b"\x00" * 16)
+    connection.clock.advance(0)
+    assert connection.is_closed
+    ((_, error),) = open_error.calls
+    assert type(error) is exceptions.InvalidFrameError and error.reply_code == 501
+
+
+def test_broker_answering_with_its_own_0_9_1_header_is_incompatible_protocol() -> None:
+    """RabbitMQ answers a header it does not accept with b"AMQP\\x00\\x00\\x09\\x01"."""
+    connection, broker, _, open_error, _ = new_connection()
+    broker.connect()
+    broker.send_raw(b"AMQP\x00\x00\x09\x01")
+    connection.clock.advance(0)
+    assert connection.is_closed
+    ((_, error),) = open_error.calls
+    assert type(error) is exceptions.IncompatibleProtocolError
+    assert "refused our protocol header" in str(error) and "0-9-1, not" not in str(error)
 
 
 def test_stream_lost_during_handshake_names_the_phase_and_chains_cause() -> None:
@@ -805,6 +836,69 @@ def test_create_connection_returns_first_open_connection() -> None:
     broker.tune()
     broker.open_ok()
     assert results == [second] and second.is_open
+
+
+def test_create_connection_moves_past_a_constructor_that_raises() -> None:
+    """pika's workflow: a connection class whose constructor raises for one parameter set
+    fails that attempt (reported from the loop, not out of create_connection) and the next
+    set is tried; the exception is among the workflow's causes when everything fails."""
+    clock = MemoryConnection().clock
+    results: list[Any] = []
+    made: list[MemoryConnection] = []
+    bad = ValueError("no such port")
+
+    class Picky(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            if kwargs["parameters"].port == 1:
+                raise bad
+            super().__init__(**kwargs)
+            made.append(self)
+
+    configs = [ConnectionParameters(port=1), ConnectionParameters(port=2)]
+    Picky.create_connection(configs, results.append, custom_ioloop=clock)
+    assert made == [] and results == []  # nothing happens inside create_connection
+    clock.advance(0)
+    assert [c.params.port for c in made] == [2]
+    broker = ScriptedBroker(made[0])
+    broker.start()
+    broker.tune()
+    broker.open_ok()
+    assert results == [made[0]] and made[0].is_open
+
+    # Every constructor raises: connection_attempts cycles of the LAST set, retry_delay apart.
+    results.clear()
+    calls: list[tuple[int, float]] = []
+
+    class Never(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            calls.append((kwargs["parameters"].port, clock.now))
+            raise bad
+
+    configs = [ConnectionParameters(port=1, connection_attempts=5, retry_delay=9.0),
+               ConnectionParameters(port=2, connection_attempts=2, retry_delay=3.0)]
+    start = clock.now
+    Never.create_connection(configs, results.append, custom_ioloop=clock)
+    clock.advance(10.0)
+    assert [(port, when - start) for port, when in calls] == [(1, 0), (2, 0), (1, 3.0), (2, 3.0)]
+    (result,) = results
+    assert isinstance(result, exceptions.AMQPConnectionWorkflowFailed)
+    assert list(result.exceptions) == [bad] * 4
+
+
+def test_create_connection_abort_while_a_constructor_failure_is_pending() -> None:
+    clock = MemoryConnection().clock
+    results: list[Any] = []
+
+    class Never(MemoryConnection):
+        def __init__(self, **kwargs: Any) -> None:
+            raise ValueError("never")
+
+    workflow = Never.create_connection([ConnectionParameters()], results.append,
+                                       custom_ioloop=clock)
+    workflow.abort()
+    clock.advance(0)
+    assert len(results) == 1
+    assert isinstance(results[0], exceptions.AMQPConnectionWorkflowAborted)
 
 
 def test_create_connection_abort() -> None:

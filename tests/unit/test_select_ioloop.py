@@ -108,6 +108,12 @@ class Probe(SelectConnection):
         self.on_connected: Optional[Callable[["Probe"], None]] = None
         self.drained = 0
         self.sock: Any = None  # the connected socket, kept for inspection after teardown
+        # These tests watch the transport, not the open: an open error is recorded here
+        # instead of being raised out of ioloop.start() (the default without a callback).
+        self.open_errors: List[BaseException] = []
+        if len(args) < 3:
+            kwargs.setdefault("on_open_error_callback",
+                              lambda _conn, exc: self.open_errors.append(exc))
         super().__init__(*args, **kwargs)
 
     def _on_stream_connected(self) -> None:
