@@ -16,7 +16,7 @@ channel.basic_publish(
     exchange="",
     routing_key="task_queue",
     body=message,
-    properties=amqpbase.BasicProperties(delivery_mode=2),  # persistent
+    properties=amqpbase.BasicProperties(delivery_mode=amqpbase.DeliveryMode.Persistent),
 )
 print(f" [x] Sent {message}", flush=True)
 connection.close()

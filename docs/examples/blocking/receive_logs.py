@@ -3,6 +3,7 @@ import os
 import sys
 
 import amqpbase
+from amqpbase.exchange_type import ExchangeType
 
 URL = os.environ.get("AMQPBASE_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -10,7 +11,7 @@ URL = os.environ.get("AMQPBASE_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 def main():
     connection = amqpbase.BlockingConnection(amqpbase.URLParameters(URL))
     channel = connection.channel()
-    channel.exchange_declare(exchange="logs", exchange_type="fanout")
+    channel.exchange_declare(exchange="logs", exchange_type=ExchangeType.fanout)
     result = channel.queue_declare(queue="", exclusive=True)
     queue_name = result.method.queue
     channel.queue_bind(exchange="logs", queue=queue_name)

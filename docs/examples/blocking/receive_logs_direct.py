@@ -4,6 +4,7 @@ import os
 import sys
 
 import amqpbase
+from amqpbase.exchange_type import ExchangeType
 
 URL = os.environ.get("AMQPBASE_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -15,7 +16,7 @@ def main():
         sys.exit(1)
     connection = amqpbase.BlockingConnection(amqpbase.URLParameters(URL))
     channel = connection.channel()
-    channel.exchange_declare(exchange="direct_logs", exchange_type="direct")
+    channel.exchange_declare(exchange="direct_logs", exchange_type=ExchangeType.direct)
     queue_name = channel.queue_declare(queue="", exclusive=True).method.queue
     for severity in severities:
         channel.queue_bind(exchange="direct_logs", queue=queue_name, routing_key=severity)
