@@ -6,7 +6,8 @@ An adapter is a thin connection class (the base ``Connection``'s hooks, one call
 connects, reads and writes the loop's way. Everything the loops must agree on is here, once:
 
 - ``transport.py``: :class:`Transport` (stream lifecycle table, ``emit``, flush scheduling,
-  drain accounting, ``disconnect``, delivery of received bytes) and :class:`AddressByAddress`;
+  drain accounting, ``disconnect``, delivery of received bytes, the resolver's answer and the
+  address-by-address connect errors);
 - ``loop.py``: the loop interface, :class:`Loop`;
 - ``queue.py``: :class:`WriteQueue`, the write queue (by reference; ``sendmsg`` batches; pieces);
 - ``strategies.py``: the direct-sendmsg and flush-after-read strategies, chosen per loop;
@@ -26,14 +27,12 @@ from .strategies import Strategies
 from .tls import TLSSession, server_hostname
 from .transport import (
     STREAM_TRANSITIONS,
-    AddressByAddress,
     Buffer,
     StreamState,
     Transport,
 )
 
 __all__ = [
-    "AddressByAddress",
     "Buffer",
     "JOINED_MAX",
     "JOIN_BELOW",

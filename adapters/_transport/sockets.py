@@ -43,7 +43,7 @@ from .loop import ReadinessLoop, Resolved
 from .sockopts import apply_socket_options
 from .strategies import Strategies
 from .tls import server_hostname
-from .transport import AddressByAddress, StreamState
+from .transport import StreamState, Transport
 
 _IN_PROGRESS = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 _S = StreamState
@@ -69,7 +69,7 @@ def read_view() -> memoryview:
     return view
 
 
-class SocketTransport(AddressByAddress):
+class SocketTransport(Transport):
     """One TCP/TLS stream at a time for ``connection`` on ``loop`` (see the module docstring).
 
     The adapter gives its loop's write ``strategies`` (``strategies.py``) and its ``logger``
@@ -95,7 +95,7 @@ class SocketTransport(AddressByAddress):
         self.tls_retry: Optional[Any] = None  # OpenSSL wants a retry with the same bytes
 
     # ------------------------------------------------------------------ connecting
-    # (on_resolved and connect_failed: AddressByAddress's, shared with Twisted)
+    # (on_resolved and connect_failed: Transport's, shared with Twisted)
 
     def start_connect(self, attempt: object) -> None:
         self.loop.resolve(self.params.host, self.params.port,

@@ -2,8 +2,8 @@
 
 A transport stands between a base ``Connection`` (``conn``) and a loop (``loop``, the loop
 interface of ``loop.py``). It owns the stream's life, the write queue and the accounting the
-base sees; a per-loop subclass (``select/transport.py``, ``tornado/transport.py``,
-``twisted/transport.py``) connects, reads and writes in its loop's own way. It knows nothing
+base sees; a subclass (``sockets.py``'s ``SocketTransport`` on every readiness loop,
+``twisted/transport.py``'s ``TwistedTransport``) connects, reads and writes its own way. It knows nothing
 of AMQP and never parses a byte (internals.md rule 1). What lives here, once:
 
 * the stream's state (:class:`StreamState`), driven by one transition table
@@ -21,11 +21,12 @@ of AMQP and never parses a byte (internals.md rule 1). What lives here, once:
 * :meth:`Transport.disconnect` (one last non-blocking write, teardown, then
   ``_on_stream_terminated(None)`` from a loop callback, never from inside the down-call; a
   repeat is a no-op), :meth:`Transport.lose_stream`, :meth:`Transport.fail`;
-* :class:`AddressByAddress`: the resolver's answer and the error once every address failed,
-  for the transports that try the addresses themselves (select, Twisted).
+* :meth:`Transport.on_resolved` / :meth:`Transport.connect_failed`: the resolver's answer,
+  then the addresses tried in order by the subclass's :meth:`connect_next`, and the error once
+  every address failed (the same classes and texts on every loop).
 
-A subclass sets ``strategies`` and implements :meth:`start_connect`, :meth:`flush`,
-:meth:`write_last` and :meth:`release`, and reports ``stream_up()``, ``deliver()``,
+A subclass sets ``strategies`` and implements :meth:`start_connect`, :meth:`connect_next`,
+:meth:`flush`, :meth:`write_last` and :meth:`release`, and reports ``stream_up()``, ``deliver()``,
 ``flushed()``, ``lose_stream()``/``fail()`` back here. It must not call the base's up-calls
 itself.
 """
@@ -35,7 +36,7 @@ from __future__ import annotations
 import abc
 import enum
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from amqpbase import exceptions
 
@@ -93,11 +94,9 @@ class Transport(abc.ABC):
     #: The loop's write strategies (``strategies.py``, where they are chosen).
     strategies: Strategies
 
-    def __init__(self, connection: Any, loop: Loop, transitions: Mapping[Tuple[StreamState, str],
-                 StreamState]) -> None:
+    def __init__(self, connection: Any, loop: Loop) -> None:
         self.conn = connection
         self.loop = loop
-        self.transitions = transitions
         self.state = StreamState.IDLE
         self.params: Any = None
         #: The identity of the connect attempt in flight: results of an older one are ignored.
@@ -113,6 +112,8 @@ class Transport(abc.ABC):
         #: Inside ``_on_data_available`` (flush after read: emits wait for it to return).
         self.delivering = False
         self.flush_due = False
+        self.addresses: List[Tuple[Any, ...]] = []  # getaddrinfo() entries not tried yet
+        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
 
     # ------------------------------------------------------------------ what a loop supplies
 
@@ -120,6 +121,11 @@ class Transport(abc.ABC):
     def start_connect(self, attempt: object) -> None:
         """Begin connecting to ``params`` for ``attempt``; report ``stream_up()`` or
         ``fail(...)`` later, from the loop, never from inside this call."""
+
+    @abc.abstractmethod
+    def connect_next(self) -> None:
+        """Connect to the next of ``addresses`` (a failure is appended to ``errors``, then the
+        next one is tried); with none left, ``connect_failed()``."""
 
     @abc.abstractmethod
     def flush(self) -> None:
@@ -187,6 +193,25 @@ class Transport(abc.ABC):
 
     # ------------------------------------------------------------------ reports from the loop
 
+    def on_resolved(
+        self, attempt: object, result: Union[Sequence[Tuple[Any, ...]], BaseException, None]
+    ) -> None:
+        """``getaddrinfo()``'s entries, or its error, for connect attempt ``attempt``; no
+        entries at all is a ``NameResolutionError`` too."""
+        if attempt is not self.attempt:
+            return  # disconnected meanwhile
+        if isinstance(result, BaseException) or not result:
+            cause = result if isinstance(result, BaseException) else None
+            self.fail(errors.resolve_failed(self.where(), result), cause)
+            return
+        self.transition("resolved")
+        self.addresses, self.errors = list(result), []
+        self.connect_next()
+
+    def connect_failed(self) -> None:
+        """No address is left to try: report what each one failed with."""
+        self.fail(*errors.connect_failure(self.where(), self.errors))
+
     def stream_up(self) -> None:
         self.transition("up")
         self.conn._on_stream_connected()
@@ -246,6 +271,7 @@ class Transport(abc.ABC):
     def teardown(self) -> None:
         """Forget the stream and everything of it in flight; report nothing."""
         self.attempt = None
+        self.addresses = []
         self.release()
         self.queue.clear()
         self.flush_pending = self.drain_owed = self.flush_due = False
@@ -253,11 +279,11 @@ class Transport(abc.ABC):
     def can(self, event: str) -> bool:
         """Whether ``event`` is legal now (``disconnect``: a stream or a connect is in
         progress; a repeat, or a disconnect after the stream ended, is not)."""
-        return (self.state, event) in self.transitions
+        return (self.state, event) in STREAM_TRANSITIONS
 
     def transition(self, event: str) -> None:
         try:
-            self.state = self.transitions[(self.state, event)]
+            self.state = STREAM_TRANSITIONS[(self.state, event)]
         except KeyError:
             raise RuntimeError(
                 f"stream event {event!r} is illegal in state {self.state.name}"
@@ -268,47 +294,7 @@ class Transport(abc.ABC):
         return f"{self.params.host}:{self.params.port}" if self.params is not None else "?"
 
 
-class AddressByAddress(Transport):
-    """A transport that resolves off the loop, then tries each address in order (select,
-    Twisted): :meth:`on_resolved` takes the resolver's answer; a subclass implements
-    :meth:`connect_next`."""
-
-    def __init__(self, connection: Any, loop: Loop) -> None:
-        super().__init__(connection, loop, STREAM_TRANSITIONS)
-        self.addresses: List[Tuple[Any, ...]] = []  # getaddrinfo() entries not tried yet
-        self.errors: List[Tuple[Any, OSError]] = []  # (sockaddr, error) per failed address
-
-    @abc.abstractmethod
-    def connect_next(self) -> None:
-        """Connect to the next of ``addresses`` (a failure is appended to ``errors``, then the
-        next one is tried); with none left, ``connect_failed()``."""
-
-    def on_resolved(
-        self, attempt: object, result: Union[Sequence[Tuple[Any, ...]], BaseException, None]
-    ) -> None:
-        """``getaddrinfo()``'s entries, or its error, for connect attempt ``attempt``; no
-        entries at all is a ``NameResolutionError`` too."""
-        if attempt is not self.attempt:
-            return  # disconnected meanwhile
-        if isinstance(result, BaseException) or not result:
-            cause = result if isinstance(result, BaseException) else None
-            self.fail(errors.resolve_failed(self.where(), result), cause)
-            return
-        self.transition("resolved")
-        self.addresses, self.errors = list(result), []
-        self.connect_next()
-
-    def connect_failed(self) -> None:
-        """No address is left to try: report what each one failed with."""
-        self.fail(*errors.connect_failure(self.where(), self.errors))
-
-    def teardown(self) -> None:
-        self.addresses = []
-        super().teardown()
-
-
 __all__ = [
-    "AddressByAddress",
     "Buffer",
     "STREAM_TRANSITIONS",
     "StreamState",

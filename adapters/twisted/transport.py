@@ -58,7 +58,7 @@ from .._transport import errors, strategies
 from .._transport.limits import JOIN_BELOW, READ_SIZE
 from .._transport.sockopts import apply_socket_options
 from .._transport.tls import TLSSession, server_hostname
-from .._transport.transport import AddressByAddress, StreamState
+from .._transport.transport import StreamState, Transport
 from .loop import LOGGER, TwistedLoop
 
 #: What the kernel did not take goes to Twisted in pieces of at most this size: a copy small
@@ -109,7 +109,7 @@ class _ShimFactory(Factory):
         return StreamProtocol(self.stream, self.attempt)
 
 
-class TwistedTransport(AddressByAddress):
+class TwistedTransport(Transport):
     """One TCP/TLS stream at a time for ``connection``, on ``loop`` (module contract).
 
     ``state`` is a :class:`StreamState` (RESOLVING: ``getaddrinfo`` on the reactor's thread
@@ -229,7 +229,7 @@ class TwistedTransport(AddressByAddress):
         return size
 
     # ------------------------------------------------------------------ connecting
-    # (on_resolved and connect_failed: AddressByAddress's, shared with select)
+    # (on_resolved and connect_failed: Transport's, shared with the socket transport)
 
     def on_resolved(self, attempt: object, result: Any) -> None:
         """As on select, with the error out of the thread pool's ``Failure``."""
