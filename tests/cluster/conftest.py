@@ -210,8 +210,17 @@ class Cluster:
         run_script("start_app", str(number))
 
     def restore(self) -> None:
-        """Every faulted node back to running in the cluster (``scripts/cluster restart``
-        handles killed, frozen and app-stopped nodes alike)."""
+        """Every faulted node back to running in the cluster. Frozen nodes are thawed first:
+        a node that starts its app (or boots) waits for the tables of peers it believes up,
+        and a frozen peer would keep it waiting until net_ticktime (60 s) declares it down
+        and partitions the cluster. Then ``scripts/cluster restart`` for each faulted node
+        (it starts killed nodes, start_apps stopped ones and waits until they run)."""
+        if not self.faulted:
+            return
+        states = self.states()
+        for number in sorted(self.faulted):
+            if states.get(number) == "frozen":
+                run_script("thaw", str(number))
         for number in sorted(self.faulted):
             run_script("restart", str(number))
         self.faulted.clear()
