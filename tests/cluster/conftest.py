@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from conftest import RABBITMQCTL, REPO, read_env_file
 
 from amqpbase import ConnectionParameters
-
-from conftest import RABBITMQCTL, REPO, read_env_file
 
 SCRIPT = REPO / "scripts" / "cluster"
 NODE_NUMBERS = (1, 2, 3)
@@ -43,7 +42,9 @@ def cluster_state_dir() -> Path:
     return Path(os.environ.get("AMQPBASE_CLUSTER_DIR") or REPO / ".build" / "cluster")
 
 
-def run_script(*args: str, timeout: float = 300.0, check: bool = True) -> "subprocess.CompletedProcess[str]":
+def run_script(
+    *args: str, timeout: float = 300.0, check: bool = True
+) -> "subprocess.CompletedProcess[str]":
     """Run ``scripts/cluster ARGS``; raise ``RuntimeError`` with its output when it fails."""
     proc = subprocess.run(
         ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,

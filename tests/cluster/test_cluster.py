@@ -19,7 +19,9 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from amqpbase import BlockingConnection, SelectConnection, exceptions
+from amqpbase import exceptions
+from amqpbase.adapters.blocking import BlockingConnection
+from amqpbase.adapters.select import SelectConnection
 
 from .conftest import Cluster, record_measurement
 
