@@ -144,6 +144,10 @@ def broker() -> Iterator[Broker]:
     yield Broker(url, node_env)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: needs the 3-node cluster (scripts/cluster)")
+
+
 #: nodeid -> the event-loop driver a test runs on (tests parametrized with ``driver``).
 _LOOP_OF: Dict[str, str] = {}
 #: driver -> outcome ("passed", "failed", "skipped") -> count, for the end-of-run summary.
@@ -153,6 +157,9 @@ _LOOP_OUTCOMES: Dict[str, Dict[str, int]] = {}
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     for item in items:
         if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+        if "cluster" in getattr(item, "fixturenames", ()):  # tests/cluster: 3 RabbitMQ nodes
+            item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.broker)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "driver" in callspec.params:
