@@ -70,6 +70,23 @@ def env(broker: Any) -> Dict[str, str]:
     return environment
 
 
+#: The fixed queue names the tutorials declare (durable ones outlive the program).
+TUTORIAL_QUEUES = ("hello", "task_queue", "rpc_queue")
+
+
+@pytest.fixture(autouse=True)
+def delete_tutorial_queues(broker: Any) -> Iterator[None]:
+    """Each test leaves no tutorial queue behind: another test (or a doc example) may declare
+    the same name with other arguments (a 406 for an inequivalent ``auto_delete``)."""
+    yield
+    import amqpbase
+
+    with amqpbase.BlockingConnection(amqpbase.URLParameters(broker.url)) as connection:
+        channel = connection.channel()
+        for name in TUTORIAL_QUEUES:
+            channel.queue_delete(name)
+
+
 @pytest.fixture
 def programs() -> Iterator[List[Program]]:
     started: List[Program] = []
