@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -212,9 +213,25 @@ class Session:
         return str(self.broker.connection_pid(connection_name))
 
     def connection_info(self, connection_name: str, *keys: str) -> List[str]:
-        """Values of ``keys`` (rabbitmqctl list_connections columns) for that connection."""
-        out = self.broker.ctl("list_connections", "-q", "--no-table-headers",
-                              "client_properties", *keys)
+        """Values of ``keys`` (rabbitmqctl list_connections columns) for that connection.
+
+        ``rabbitmqctl`` takes seconds on a busy machine (an Erlang VM starts per call): it runs
+        on a worker thread while the loop keeps running, so the test's connections go on
+        sending heartbeats meanwhile (a 2 s heartbeat would otherwise expire during the call)."""
+        done: List[Any] = []
+
+        def run() -> None:
+            try:
+                done.append(self.broker.ctl("list_connections", "-q", "--no-table-headers",
+                                            "client_properties", *keys))
+            except Exception as error:  # noqa: BLE001 - re-raised on the test's thread
+                done.append(error)
+
+        threading.Thread(target=run, daemon=True).start()
+        self.driver.run_until(lambda: done, 130.0, what="rabbitmqctl list_connections")
+        if isinstance(done[0], Exception):
+            raise done[0]
+        out = str(done[0])
         for line in out.splitlines():
             if f'{{"connection_name","{connection_name}"}}' in line:
                 # client_properties is one column without tabs; the rest follow it.
