@@ -23,6 +23,7 @@ from amqpbase.credentials import ExternalCredentials, PlainCredentials
 from amqpbase.delivery_mode import DeliveryMode
 from amqpbase.exchange_type import ExchangeType
 from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
+from amqpbase.protocol.recovery import Recovery, RecoveryReport
 from amqpbase.spec import BasicProperties
 
 __version__ = "0.1.0"
@@ -53,6 +54,8 @@ __all__ = [
     "ExternalCredentials",
     "IOLoop",
     "PlainCredentials",
+    "Recovery",
+    "RecoveryReport",
     "SSLOptions",
     "SelectConnection",
     "URLParameters",

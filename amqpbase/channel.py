@@ -74,6 +74,7 @@ from amqpbase.protocol.channel_table import (
     Send,
 )
 from amqpbase.protocol.seams import Body, ChannelHandlers, ChannelLink
+from amqpbase.protocol.topology import ConsumerRecord
 from amqpbase.wire import formats, packs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +133,7 @@ class _DetachedLink:
 
     open = False
     frame_max = 0
+    topology = None
 
     def attach(self, channel_number: int, handlers: ChannelHandlers) -> None:
         pass
@@ -207,6 +209,12 @@ class Channel:
         self._ack_prefix = packs.basic_ack_prefix(channel_number)
         self._nack_prefix = packs.basic_nack_prefix(channel_number)
         self._reject_prefix = packs.basic_reject_prefix(channel_number)
+        # Automatic recovery (issue 12): True from the link's loss until the channel is
+        # restored; the recorded topology (the link's, None without recovery).
+        self._recovering = False
+        self._topology: Any = getattr(self._link, "topology", None)
+        self._confirms_lost_callbacks: List[_Callback] = []
+        self._interrupted_callbacks: List[_Callback] = []
         self._handlers = ChannelHandlers(
             self._on_inbound, self._on_connection_closed, self._machine.is_opening
         )
@@ -292,6 +300,11 @@ class Channel:
 
     def _raise_if_not_open(self) -> None:
         self._loop_thread.check()
+        if self._recovering:
+            raise exceptions.ChannelRecoveringError(
+                f"channel {self.channel_number} is recovering with its connection; nothing "
+                "is buffered: call again after the recovery"
+            )
         self._machine.check(Input.SEND)
         if not self._link.open:
             raise exceptions.ConnectionWrongStateError("Connection is not open.")
@@ -353,10 +366,7 @@ class Channel:
         if type(delivery_tag) is not int or not 0 <= delivery_tag <= _UINT64_MAX:
             require_uint(delivery_tag, "delivery_tag", 64)
         if machine.tag_offset:
-            wire_tag = machine.wire_delivery_tag(delivery_tag)
-            if wire_tag is None:
-                return
-            delivery_tag = wire_tag
+            delivery_tag = machine.wire_delivery_tag(delivery_tag)  # stale: raises
         link.send_frames(
             _pack_delivery_tag_frame(
                 self._ack_prefix, delivery_tag, _ACK_MULTIPLE if multiple else 0, _FRAME_END_OCTET
@@ -382,15 +392,12 @@ class Channel:
     ) -> None:
         """Basic.Nack or Basic.Reject (``prefix`` from ``wire.packs``): checked, the tag
         translated to this incarnation's (an earlier incarnation's tag is dropped, logged by
-        the machine), one pack, one send. ``basic_ack`` does the same inline (hot path)."""
+        the machine: ``StaleDeliveryTagError``), one pack, one send. ``basic_ack`` does the same inline (hot path)."""
         self._raise_if_not_open()
         require_uint(delivery_tag, "delivery_tag", 64)
         machine = self._machine
         if machine.tag_offset:
-            wire_tag = machine.wire_delivery_tag(delivery_tag)
-            if wire_tag is None:
-                return
-            delivery_tag = wire_tag
+            delivery_tag = machine.wire_delivery_tag(delivery_tag)  # stale: raises
         self._link.send_frames(
             _pack_delivery_tag_frame(prefix, delivery_tag, bits, _FRAME_END_OCTET), 1, name
         )
@@ -580,7 +587,115 @@ class Channel:
 
     def _checked_rpc(self, method: Method, nowait: bool, callback: Optional[_Callback]) -> None:
         check_encodable(method)
+        if self._topology is not None:
+            callback = self._recording(method, nowait, callback)
         self._apply(self._machine.rpc(method, not nowait, callback))
+
+    def _recording(
+        self, method: Method, nowait: bool, callback: Optional[_Callback]
+    ) -> Optional[_Callback]:
+        """Automatic recovery records ``method`` on its Ok (a nowait one now: no Ok comes);
+        returns the token to register (the user's callback runs after the record)."""
+        topology = self._topology
+        number = self.channel_number
+        self._machine.check(Input.RPC)  # refused: nothing recorded
+        if nowait:
+            topology.record(number, method, None)
+            return callback
+
+        def record_then_call(reply: frame.Method) -> None:
+            topology.record(number, method, reply.method)
+            if callback is not None:
+                invoke(callback, reply)
+
+        return record_then_call
+
+    # ----------------------------------------------------------------------------------------
+    # Automatic recovery (issue 12; amqpbase.recovery drives it)
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def recovering(self) -> bool:
+        """True from the loss of the connection's link until this channel is restored (its
+        calls raise ``ChannelRecoveringError`` meanwhile)."""
+        return self._recovering
+
+    def add_on_confirms_lost_callback(self, callback: _Callback) -> None:
+        """``callback(channel, ConfirmLostError)`` when the link dropped with publishes
+        whose confirm was outstanding (``exc.delivery_tags``); each such publish is reported
+        once, never as ack or nack, and never republished."""
+        require_callable(callback)
+        self._confirms_lost_callbacks.append(callback)
+
+    def add_on_interrupted_callback(self, callback: _Callback) -> None:
+        """``callback(channel, OperationInterruptedError)`` when the link dropped while the
+        channel recovers: synchronous requests in flight get no reply (their callbacks are
+        not called), a pending ``basic_get`` neither."""
+        require_callable(callback)
+        self._interrupted_callbacks.append(callback)
+
+    def _suspend(self, reason: BaseException) -> Optional[int]:
+        """The link dropped and the connection recovers: CLOSED without a word, the confirms
+        outstanding fail once with ``ConfirmLostError``, RPCs in flight are interrupted;
+        the callbacks and the recorded topology stay. Returns how many confirms were lost;
+        None when the channel was closing (the caller closes it for good instead)."""
+        machine = self._machine
+        unconfirmed, interrupted = machine.suspend()
+        if interrupted < 0:
+            return None
+        self._recovering = True
+        lost = exceptions.ConfirmLostError(
+            unconfirmed, f"{len(unconfirmed)} confirm(s) lost on channel {self.channel_number}: "
+            f"{reason!r}")
+        lost.__cause__ = reason
+        abandoned = machine.confirms.abandon(lost)
+        if abandoned:
+            self._settle(abandoned)
+        if unconfirmed:
+            LOGGER.warning("%r: the link dropped with %d publish(es) unconfirmed (tags %d..%d)",
+                           self, len(unconfirmed), unconfirmed[0], unconfirmed[-1])
+            for callback in list(self._confirms_lost_callbacks):
+                invoke(callback, self, lost)
+        interruption = exceptions.OperationInterruptedError(
+            f"{interrupted} request(s) in flight on channel {self.channel_number} when the link "
+            f"dropped: {reason!r}")
+        interruption.__cause__ = reason
+        for callback in list(self._interrupted_callbacks):
+            invoke(callback, self, interruption)
+        return len(unconfirmed)
+
+    def _reopen(self, on_open: _Callback) -> None:
+        """Open the next incarnation on the same number; ``on_open(channel)`` on OpenOk."""
+        self._on_open_callback = on_open
+        self.open()
+
+    def _restore_rpc(self, method: Method, callback: _Callback) -> None:
+        """A restore request (not recorded again), with its reply to ``callback``."""
+        self._apply(self._machine.rpc(method, True, callback))
+
+    def _restore_consumer(self, method: Any, consumer: _Callback, callback: _Callback) -> None:
+        self._apply(self._machine.consume(method, consumer, callback))
+
+    def _restore_confirm(self, callback: _Callback) -> None:
+        """Confirm.Select again: this incarnation's publishes number on from here."""
+        self._apply(self._machine.confirm_select(False, callback))
+
+    def _restored(self) -> None:
+        self._recovering = False
+
+    def _end_recovery(self, reason: BaseException) -> None:
+        """The connection closes for good while this channel is suspended: it closes with
+        ``reason`` (its on-close callbacks run, once)."""
+        if self._recovering and self._machine.state is ChannelState.CLOSED:
+            self._finish_close(Closed(reason, None, [], False, False))
+        else:
+            self._on_connection_closed(reason)
+
+    def _consumer_lost(self, consumer_tag: str, error: BaseException) -> None:
+        """A consumer could not be resumed: its cancel callbacks hear of it (a Basic.Cancel
+        frame, as for a broker cancel), the error is logged."""
+        LOGGER.error("%r: %s", self, error)
+        self._fire(frame.Method(self.channel_number, spec.Basic.Cancel(consumer_tag, True)))
 
     def _apply(self, actions: List[Action]) -> None:
         """Carry out the machine's actions in order (user code runs last in each batch the
@@ -613,6 +728,9 @@ class Channel:
                 self._on_return(action)
             elif kind is Notified:
                 method = action.frame.method
+                if type(method) is spec.Basic.Cancel and self._topology is not None:
+                    # the broker cancelled it: not resumed by a recovery
+                    self._topology.forget_consumer(self.channel_number, method.consumer_tag)
                 if type(method) is spec.Channel.Flow and not self._method_callbacks.get(
                     spec.Channel.Flow
                 ):
@@ -687,6 +805,9 @@ class Channel:
             # (internals.md rule 8), before the on-close callbacks run.
             self._settle(abandoned)
         self._on_open_callback = None
+        self._recovering = False
+        if self._topology is not None:
+            self._topology.forget_channel(self.channel_number)
         callbacks = self._on_close_callbacks
         self._on_close_callbacks = []
         self._method_callbacks = {}
@@ -786,8 +907,26 @@ class Channel:
             0, queue, consumer_tag, False, bool(auto_ack), bool(exclusive), False, arguments
         )
         check_encodable(method)
+        topology = self._topology
+        if topology is not None:
+            callback = self._recording_consumer(method, on_message_callback, callback)
         self._apply(machine.consume(method, on_message_callback, callback))
         return consumer_tag
+
+    def _recording_consumer(
+        self, method: Any, on_message_callback: _Callback, callback: Optional[_Callback]
+    ) -> _Callback:
+        topology = self._topology
+        record = ConsumerRecord(self.channel_number, method.consumer_tag, method.queue,
+                                on_message_callback, bool(method.no_ack),
+                                bool(method.exclusive), method.arguments)
+
+        def record_then_call(reply: frame.Method) -> None:
+            topology.record_consumer(record)
+            if callback is not None:
+                invoke(callback, reply)
+
+        return record_then_call
 
     def basic_cancel(self, consumer_tag: str = "", callback: Optional[_Callback] = None) -> None:
         """Cancel a consumer. Without ``callback`` this sends ``nowait=True`` and forgets the
@@ -797,6 +936,8 @@ class Channel:
         self._raise_if_not_open()
         nowait = optional_callback(callback)
         self._apply(self._machine.cancel(consumer_tag, nowait, callback))
+        if self._topology is not None:
+            self._topology.forget_consumer(self.channel_number, consumer_tag)
 
     def basic_get(self, queue: str, callback: _Callback, auto_ack: bool = False) -> None:
         """Fetch one message: ``callback(channel, method, properties, body)`` on Basic.GetOk.
@@ -826,6 +967,8 @@ class Channel:
         require_uint(prefetch_size, "prefetch_size", 32)
         require_uint(prefetch_count, "prefetch_count", 16)
         method = spec.Basic.Qos(prefetch_size, prefetch_count, bool(global_qos))
+        if self._topology is not None:
+            callback = self._recording(method, False, callback)
         self._apply(self._machine.rpc(method, True, callback))
 
     def basic_recover(self, requeue: bool = False, callback: Optional[_Callback] = None) -> None:
@@ -893,6 +1036,8 @@ class Channel:
             self._method_callbacks.setdefault(cls, []).append(
                 Registration(ack_nack_callback, None, False)
             )
+        if self._topology is not None:
+            callback = self._recording(spec.Confirm.Select(nowait), nowait, callback)
         self._apply(self._machine.confirm_select(nowait, callback))
 
     # ----------------------------------------------------------------------------------------
@@ -1089,6 +1234,8 @@ class Channel:
         """Enter transaction mode."""
         self._raise_if_not_open()
         optional_callback(callback)
+        if self._topology is not None:
+            callback = self._recording(spec.Tx.Select(), False, callback)
         self._apply(self._machine.rpc(spec.Tx.Select(), True, callback))
 
     def tx_commit(self, callback: Optional[_Callback] = None) -> None:

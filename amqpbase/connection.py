@@ -21,6 +21,7 @@ inspection (``channels``; ``machine``, the connection machine itself).
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from abc import ABCMeta, abstractmethod
 from types import MappingProxyType
@@ -33,10 +34,12 @@ from amqpbase.parameters import ConnectionParameters, Parameters
 from amqpbase.protocol import connection_actions as act
 from amqpbase.protocol.connection_machine import ConnectionMachine
 from amqpbase.protocol.connection_table import ConnectionState
+from amqpbase.protocol.recovery import Recovery
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
     from amqpbase.connection_workflow import AbstractAMQPConnectionWorkflow
+    from amqpbase.recovery import RecoveryDriver
 
 LOGGER = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ class Connection(metaclass=ABCMeta):
         on_open_error_callback: Optional[ErrorCallback] = None,
         on_close_callback: Optional[ErrorCallback] = None,
         internal_connection_workflow: bool = True,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         if parameters is None:
             parameters = ConnectionParameters()
@@ -197,8 +201,125 @@ class Connection(metaclass=ABCMeta):
         #: Timer -> the adapter's handle, while armed.
         self._timer_handles: Dict[act.Timer, Any] = {}
 
+        # Automatic recovery (issue 12; amqpbase.recovery): off unless asked for.
+        #: The random source of the recovery's jitter and shuffles (a test may replace it).
+        self.recovery_random: random.Random = random.Random()
+        self._recovery: Optional["RecoveryDriver"] = None
+        self._recovering = False
+        self._hold_link = False  # channels may not start work until the restore releases it
+        self._pending_final: Optional[BaseException] = None
+        self._recovery_started_callbacks: List[Callable[..., Any]] = []
+        self._recovery_attempt_failed_callbacks: List[Callable[..., Any]] = []
+        self._recovery_succeeded_callbacks: List[Callable[..., Any]] = []
+        self._recovery_failed_callbacks: List[Callable[..., Any]] = []
+        self._queue_renamed_callbacks: List[Callable[..., Any]] = []
+        if recovery is not None:
+            self._enable_recovery(recovery, None)
+
         if internal_connection_workflow:
             self._run(self._machine.start())
+
+    def _enable_recovery(
+        self, recovery: Recovery, endpoints: Optional[Sequence[Parameters]]
+    ) -> None:
+        from amqpbase.recovery import RecoveryDriver  # recovery.py imports this module
+
+        if not isinstance(recovery, Recovery):
+            raise TypeError(f"recovery must be an amqpbase.Recovery or None, got "
+                            f"{type(recovery).__name__}")
+        chosen = recovery.endpoints or tuple(endpoints or ()) or (self.params,)
+        self._recovery = RecoveryDriver(self, recovery, tuple(chosen))
+        self._link.topology = self._recovery.topology
+
+    # ------------------------------------------------------------------------------------
+    # Automatic recovery (issue 12): the public side
+    # ------------------------------------------------------------------------------------
+
+    @property
+    def recovery(self) -> Optional[Recovery]:
+        """The ``Recovery`` settings (None: recovery is off)."""
+        return self._recovery.recovery if self._recovery is not None else None
+
+    @property
+    def recovering(self) -> bool:
+        """True from the loss of the link until the recovery succeeded or failed."""
+        return self._recovering
+
+    def add_on_recovery_started_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, reason)`` when the link is lost and recovery begins."""
+        require_callable(callback)
+        self._recovery_started_callbacks.append(callback)
+
+    def add_on_recovery_attempt_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, attempt, endpoint, exc, next_delay)`` after each failed
+        attempt (``attempt`` counts from 1; ``next_delay``: seconds until the next attempt,
+        None when recovery gives up)."""
+        require_callable(callback)
+        self._recovery_attempt_failed_callbacks.append(callback)
+
+    def add_on_recovery_succeeded_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, report)`` (a ``RecoveryReport``) when the connection and
+        its topology are back."""
+        require_callable(callback)
+        self._recovery_succeeded_callbacks.append(callback)
+
+    def add_on_recovery_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, RecoveryFailedError)`` when recovery gives up; the
+        on-close callbacks follow, once, with the same error."""
+        require_callable(callback)
+        self._recovery_failed_callbacks.append(callback)
+
+    def add_on_queue_renamed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, old_name, new_name)`` when a server-named queue is
+        re-declared under a new name (before its bindings and consumers are restored)."""
+        require_callable(callback)
+        self._queue_renamed_callbacks.append(callback)
+
+    def _suspend_channels(self, reason: BaseException) -> int:
+        """The link is lost and recovery begins: every open or opening channel is
+        suspended (kept, to re-open), the others close for good. Returns the confirms lost."""
+        self._recovering = True
+        self._hold_link = True
+        self._link.open = False
+        self._link.forget_channels()
+        if self._update_secret_callbacks:
+            LOGGER.debug("Link lost with an UpdateSecret unanswered (%r)", reason)
+        self._update_secret_callbacks.clear()
+        lost = 0
+        for number, channel in sorted(self._channels.items()):
+            count = channel._suspend(reason)
+            if count is None:
+                del self._channels[number]
+                channel._on_connection_closed(reason)
+            else:
+                lost += count
+        return lost
+
+    def _release_link(self) -> None:
+        """The restore reached the consumers: channels may work again."""
+        self._hold_link = False
+        for channel in self._channels.values():
+            channel._restored()
+        self._link.open = self._machine.state is ConnectionState.OPEN
+
+    def _final_close(self, reason: BaseException) -> None:
+        """The connection is closed for good: every channel, then the on-close callbacks
+        (once)."""
+        self._recovering = False
+        self._hold_link = False
+        self._pending_final = None
+        channels = list(self._channels.values())
+        self._channels.clear()
+        handlers = self._link.forget_channels()
+        for channel in channels:
+            channel._end_recovery(reason)
+        for handler in handlers:
+            handler.on_connection_closed(reason)  # a no-op for a channel closed above
+        if self._update_secret_callbacks:
+            LOGGER.debug("Connection closed with an UpdateSecret unanswered (%r)", reason)
+        self._update_secret_callbacks.clear()
+        for callback in list(self._on_close_callbacks):
+            invoke(callback, self, reason)
 
     # ------------------------------------------------------------------------------------
     # Public API (docs/api.md)
@@ -309,6 +430,9 @@ class Connection(metaclass=ABCMeta):
         from amqpbase.channel import Channel  # channel.py imports this module
 
         self.loop_thread.check()
+        if self._recovering:
+            raise exceptions.ConnectionRecoveringError(
+                "channel() while the connection is recovering; call again after it recovered")
         self._machine.request_channel()  # ConnectionWrongStateError unless OPEN
         if on_open_callback is not None:
             require_callable(on_open_callback, "on_open_callback")
@@ -342,6 +466,14 @@ class Connection(metaclass=ABCMeta):
                 f"reply_text is {len(reply_text.encode('utf-8', errors='surrogateescape'))} "
                 "bytes encoded; a shortstr holds at most 255"
             )
+        driver = self._recovery
+        if driver is not None and self._recovering:
+            if driver.abort():
+                self._final_close(exceptions.ConnectionClosedByClient(reply_code, reply_text))
+                return
+            self._pending_final = exceptions.ConnectionClosedByClient(reply_code, reply_text)
+            if self._machine.state is ConnectionState.CLOSING:
+                return  # the attempt is already ending
         self._run(self._machine.close(reply_code, reply_text, self.close_timeout))
 
     def update_secret(
@@ -353,6 +485,8 @@ class Connection(metaclass=ABCMeta):
         """Send Connection.UpdateSecret (RabbitMQ token rotation); ``callback(method_frame)``
         runs on Connection.UpdateSecretOk."""
         self.loop_thread.check()
+        if self._recovering:
+            raise exceptions.ConnectionRecoveringError("update_secret() while recovering")
         if not isinstance(new_secret, (str, bytes)):
             raise TypeError("new_secret must be str or bytes")
         if not isinstance(reason, str):
@@ -374,17 +508,17 @@ class Connection(metaclass=ABCMeta):
     @property
     def is_closed(self) -> bool:
         """True when there is no connection and none is being opened."""
-        return self._machine.state is ConnectionState.CLOSED
+        return self._machine.state is ConnectionState.CLOSED and not self._recovering
 
     @property
     def is_closing(self) -> bool:
         """True while a close (by either side, or an abort) is in progress."""
-        return self._machine.state is ConnectionState.CLOSING
+        return self._machine.state is ConnectionState.CLOSING and not self._recovering
 
     @property
     def is_open(self) -> bool:
-        """True when the connection is open and usable."""
-        return self._machine.state is ConnectionState.OPEN
+        """True when the connection is open and usable (False while recovering)."""
+        return self._machine.state is ConnectionState.OPEN and not self._recovering
 
     @property
     def state(self) -> ConnectionState:
@@ -427,14 +561,21 @@ class Connection(metaclass=ABCMeta):
         on_done: Callable[[Any], Any],
         custom_ioloop: Any = None,
         workflow: Optional["AbstractAMQPConnectionWorkflow"] = None,
+        recovery: Optional[Recovery] = None,
     ) -> "AbstractAMQPConnectionWorkflow":
         """Try each parameter set in turn (``connection_attempts`` cycles of the whole list,
         ``retry_delay`` apart, both from the last set) and call ``on_done`` with the first
         open connection, or with ``AMQPConnectionWorkflowFailed`` listing every attempt's
-        cause, or ``AMQPConnectionWorkflowAborted``. Returns the workflow (``abort()``)."""
+        cause, or ``AMQPConnectionWorkflowAborted``. Returns the workflow (``abort()``).
+        ``recovery``: the connection recovers automatically once open (its endpoints default
+        to ``connection_configs``)."""
         from amqpbase.connection_workflow import AMQPConnectionWorkflow
 
         require_callable(on_done, "on_done")
+        if recovery is not None and not isinstance(recovery, Recovery):
+            raise TypeError(f"recovery must be an amqpbase.Recovery or None, got "
+                            f"{type(recovery).__name__}")
+        configs = tuple(connection_configs)
         if workflow is None:
             workflow = AMQPConnectionWorkflow()
         custom_ioloop = cls._workflow_loop(custom_ioloop)
@@ -443,6 +584,8 @@ class Connection(metaclass=ABCMeta):
             params: Parameters, on_open: OpenCallback, on_error: ErrorCallback
         ) -> "Connection":
             connection = cls._create_for_workflow(params, on_open, on_error, custom_ioloop)
+            if recovery is not None:
+                connection._enable_recovery(recovery, configs)
             connection._start_one_attempt()
             return connection
 
@@ -670,7 +813,7 @@ class Connection(metaclass=ABCMeta):
         action may feed the machine again: that step is applied whole before the next)."""
         machine = self._machine
         link = self._link
-        link.open = machine.state is ConnectionState.OPEN
+        link.open = machine.state is ConnectionState.OPEN and not self._hold_link
         link.can_send = machine.stream_up and not machine.close_sent
         for action in actions:
             _APPLY[type(action)](self, action)
@@ -733,6 +876,11 @@ class Connection(metaclass=ABCMeta):
         self._run(self._machine.channels_closing(closing))
 
     def _apply_opened(self, action: act.Opened) -> None:
+        driver = self._recovery
+        if driver is not None and self._recovering:
+            LOGGER.info("Connection re-established: %r; restoring", self)
+            driver.link_up()
+            return
         credentials = self.params.credentials
         if getattr(credentials, "erase_on_connect", False):
             credentials.erase_credentials()
@@ -741,12 +889,37 @@ class Connection(metaclass=ABCMeta):
             invoke(callback, self)
 
     def _apply_open_failed(self, action: act.OpenFailed) -> None:
+        driver = self._recovery
+        if driver is not None:
+            if self._recovering:
+                if self._pending_final is not None:
+                    self._final_close(self._pending_final)
+                else:
+                    driver.attempt_failed(action.reason)
+                return
+            if (driver.recovery.initial_connect
+                    and not isinstance(action.reason, exceptions.ConnectionOpenAborted)
+                    and driver.wants(action.reason)):
+                driver.begin_after_failed_open(action.reason)
+                return
         for callback in list(self._on_open_error_callbacks):
             invoke(callback, self, action.reason)
 
     def _apply_closed(self, action: act.Closed) -> None:
-        """A connection that was open is now closed: tell every channel, then the user."""
+        """A connection that was open is now closed: tell every channel, then the user
+        (or, with recovery, recover if the reason calls for it)."""
         reason = action.reason
+        driver = self._recovery
+        if driver is not None:
+            if self._pending_final is not None:
+                self._final_close(self._pending_final)
+                return
+            if driver.wants(reason):
+                driver.begin(reason)
+                return
+            if self._recovering:
+                self._final_close(reason)
+                return
         self._channels.clear()
         for handlers in self._link.forget_channels():
             handlers.on_connection_closed(reason)

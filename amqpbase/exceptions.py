@@ -144,6 +144,24 @@ class AMQPHeartbeatTimeout(AMQPConnectionError):
     """Nothing was received from the broker for two heartbeat intervals."""
 
 
+# Automatic recovery (issue 12, ``amqpbase.recovery``)
+
+
+class RecoveryFailedError(AMQPConnectionError):
+    """Automatic recovery gave up (``max_cycles`` or ``give_up_after`` reached, or
+    ``should_recover`` said no): the connection is closed for good. ``__cause__`` is the last
+    attempt's error; ``attempts`` counts the failed attempts, ``cycles`` the cycles run."""
+
+    def __init__(self, text: str, attempts: int = 0, cycles: int = 0) -> None:
+        super().__init__(text)
+        self.attempts = attempts
+        self.cycles = cycles
+
+
+class ConnectionRecoveringError(ConnectionWrongStateError):
+    """The connection is recovering: the call is refused (nothing is buffered for later)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Channel-level errors
 # --------------------------------------------------------------------------------------------
@@ -175,6 +193,49 @@ class DuplicateConsumerTag(AMQPChannelError):
 
 class ConsumerCancelled(AMQPChannelError):
     """The broker cancelled the consumer (Basic.Cancel, e.g. its queue was deleted)."""
+
+
+class ConsumerRecoveryFailedError(ConsumerCancelled):
+    """A consumer could not be resumed after a recovery (its queue is gone, say): it is
+    cancelled for good; ``consumer_tag`` names it, ``__cause__`` says why."""
+
+    def __init__(self, consumer_tag: str, text: str = "") -> None:
+        super().__init__(text or f"consumer {consumer_tag!r} could not be resumed")
+        self.consumer_tag = consumer_tag
+
+
+class ChannelRecoveringError(ChannelWrongStateError):
+    """The channel's connection is recovering: the call is refused (nothing is buffered)."""
+
+
+class StaleDeliveryTagError(ChannelWrongStateError):
+    """An ack, nack or reject named a delivery tag of an earlier incarnation of the channel
+    (before a recovery): its message went back to the queue when the old link died, so
+    nothing was sent (the broker would close the channel with 406 for an unknown tag)."""
+
+
+class ConfirmLostError(AMQPChannelError):
+    """The link dropped before the broker confirmed these publishes (``delivery_tags``, in the
+    channel's own numbering): they may or may not have reached the queue. Never retried
+    implicitly."""
+
+    def __init__(self, delivery_tags: Sequence[int], text: str = "") -> None:
+        super().__init__(text or f"{len(delivery_tags)} publish confirm(s) lost with the link")
+        self.delivery_tags = list(delivery_tags)
+
+
+class TopologyRecoveryError(AMQPChannelError):
+    """An entity (exchange, queue, binding, QoS, mode) could not be restored after a
+    recovery; ``entity`` describes it, ``__cause__`` is the broker's refusal."""
+
+    def __init__(self, text: str, entity: Any = None) -> None:
+        super().__init__(text)
+        self.entity = entity
+
+
+class OperationInterruptedError(AMQPChannelError):
+    """A synchronous request was in flight when the link dropped: its reply will never come
+    (the request may or may not have taken effect on the broker)."""
 
 
 class UnroutableError(AMQPChannelError):

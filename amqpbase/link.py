@@ -58,6 +58,9 @@ class ConnectionLink:
         #: A stream is up and our Connection.Close is not out: anything may be sent.
         self.can_send = False
         self.frame_max = frame_max
+        #: Automatic recovery's recorded topology (``amqpbase.protocol.topology.Topology``),
+        #: None without recovery: channels record what they declare in it.
+        self.topology: Any = None
         #: number -> the channel's ``on_inbound`` (the per-frame lookup) and all its handlers.
         self.routes: Dict[int, Callable[[Any], None]] = {}
         self.handlers: Dict[int, ChannelHandlers] = {}

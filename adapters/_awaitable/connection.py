@@ -30,6 +30,8 @@ class ConnectionFactory(Protocol):
         on_open_error_callback: Optional[Callable[..., Any]] = ...,
         on_close_callback: Optional[Callable[..., Any]] = ...,
         custom_ioloop: Any = ...,
+        *,
+        recovery: Any = ...,
     ) -> Connection: ...
 
 
@@ -49,6 +51,20 @@ class FutureConnection:
     @property
     def is_open(self) -> bool:
         return self.impl.is_open
+
+    @property
+    def recovering(self) -> bool:
+        """True while the connection recovers (issue 12)."""
+        return self.impl.recovering
+
+    def recovered(self) -> "asyncio.Future[Any]":
+        """A future for the next successful recovery: resolves with its ``RecoveryReport``,
+        fails with ``RecoveryFailedError`` (or the close reason) if the connection ends
+        first."""
+        future: "asyncio.Future[Any]" = self._loop.create_future()
+        self.impl.add_on_recovery_succeeded_callback(lambda _c, report: settle(future, report))
+        self.impl.add_on_close_callback(lambda _c, reason: fail(future, reason))
+        return future
 
     @property
     def closed(self) -> "asyncio.Future[BaseException]":
@@ -102,7 +118,7 @@ def make_connect(
     """The ``connect(parameters=None, *, custom_ioloop=None)`` of one adapter."""
 
     async def connect(parameters: Optional[Parameters] = None, *,
-                      custom_ioloop: Any = None) -> FutureConnection:
+                      custom_ioloop: Any = None, recovery: Any = None) -> FutureConnection:
         """Open a connection; raises the real open error (``ProbableAuthenticationError``,
         ``AMQPConnectionError`` with the ``TCPConnectionRefusedError`` ...)."""
         loop = asyncio.get_running_loop()
@@ -123,6 +139,7 @@ def make_connect(
             on_open_error_callback=on_open_error,
             on_close_callback=on_close,
             custom_ioloop=custom_ioloop,
+            recovery=recovery,
         )
         try:
             await opened

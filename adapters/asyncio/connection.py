@@ -20,6 +20,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
+from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
@@ -65,6 +66,7 @@ class AsyncioConnection(Connection):
         on_close_callback: Optional[Callable[..., Any]] = None,
         custom_ioloop: Optional[asyncio.AbstractEventLoop] = None,
         internal_connection_workflow: bool = True,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.ioloop = default_loop(custom_ioloop)
@@ -76,6 +78,7 @@ class AsyncioConnection(Connection):
             on_open_error_callback=on_open_error_callback,
             on_close_callback=on_close_callback,
             internal_connection_workflow=internal_connection_workflow,
+            recovery=recovery,
         )
 
     @classmethod

@@ -14,6 +14,7 @@ import logging
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
+from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
@@ -36,6 +37,7 @@ class SelectConnection(Connection):
         on_close_callback: Optional[Callable[..., Any]] = None,
         custom_ioloop: Optional[IOLoop] = None,
         internal_connection_workflow: bool = True,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.ioloop = custom_ioloop if custom_ioloop is not None else IOLoop()
@@ -47,6 +49,7 @@ class SelectConnection(Connection):
             on_open_error_callback=on_open_error_callback,
             on_close_callback=on_close_callback,
             internal_connection_workflow=internal_connection_workflow,
+            recovery=recovery,
         )
 
     @classmethod

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 from tornado.ioloop import IOLoop
 
 from amqpbase.connection import Connection
+from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
@@ -64,6 +65,7 @@ class TornadoConnection(Connection):
         on_close_callback: Optional[Callable[..., Any]] = None,
         custom_ioloop: Optional[IOLoop] = None,
         internal_connection_workflow: bool = True,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.ioloop: IOLoop = default_ioloop(custom_ioloop)
@@ -75,6 +77,7 @@ class TornadoConnection(Connection):
             on_open_error_callback=on_open_error_callback,
             on_close_callback=on_close_callback,
             internal_connection_workflow=internal_connection_workflow,
+            recovery=recovery,
         )
 
     @classmethod

@@ -73,6 +73,7 @@ class TwistedChannel:
         self._confirming = False
         self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
         channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_interrupted_callback(self._on_interrupted)
         channel.add_on_cancel_callback(self._on_broker_cancel)
         channel.add_on_return_callback(self._on_return)
         channel.add_callback(self._on_get_empty, [spec.Basic.GetEmpty], one_shot=False)
@@ -472,6 +473,19 @@ class TwistedChannel:
     def flow(self, active: bool = True) -> "defer.Deferred[Any]":
         """Fires with the broker's answer as a bool (Channel.FlowOk ``active``)."""
         return self._rpc(self.impl.flow, active)
+
+    def _on_interrupted(self, _channel: Channel, error: BaseException) -> None:
+        """The link dropped and the connection recovers (issue 12): requests in flight fail
+        with ``OperationInterruptedError``; consumer queues stay (their consumers resume)."""
+        calls, self._calls = self._calls, set()
+        cancels, self._cancels = self._cancels, {}
+        get, self._get = self._get, None
+        for deferred in list(calls):
+            fail_with(deferred, error)
+        if get is not None:
+            fail_with(get, error)
+        for outcome in list(cancels.values()):
+            outcome.fail(error)
 
     def _on_channel_closed(self, _channel: Channel, reason: BaseException) -> None:
         """The channel is closed: fail everything pending with ``reason`` (internals.md rule 8)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from amqpbase.connection import Connection
+from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport.transport import Buffer
@@ -48,6 +49,7 @@ class TwistedConnection(Connection):
         on_close_callback: Optional[Callable[..., Any]] = None,
         custom_reactor: Optional[Reactor] = None,
         internal_connection_workflow: bool = True,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         # Everything the hooks use exists before the base may call them from __init__.
         self.reactor: Reactor = custom_reactor if custom_reactor is not None else _global_reactor()
@@ -59,6 +61,7 @@ class TwistedConnection(Connection):
             on_open_error_callback=on_open_error_callback,
             on_close_callback=on_close_callback,
             internal_connection_workflow=internal_connection_workflow,
+            recovery=recovery,
         )
 
     @classmethod

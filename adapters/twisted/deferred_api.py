@@ -105,7 +105,8 @@ class TwistedProtocolConnection(Protocol):
     :attr:`closed`.
     """
 
-    def __init__(self, parameters: Optional[Parameters] = None, custom_reactor: Any = None) -> None:
+    def __init__(self, parameters: Optional[Parameters] = None, custom_reactor: Any = None,
+                 recovery: Any = None) -> None:
         self._ready: Outcome[Any] = Outcome()
         self._closed: Outcome[BaseException] = Outcome()
         self._channel_opens: Set["defer.Deferred[Any]"] = set()
@@ -117,6 +118,7 @@ class TwistedProtocolConnection(Protocol):
             on_open_error_callback=self._on_open_error,
             on_close_callback=self._on_close,
             custom_reactor=custom_reactor,
+            recovery=recovery,
         )
         if _built_by_twisted():
             # The first attempt (a reactor turn away) waits for the transport Twisted is
@@ -186,6 +188,20 @@ class TwistedProtocolConnection(Protocol):
     @property
     def is_open(self) -> bool:
         return self.impl.is_open
+
+    @property
+    def recovering(self) -> bool:
+        """True while the connection recovers (issue 12)."""
+        return self.impl.recovering
+
+    def recovered(self) -> "defer.Deferred[Any]":
+        """A Deferred for the next successful recovery: fires with its ``RecoveryReport``,
+        fails with ``RecoveryFailedError`` (or the close reason) if the connection ends
+        first."""
+        outcome: Outcome[Any] = Outcome()
+        self.impl.add_on_recovery_succeeded_callback(lambda _c, report: outcome.succeed(report))
+        self.impl.add_on_close_callback(lambda _c, reason: outcome.fail(reason))
+        return outcome.deferred()
 
     @property
     def is_closing(self) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Set
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
 
 from amqpbase import exceptions, spec
 from amqpbase.amqp_object import Method
@@ -249,19 +249,21 @@ class ChannelMachine:
             self.confirm_offset = self.next_publish_tag - 1
         return self._submit(Rpc(spec.Confirm.Select(nowait), not nowait, token))
 
-    def wire_delivery_tag(self, delivery_tag: int) -> Optional[int]:
-        """The broker's tag for a presented ``delivery_tag`` (ack/nack/reject); None for a
-        tag of an earlier incarnation (its message was requeued when that channel died, so
-        there is nothing to acknowledge; logged). 0 (with multiple: all) stays 0."""
+    def wire_delivery_tag(self, delivery_tag: int) -> int:
+        """The broker's tag for a presented ``delivery_tag`` (ack/nack/reject); a tag of an
+        earlier incarnation raises ``StaleDeliveryTagError`` (its message was requeued when
+        that channel died: there is nothing to acknowledge). 0 (with multiple: all) stays
+        0."""
         offset = self.tag_offset
         if delivery_tag == 0 or not offset:
             return delivery_tag
         if delivery_tag <= offset:
-            LOGGER.warning(
-                "Delivery tag %d is from an earlier incarnation of channel %d; not sent",
-                delivery_tag, self.channel_number,
+            # Rule 1 of issue 12: its message was requeued when the old link died; acking
+            # it now would name another message, or an unknown tag (the broker's 406).
+            raise exceptions.StaleDeliveryTagError(
+                f"delivery tag {delivery_tag} is from an earlier incarnation of channel "
+                f"{self.channel_number} (tags of this one are above {offset}); nothing sent"
             )
-            return None
         return delivery_tag - offset
 
     def unconfirmed(self) -> List[int]:
@@ -543,6 +545,21 @@ class ChannelMachine:
             return []
         self.state = _CLOSED
         return self._close(reason, None, release=False)
+
+    def suspend(self) -> Tuple[List[int], int]:
+        """The link dropped and the connection recovers (issue 12): CLOSED without sending
+        anything, like :meth:`connection_closed`, but the owner keeps the channel to re-open
+        it. Returns the publish tags whose confirm is lost and how many RPCs were in flight
+        or queued (interrupted). A channel that is not OPEN or OPENING is not suspended
+        (``([], -1)``): the owner closes it for good."""
+        if self.state is not _OPEN and self.state is not _OPENING:
+            return [], -1
+        interrupted = len(self.rpc_queue) + (self.rpc_pending is not None)
+        self.state = _CLOSED
+        closed = self._close(exceptions.OperationInterruptedError(
+            f"the link of channel {self.channel_number} dropped"), None, release=False)
+        unconfirmed = closed[0].unconfirmed if closed else []
+        return list(unconfirmed), interrupted
 
     def _forget_consumer(self, tag: str) -> None:
         self.consumers.pop(tag, None)

@@ -112,6 +112,7 @@ DEFINITIVE_OPEN_ERRORS = (
 
 _REFUSALS: Dict[Input, str] = {
     _I.START: "connection already started",
+    _I.RECOVER: "recover() needs a closed connection; connection is {state}",
     _I.CLOSE: "close() called on a connection that is {state}",
     _I.CHANNELS_CLOSING: "channels_closing() without a close() under way ({state})",
     _I.REQUEST_CHANNEL: "channel() needs an open connection; connection is {state}",
@@ -198,6 +199,13 @@ class ConnectionMachine:
         """Begin opening: the internal workflow's first attempt from the loop (a 0 s retry
         timer), or, for ``create_connection``, one attempt now."""
         return self._step(_I.START)
+
+    def recover(self, params: Parameters) -> Actions:
+        """Automatic recovery: one open attempt on a new stream (a new incarnation) to
+        ``params``, for a connection that is CLOSED (it was open, or a recovery attempt
+        failed). The outcome is ``Opened`` or ``OpenFailed`` as for ``create_connection``'s
+        attempts; the facade decides what comes next."""
+        return self._step(_I.RECOVER, params)
 
     def close(self, reply_code: int, reply_text: str, close_timeout: float) -> Actions:
         """The user's ``close()``: on an OPEN connection, close channels first
@@ -347,6 +355,14 @@ class ConnectionMachine:
         self.state = _S.INIT
         if self.internal_workflow:
             return [self._arm(Timer.RETRY, 0)]
+        return self._on_begin_attempt()
+
+    def _on_recover(self, params: Parameters) -> Actions:
+        self.params = params
+        self.has_started = True
+        self.internal_workflow = False  # one attempt: the recovery driver paces the rest
+        self.attempts_left = 1
+        self.state = _S.INIT
         return self._on_begin_attempt()
 
     def _on_abort_open(self, reply_code: int, reply_text: str, close_timeout: float) -> Actions:

@@ -31,6 +31,7 @@ class Input(TableEnum):
 
     # API requests (from the facade)
     START = "start()"
+    RECOVER = "recover()"
     CLOSE = "close()"
     CHANNELS_CLOSING = "channels_closing()"
     CHANNEL_CLOSED = "channel_closed()"
@@ -74,7 +75,7 @@ COMMAND_INVALID = "command_invalid"  # broker method out of sequence: 503, nothi
 UNEXPECTED_FRAME = "unexpected_frame"  # broker frame that has no place on channel 0: 505
 
 API_INPUTS = frozenset(
-    {_I.START, _I.CLOSE, _I.CHANNELS_CLOSING, _I.CHANNEL_CLOSED, _I.REQUEST_CHANNEL,
+    {_I.START, _I.RECOVER, _I.CLOSE, _I.CHANNELS_CLOSING, _I.CHANNEL_CLOSED, _I.REQUEST_CHANNEL,
      _I.UPDATE_SECRET, _I.HEARTBEAT_CHOSEN, _I.PROTOCOL_ERROR}
 )
 STREAM_INPUTS = frozenset({_I.STREAM_CONNECTED, _I.STREAM_TERMINATED})
@@ -101,6 +102,8 @@ def _build_table() -> Dict[Tuple[ConnectionState, Input], str]:
     rows: Dict[Input, Tuple[str, Dict[ConnectionState, str]]] = {
         # -- API requests --------------------------------------------------------------
         _I.START: (REFUSE, {_S.CLOSED: "start"}),
+        # automatic recovery: a new stream for a connection that closed (issue 12)
+        _I.RECOVER: (REFUSE, {_S.CLOSED: "recover"}),
         _I.CLOSE: ("abort_open", {_S.OPEN: "client_close", _S.CLOSING: REFUSE,
                                   _S.CLOSED: REFUSE}),
         # the close overtaken (e.g. the broker's Close from a channel's callback): nothing

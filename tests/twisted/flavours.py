@@ -64,7 +64,11 @@ class Flavour:
     def run(self, body: Body) -> "defer.Deferred[Any]":
         raise NotImplementedError
 
-    async def connect(self) -> Any:
+    async def connect(self, recovery: Any = None) -> Any:
+        raise NotImplementedError
+
+    def ctl(self, *args: str) -> Awaitable[str]:
+        """``rabbitmqctl ARGS`` off the loop thread (the loop keeps running meanwhile)."""
         raise NotImplementedError
 
     async def close(self, connection: Any) -> BaseException:
@@ -119,10 +123,17 @@ class DeferredFlavour(Flavour):
     def run(self, body: Body) -> "defer.Deferred[Any]":
         return within(defer.ensureDeferred(body(self)), BODY_TIMEOUT)
 
-    async def connect(self) -> TwistedProtocolConnection:
-        connection = self.amqp.connect()
+    async def connect(self, recovery: Any = None) -> TwistedProtocolConnection:
+        if recovery is None:
+            connection = self.amqp.connect()
+        else:
+            connection = TwistedProtocolConnection(self.amqp.params(), recovery=recovery)
+            self.amqp.connections.append(connection)
         await within(connection.ready)
         return connection
+
+    def ctl(self, *args: str) -> Awaitable[str]:
+        return self.amqp.ctl(*args)
 
     def wait(self, awaitable: Any, seconds: float = TIMEOUT) -> Awaitable[Any]:
         return within(awaitable, seconds)
@@ -171,10 +182,14 @@ class AwaitableFlavour(Flavour):
             loop.close()
         return defer.succeed(None)
 
-    async def connect(self) -> Any:
-        connection = await self.connect_function(self.amqp.params())
+    async def connect(self, recovery: Any = None) -> Any:
+        connection = await self.connect_function(self.amqp.params(), recovery=recovery)
         self.connections.append(connection)
         return connection
+
+    def ctl(self, *args: str) -> Awaitable[str]:
+        broker = self.amqp.broker
+        return asyncio.get_running_loop().run_in_executor(None, lambda: broker.ctl(*args))
 
     def wait(self, awaitable: Any, seconds: float = TIMEOUT) -> Awaitable[Any]:
         return asyncio.wait_for(asyncio.shield(awaitable), seconds)

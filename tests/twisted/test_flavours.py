@@ -208,3 +208,55 @@ def test_connection_close_fails_every_pending_confirm(flavour: Flavour) -> Test:
         await f.close(connection)
 
     yield flavour.run(body)
+
+
+@pytest_twisted.inlineCallbacks
+def test_recovery_keeps_channels_and_consumer_queues(flavour: Flavour) -> Test:
+    """Automatic recovery (issue 12) under the Deferred and awaitable APIs: the broker cuts
+    the link (Connection.Close 320); ``recovering`` is true meanwhile, ``recovered()``
+    resolves with the report, the same channel publishes with confirms again, the same
+    consumer queue gets the messages, a publish whose confirm was lost fails with
+    ``ConfirmLostError``, and an RPC in flight fails with ``OperationInterruptedError``."""
+    from amqpbase import Recovery
+
+    async def body(f: Flavour) -> None:
+        connection = await f.connect(recovery=Recovery(initial_delay=0.05, max_delay=0.1))
+        channel = await connection.channel()
+        queue = f.amqp.name("q")
+        f.amqp.queues.append(queue)
+        await f.wait(channel.queue_declare(queue, durable=True))
+        await f.wait(channel.confirm_delivery())
+        messages, tag = await f.wait(channel.basic_consume(queue))
+        assert type(await f.wait(channel.basic_publish("", queue, b"before"))) is spec.Basic.Ack
+        first = await f.wait(messages.get())
+        assert first.body == b"before"
+        recovered = connection.recovered()
+        await f.ctl("close_all_connections", "flavour recovery test")
+        report = await f.wait(recovered, 20.0)
+        assert report.consumers_resumed == 1 and not connection.recovering
+        assert channel.is_open and channel.consumer_tags == [tag]
+        assert type(await f.wait(channel.basic_publish("", queue, b"after"))) is spec.Basic.Ack
+        got = await f.wait(messages.get())
+        while got.body == b"before":  # the unacked first delivery comes back first
+            got = await f.wait(messages.get())
+        assert got.body == b"after"
+        assert got.method.delivery_tag > first.method.delivery_tag
+        # a publish and an RPC racing the next cut: each settles once, as success or as
+        # ConfirmLostError / OperationInterruptedError (never left pending)
+        recovered = connection.recovered()
+        pending = channel.basic_publish("", queue, b"maybe")
+        declare = channel.queue_declare(queue, passive=True)
+        await f.ctl("close_all_connections", "flavour recovery test")
+        try:
+            assert type(await f.wait(pending)) is spec.Basic.Ack
+        except exceptions.ConfirmLostError:
+            pass
+        try:
+            assert type((await f.wait(declare)).method) is spec.Queue.DeclareOk
+        except exceptions.OperationInterruptedError:
+            pass
+        await f.wait(recovered, 20.0)
+        assert type(await f.wait(channel.basic_publish("", queue, b"again"))) is spec.Basic.Ack
+        await f.close(connection)
+
+    yield flavour.run(body)

@@ -77,6 +77,7 @@ class MemoryConnection(Connection):
         internal_connection_workflow: bool = True,
         custom_ioloop: Optional[FakeClock] = None,
         connect_error: Optional[BaseException] = None,
+        recovery: Any = None,
     ) -> None:
         self.clock = custom_ioloop or FakeClock()
         self.connect_error = connect_error
@@ -94,6 +95,7 @@ class MemoryConnection(Connection):
             on_open_error_callback,
             on_close_callback,
             internal_connection_workflow,
+            recovery=recovery,
         )
 
     # -- hooks ------------------------------------------------------------------------------
@@ -190,6 +192,10 @@ class ScriptedBroker:
     def methods(self) -> List[Any]:
         """The AMQP methods among :meth:`received` frames."""
         return [f.method for f in self.received() if isinstance(f, frame.Method)]
+
+    def new_stream(self) -> None:
+        """The client connected a new stream (a recovery): decode it from its start."""
+        self._decoder = frame.FrameDecoder(2**31 - 1)
 
     # -- writing to the client --------------------------------------------------------------
     def send_raw(self, data: bytes) -> None:

@@ -239,7 +239,9 @@ def test_second_incarnation_numbers_on_and_offsets_delivery_tags() -> None:
     presented = (1 << TAG_SHIFT) + 1
     assert m.wire_delivery_tag(presented) == 1
     assert m.wire_delivery_tag(0) == 0  # multiple: everything outstanding
-    assert m.wire_delivery_tag(7) is None
+    # issue 12 rule 1: a stale tag raises (before: returned None and was dropped quietly)
+    with pytest.raises(exceptions.StaleDeliveryTagError):
+        m.wire_delivery_tag(7)
     m.get(spec.Basic.Get(0, "q", False), "get")
     m.receive(method_frame(spec.Basic.GetOk(3, False, "", "q", 0)))
     (got,) = m.receive(frame.Header(1, 0, spec.BasicProperties()))

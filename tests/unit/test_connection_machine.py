@@ -121,6 +121,7 @@ def feed(machine: ConnectionMachine, event: Input) -> List[Any]:
         return machine.timer_fired(timer, machine.incarnation)
     calls: Dict[Input, Callable[[], List[Any]]] = {
         Input.START: machine.start,
+        Input.RECOVER: lambda: machine.recover(machine.params),
         Input.CLOSE: lambda: machine.close(200, "bye", 10.0),
         Input.CHANNELS_CLOSING: lambda: machine.channels_closing([]),
         Input.CHANNEL_CLOSED: lambda: machine.channel_closed(1, False),

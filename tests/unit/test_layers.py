@@ -29,7 +29,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("protocol", ("amqpbase.protocol", "amqpbase.protocol.*")),
     ("facades", ("amqpbase._callbacks", "amqpbase._channel_args", "amqpbase.pacing", "amqpbase.link",
                  "amqpbase.channel", "amqpbase.connection", "amqpbase.connection_state",
-                 "amqpbase.connection_workflow", "amqpbase")),
+                 "amqpbase.connection_workflow", "amqpbase.recovery", "amqpbase")),
     ("shared transport", ("amqpbase.adapters", "amqpbase.adapters._transport",
                           "amqpbase.adapters._transport.*",
                           # pika's import path for the workflow: a re-export of a facade

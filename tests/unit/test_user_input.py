@@ -256,6 +256,8 @@ METHODS: Dict[str, Tuple[Dict[str, Any], Optional[type]]] = {
                      None),
     "add_on_cancel_callback": ({"callback": _never}, None),
     "add_on_close_callback": ({"callback": _never}, None),
+    "add_on_confirms_lost_callback": ({"callback": _never}, None),
+    "add_on_interrupted_callback": ({"callback": _never}, None),
     "add_on_flow_callback": ({"callback": _never}, None),
     "add_on_return_callback": ({"callback": _never}, None),
     "basic_ack": ({"delivery_tag": 1, "multiple": False}, spec.Basic.Ack),
