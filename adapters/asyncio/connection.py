@@ -24,8 +24,8 @@ from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
+from .._transport.hooks import TransportHooks
 from .._transport.sockets import SocketTransport
-from .._transport.transport import Buffer
 from .._transport.asyncio_loop import AsyncioLoop
 
 LOGGER = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def default_loop(custom_ioloop: Optional[asyncio.AbstractEventLoop]) -> asyncio.
             ) from exc
 
 
-class AsyncioConnection(Connection):
+class AsyncioConnection(TransportHooks):
     """AMQP connection on an asyncio event loop (exposed as ``self.ioloop``)."""
 
     def __init__(
@@ -85,27 +85,6 @@ class AsyncioConnection(Connection):
     def _workflow_loop(cls, custom_ioloop: Any) -> Any:
         # The attempts of one create_connection share one loop.
         return default_loop(custom_ioloop)
-
-    def _adapter_connect_stream(self) -> None:
-        self.transport.connect(self.params)
-
-    def _adapter_disconnect_stream(self) -> None:
-        self.transport.disconnect()
-
-    def _adapter_emit_data(self, data: Buffer) -> None:
-        self.transport.emit(data)
-
-    def _adapter_get_write_buffer_size(self) -> int:
-        return self.transport.queue.size
-
-    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.loop.call_later(delay, callback)
-
-    def _adapter_remove_timeout(self, handle: Any) -> None:
-        self.loop.cancel(handle)
-
-    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(callback)
 
 
 __all__ = ["AsyncioConnection"]

@@ -18,15 +18,15 @@ from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
+from .._transport.hooks import TransportHooks
 from .._transport.sockets import SocketTransport
-from .._transport.transport import Buffer
 from .ioloop import IOLoop
 from .loop import SelectLoop
 
 LOGGER = logging.getLogger(__name__)
 
 
-class SelectConnection(Connection):
+class SelectConnection(TransportHooks):
     """AMQP connection on the select :class:`IOLoop` (``custom_ioloop``, else a new one)."""
 
     def __init__(
@@ -64,26 +64,3 @@ class SelectConnection(Connection):
         is someone else's."""
         super()._default_on_open_error(connection, error)
         self.ioloop.stop_with_error(error)
-
-    def _adapter_connect_stream(self) -> None:
-        self.transport.connect(self.params)
-
-    def _adapter_disconnect_stream(self) -> None:
-        self.transport.disconnect()
-
-    def _adapter_emit_data(self, data: Buffer) -> None:
-        self.transport.emit(data)
-
-    def _adapter_get_write_buffer_size(self) -> int:
-        # transport.write_buffer_size() is the queue alone on select: read it without the
-        # method call (the base asks once per publish while backpressure callbacks are set).
-        return self.transport.queue.size
-
-    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.loop.call_later(delay, callback)
-
-    def _adapter_remove_timeout(self, handle: Any) -> None:
-        self.loop.cancel(handle)
-
-    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(callback)

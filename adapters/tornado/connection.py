@@ -28,8 +28,8 @@ from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
 from .._transport import strategies
+from .._transport.hooks import TransportHooks
 from .._transport.sockets import SocketTransport
-from .._transport.transport import Buffer
 from .loop import TornadoLoop
 
 LOGGER = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def default_ioloop(custom_ioloop: Optional[IOLoop]) -> IOLoop:
     return IOLoop.current()
 
 
-class TornadoConnection(Connection):
+class TornadoConnection(TransportHooks):
     """AMQP connection on a Tornado ``IOLoop``: ``custom_ioloop``, else ``IOLoop.current()``
     at construction (exposed as ``self.ioloop``)."""
 
@@ -84,24 +84,3 @@ class TornadoConnection(Connection):
     def _workflow_loop(cls, custom_ioloop: Any) -> Any:
         # The attempts of one create_connection share one loop, the running one by default.
         return default_ioloop(custom_ioloop)
-
-    def _adapter_connect_stream(self) -> None:
-        self.transport.connect(self.params)
-
-    def _adapter_disconnect_stream(self) -> None:
-        self.transport.disconnect()
-
-    def _adapter_emit_data(self, data: Buffer) -> None:
-        self.transport.emit(data)
-
-    def _adapter_get_write_buffer_size(self) -> int:
-        return self.transport.queue.size
-
-    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.loop.call_later(delay, callback)
-
-    def _adapter_remove_timeout(self, handle: Any) -> None:
-        self.loop.cancel(handle)
-
-    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(callback)

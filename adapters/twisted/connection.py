@@ -20,7 +20,7 @@ from amqpbase.connection import Connection
 from amqpbase.protocol.recovery import Recovery
 from amqpbase.parameters import Parameters
 
-from .._transport.transport import Buffer
+from .._transport.hooks import TransportHooks
 from .loop import Reactor, TwistedLoop
 from .transport import TwistedTransport
 
@@ -33,13 +33,15 @@ def _global_reactor() -> Reactor:
     return reactor
 
 
-class TwistedConnection(Connection):
+class TwistedConnection(TransportHooks):
     """AMQP connection on a Twisted reactor (``custom_reactor``, else the global reactor).
 
     All callbacks run on the reactor thread. ``reactor`` is the reactor in use. The pika-style
     callback API is the base's; ``amqpbase.adapters.twisted.TwistedProtocolConnection`` adds
     the Deferred-flavoured one on top of this class.
     """
+
+    transport: TwistedTransport
 
     def __init__(
         self,
@@ -121,23 +123,5 @@ class TwistedConnection(Connection):
         came first; a no-op then."""
         self.transport.release_hold()
 
-    def _adapter_connect_stream(self) -> None:
-        self.transport.connect(self.params)
-
-    def _adapter_disconnect_stream(self) -> None:
-        self.transport.disconnect()
-
-    def _adapter_emit_data(self, data: Buffer) -> None:
-        self.transport.emit(data)
-
     def _adapter_get_write_buffer_size(self) -> int:
-        return self.transport.write_buffer_size()
-
-    def _adapter_call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
-        return self.loop.call_later(delay, callback)
-
-    def _adapter_remove_timeout(self, handle: Any) -> None:
-        self.loop.cancel(handle)
-
-    def _adapter_add_callback_threadsafe(self, callback: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(callback)
+        return self.transport.write_buffer_size()  # the queue plus what Twisted holds
