@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Optional, Protocol, Type
+from typing import Any, Awaitable, Callable, List, Optional, Protocol, Type
 
 from amqpbase.channel import Channel
 from amqpbase.connection import Connection
@@ -44,6 +44,10 @@ class FutureConnection:
         self.impl = impl
         self._loop = loop
         self._closed = closed
+        #: Futures of recovered() calls waiting for the next recovery's end; the pair of
+        #: connection callbacks is registered once (on first use), not per call.
+        self._recovery_waiters: List["asyncio.Future[Any]"] = []
+        self._recovery_hooked = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.impl!r}>"
@@ -62,9 +66,22 @@ class FutureConnection:
         fails with ``RecoveryFailedError`` (or the close reason) if the connection ends
         first."""
         future: "asyncio.Future[Any]" = self._loop.create_future()
-        self.impl.add_on_recovery_succeeded_callback(lambda _c, report: settle(future, report))
-        self.impl.add_on_close_callback(lambda _c, reason: fail(future, reason))
+        if not self._recovery_hooked:
+            self._recovery_hooked = True
+            self.impl.add_on_recovery_succeeded_callback(self._on_recovered)
+            self.impl.add_on_close_callback(self._on_recovery_ended)
+        self._recovery_waiters.append(future)
         return future
+
+    def _on_recovered(self, _connection: Connection, report: Any) -> None:
+        waiters, self._recovery_waiters = self._recovery_waiters, []
+        for future in waiters:
+            settle(future, report)
+
+    def _on_recovery_ended(self, _connection: Connection, reason: BaseException) -> None:
+        waiters, self._recovery_waiters = self._recovery_waiters, []
+        for future in waiters:
+            fail(future, reason)
 
     @property
     def closed(self) -> "asyncio.Future[BaseException]":

@@ -112,6 +112,9 @@ class TwistedProtocolConnection(Protocol):
         self._channel_opens: Set["defer.Deferred[Any]"] = set()
         self._end_reason: Optional[BaseException] = None
         self._self_connect_asked = False
+        #: The outcome every recovered() call waits on until the next recovery ends (one
+        #: pair of connection callbacks for all of them, registered once: no growth per call).
+        self._next_recovery: Optional[Outcome[Any]] = None
         self.impl = TwistedConnection(
             parameters,
             on_open_callback=self._on_open,
@@ -120,6 +123,7 @@ class TwistedProtocolConnection(Protocol):
             custom_reactor=custom_reactor,
             recovery=recovery,
         )
+        self.impl.add_on_recovery_succeeded_callback(self._on_recovered)
         if _built_by_twisted():
             # The first attempt (a reactor turn away) waits for the transport Twisted is
             # connecting (makeConnection), or the first use (_use) if none comes.
@@ -198,10 +202,19 @@ class TwistedProtocolConnection(Protocol):
         """A Deferred for the next successful recovery: fires with its ``RecoveryReport``,
         fails with ``RecoveryFailedError`` (or the close reason) if the connection ends
         first."""
-        outcome: Outcome[Any] = Outcome()
-        self.impl.add_on_recovery_succeeded_callback(lambda _c, report: outcome.succeed(report))
-        self.impl.add_on_close_callback(lambda _c, reason: outcome.fail(reason))
+        outcome = self._next_recovery
+        if outcome is None:
+            outcome = self._next_recovery = Outcome()
+            if self.impl.is_closed:
+                self._next_recovery = None
+                outcome.fail(self._end_reason or exceptions.ConnectionWrongStateError(
+                    "recovered() on a closed connection"))
         return outcome.deferred()
+
+    def _on_recovered(self, _connection: Any, report: Any) -> None:
+        outcome, self._next_recovery = self._next_recovery, None
+        if outcome is not None:
+            outcome.succeed(report)
 
     @property
     def is_closing(self) -> bool:
@@ -319,6 +332,9 @@ class TwistedProtocolConnection(Protocol):
         self._end(reason)
 
     def _end(self, reason: BaseException) -> None:
+        outcome, self._next_recovery = self._next_recovery, None
+        if outcome is not None:
+            outcome.fail(reason)
         if isinstance(reason, _CLIENT_CLOSES):
             self._closed.succeed(reason)
         else:

@@ -31,6 +31,9 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 from conftest import RABBITMQCTL, REPO, read_env_file
+# The recovery suite (test_recovery_cluster.py) runs on the conformance loop drivers: their
+# test-call hook (bodies run off the Twisted reactor's greenlet) and marker.
+from conformance.conftest import pytest_configure, pytest_pyfunc_call  # noqa: F401
 
 from amqpbase import ConnectionParameters
 
