@@ -60,11 +60,30 @@ def proc_cpu(pid: Optional[int]) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def runq_wait(pid: Optional[int]) -> float:
+    """Seconds the threads of ``pid`` (``None``: this process) spent runnable but waiting for
+    a CPU (``/proc/<pid>/task/*/schedstat``, second field, ns): on a shared machine the part
+    of a latency that is nobody's code."""
+    base = f"/proc/{pid or 'self'}/task"
+    total = 0
+    try:
+        tasks = os.listdir(base)
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            with open(f"{base}/{task}/schedstat") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 class Load:
     """The connections, publishers and consumers of one run (see the module docstring)."""
 
     def __init__(self, factory: Callable[..., Any], params: Any, args: argparse.Namespace,
-                 call_later: Callable[[float, Callable[[], None]], Any],
+                 call_later: Callable[..., Any],
                  stop: Callable[[], None], broker_pid: Optional[int]) -> None:
         self.factory, self.params, self.args = factory, params, args
         self.call_later, self.stop_loop, self.broker_pid = call_later, stop, broker_pid
@@ -138,15 +157,12 @@ class Load:
     def publisher_connection(self, i: int) -> int:
         """Shared (default): channel ``i`` on connection ``i % N``. Split: publishers on the
         first half of the connections, consumers on the second."""
-        if self.args.split:
-            return i % (self.args.connections // 2)
-        return i % self.args.connections
+        n: int = self.args.connections
+        return i % (n // 2) if self.args.split else i % n
 
     def consumer_connection(self, i: int) -> int:
-        if self.args.split:
-            half = self.args.connections // 2
-            return half + i % (self.args.connections - half)
-        return i % self.args.connections
+        n: int = self.args.connections
+        return n // 2 + i % (n - n // 2) if self.args.split else i % n
 
     def on_consumer_channel(self, channel: Any, i: int) -> None:
         def declared(frame: Any) -> None:
@@ -201,6 +217,7 @@ class Load:
         self.phase = "measure"
         self.measure_start = time.monotonic()
         self.cpu_start = (sum(os.times()[:2]), proc_cpu(self.broker_pid))
+        self.wait_start = (runq_wait(None), runq_wait(self.broker_pid))
         self.published_at_start = sum(self.published)
         self.call_later(self.args.seconds, self.stop_publishing)
 
@@ -281,6 +298,7 @@ class Load:
         self.phase = "draining"
         self.measure_end = time.monotonic()
         self.cpu_end = (sum(os.times()[:2]), proc_cpu(self.broker_pid))
+        self.wait_end = (runq_wait(None), runq_wait(self.broker_pid))
         self.published_in_measure = sum(self.published) - self.published_at_start
         self.drain_deadline = self.measure_end + 30
         self.call_later(0.05, self.check_drained)
@@ -330,6 +348,10 @@ class Load:
                                            / max(1, self.published_in_measure) * 1e6, 1),
             "client_cpu_share": round((self.cpu_end[0] - self.cpu_start[0]) / seconds, 2),
             "broker_cpu_share": round((self.cpu_end[1] - self.cpu_start[1]) / seconds, 2),
+            "client_runq_wait_share": round((self.wait_end[0] - self.wait_start[0]) / seconds,
+                                            2),
+            "broker_runq_wait_share": round((self.wait_end[1] - self.wait_start[1]) / seconds,
+                                            2),
             "depth_max": max((b["depth"] for b in measure_bins), default=0),
             "depth_end": measure_bins[-1]["depth"] if measure_bins else 0,
             "pacing_lag_max_ms": round(self.pacing_lag_max * 1000, 1),
@@ -443,7 +465,8 @@ def main() -> None:
         args.broker_pid = find_broker_pid(broker_dir())
     rows: List[Dict[str, Any]] = []
     print(f"{'client':18} {'offered':>7} {'msgs/s':>7} {'p50':>7} {'p99':>7} {'max':>7} "
-          f"{'depth':>6} {'lag99':>6} {'lagmax':>6} {'cli':>5} {'brk':>5} {'µs/msg':>6}  load")
+          f"{'depth':>6} {'lag99':>6} {'lagmax':>6} {'cli':>5} {'brk':>5} {'µs/msg':>6} "
+          f"{'cliW':>5} {'brkW':>5}  load")
     for rep in range(args.reps):
         for rate in args.rate.split(","):
             for name in args.clients.split(","):
@@ -470,7 +493,8 @@ def main() -> None:
                 print(f"{name:18} {rate:>7} {row['published_per_s']:7d} {row['p50_ms']:7.1f} "
                       f"{row['p99_ms']:7.1f} {row['max_ms']:7.1f} {row['depth_max']:6d} "
                       f"{lag['p99']:6.1f} {lag['max']:6.1f} {row['client_cpu_share']:5.2f} "
-                      f"{row['broker_cpu_share']:5.2f} {row['client_cpu_us_per_msg']:6.1f}  "
+                      f"{row['broker_cpu_share']:5.2f} {row['client_cpu_us_per_msg']:6.1f} "
+                      f"{row['client_runq_wait_share']:5.2f} {row['broker_runq_wait_share']:5.2f}  "
                       f"{load1:.2f}{'  ERR ' + str(row['errors']) if row['errors'] else ''}",
                       flush=True)
     if args.json:

@@ -197,8 +197,8 @@ def render(rows: List[Dict[str, Any]], out: Path, note: str) -> None:
     """``scale.md`` (tables) and ``scale.png`` (per unit CPU and RSS against the count)."""
     def cell(values: List[float]) -> str:
         if len(values) == 1:
-            return f"{values[0]:g}"
-        return f"{statistics.median(values):g} [{min(values):g}–{max(values):g}]"
+            return f"{values[0]:.3g}"
+        return f"{statistics.median(values):.3g} [{min(values):.3g}–{max(values):.3g}]"
 
     groups: Dict[Tuple[str, int, str], List[Dict[str, Any]]] = {}
     for row in rows:
@@ -246,12 +246,12 @@ def render(rows: List[Dict[str, Any]], out: Path, note: str) -> None:
                 axes[1][col].plot(xs, rss, style, label=client)
         axes[0][col].set_title(f"{shape}: client CPU ms per unit (set-up)")
         axes[1][col].set_title(f"{shape}: RSS KiB per unit")
-        for row in (0, 1):
+        for r in (0, 1):
             if len(counts) > 1:
-                axes[row][col].set_xscale("log")
-                axes[row][col].set_xlabel(shape)
+                axes[r][col].set_xscale("log")
+                axes[r][col].set_xlabel(shape)
             else:
-                axes[row][col].tick_params(axis="x", labelsize=7)
+                axes[r][col].tick_params(axis="x", labelsize=7)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "scale.png", dpi=80)
@@ -276,8 +276,14 @@ def main() -> None:
         name, shape, count = args.one.split(":")
         print(json.dumps(measure(name, shape, int(count), args.url)))
         return
-    rows: List[Dict[str, Any]] = []
-    loads: List[float] = []
+    rows: List[Dict[str, Any]]
+    loads: List[float]
+    if args.render:
+        rows = json.loads(Path(args.render).read_text())
+        loads = [row["load_average"] for row in rows]
+        render(rows, Path(args.render).parent, note_for(max(r["rep"] for r in rows) + 1, loads))
+        return
+    rows, loads = [], []
     print(f"{'client':18} {'shape':12} {'count':>5} {'set-up s':>9} {'CPU s':>7} "
           f"{'CPU ms/unit':>11} {'RSS KiB/unit':>12}  load")
     for rep in range(args.reps):
@@ -304,11 +310,14 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         (out / "scale.json").write_text(json.dumps(rows, indent=2))
-        note = (f"`python -m benchmarks.scale --url URL --reps {args.reps}` (one subprocess per "
-                f"row, one loop per process, broker on the same 2-core machine). Load average "
-                f"during the runs {min(loads):.1f}–{max(loads):.1f} (shared machine). Cells are "
-                f"median [min–max] over the repetitions.")
-        render(rows, out, note)
+        render(rows, out, note_for(args.reps, loads))
+
+
+def note_for(reps: int, loads: List[float]) -> str:
+    return (f"`python -m benchmarks.scale --url URL --reps {reps}` (one subprocess per row, one "
+            f"loop per process, broker on the same 2-core machine). Load average during the "
+            f"runs {min(loads):.1f}–{max(loads):.1f} (shared machine). Cells are median "
+            f"[min–max] over the repetitions. Chart: `scale.png`; what it shows: `scale-analysis.md`.")
 
 
 if __name__ == "__main__":
