@@ -9,17 +9,23 @@ measures publish-to-consume latency and checks that nothing was lost, duplicated
 
 ``--rate R`` offers R msgs/s in total (a 5 ms pacing timer tops each publisher up to its
 share; a full window holds it back and the lag is reported); ``--rate 0`` is saturation (each
-confirm refills the window at once). The first ``--warmup`` seconds are not counted.
+confirm refills the window at once); ``--max-unconsumed N`` also holds a publisher while N of
+its messages are unconsumed; ``--split`` puts publishers and consumers on separate connections.
+The first ``--warmup`` seconds are not counted.
 
 Besides p50/p99/max it records what explains a tail (``--probe``, on by default): the
 queue depth over time (published minus consumed per queue, per 0.5 s bin), the per channel
 rates per bin (min/max over channels), the loop lag (a 2 ms timer's lateness: how long one
 loop iteration kept timers waiting), per read bytes and handling time (``_on_data_available``
 wrapped per instance: one call per read, not per message), the longest gap between two
-deliveries of one consumer, the broker's CPU (``/proc/<beam pid>/stat``) and the client's.
+deliveries of one consumer, the broker's CPU (``/proc/<beam pid>/stat``) and the client's,
+the time both waited for a CPU (``schedstat``) and the whole machine's busy CPUs; per bin
+too (``series``). It must not touch the library's hot path: the probes are timers and one
+wrapper per read.
 
-    python -m benchmarks.latency --url URL [--rate 2000,0] [--seconds 10] [--clients ...]
-        [--connections 4] [--publishers 20] [--json FILE] [--tree DIR]
+    python -m benchmarks.latency --url URL [--rate 2000,8000,0] [--seconds 10] [--clients ...]
+        [--connections 4] [--publishers 20] [--split] [--max-unconsumed N] [--json FILE]
+        [--tree DIR]
 """
 
 from __future__ import annotations
@@ -79,6 +85,14 @@ def runq_wait(pid: Optional[int]) -> float:
     return total / 1e9
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (``/proc/stat``: all but idle and
+    iowait), to set against the client's and the broker's own."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS
+
+
 class Load:
     """The connections, publishers and consumers of one run (see the module docstring)."""
 
@@ -101,6 +115,7 @@ class Load:
         self.nacks = 0
         self.ready = 0
         self.phase = "setup"
+        self.saturate = args.rate <= 0
         # samples: (receive time, latency) per delivery; per-bin counters
         self.lat_t: List[float] = []
         self.lat_v: List[float] = []
@@ -111,6 +126,7 @@ class Load:
         self.last_delivery = [0.0] * n
         self.max_gap = [0.0] * n
         self.lags: List[float] = []
+        self.bin_lag_max = 0.0
         self.read_sizes: List[int] = []
         self.read_times: List[float] = []
         self.pacing_lag_max = 0.0
@@ -196,7 +212,6 @@ class Load:
     # ------------------------------------------------------------------ load
 
     def start(self) -> None:
-        self.saturate = self.args.rate <= 0
         self.phase = "warmup"
         self.started = time.monotonic()
         self.per_pub_rate = self.args.rate / self.args.publishers
@@ -227,6 +242,8 @@ class Load:
         channel, queue, pad = self.pub_channels[i], self.queues[i], self.padding
         seq = self.published[i]
         room = self.args.window - (seq - self.confirmed[i])
+        if self.args.max_unconsumed:  # bound what is in the system, not only unconfirmed
+            room = min(room, self.args.max_unconsumed - (seq - self.consumed[i]))
         n = min(room, upto)
         if n <= 0:
             return
@@ -255,6 +272,8 @@ class Load:
         now = time.monotonic()
         if self.phase == "measure":
             self.lags.append(now - self.lag_due)
+            if now - self.lag_due > self.bin_lag_max:
+                self.bin_lag_max = now - self.lag_due
         if self.phase in ("warmup", "measure", "draining"):
             self.lag_due = now + 0.002
             self.call_later(0.002, self.lag_tick)
@@ -276,6 +295,8 @@ class Load:
                 self.max_gap[i] = gap
         self.last_delivery[i] = now
         channel.basic_ack(method.delivery_tag)
+        if self.args.max_unconsumed and self.saturate and self.phase in ("warmup", "measure"):
+            self.top_up(i, self.args.window)
 
     def close_bin(self) -> None:
         now = time.monotonic()
@@ -286,9 +307,15 @@ class Load:
             "pub_min": min(self.pub_bin), "pub_max": max(self.pub_bin),
             "con_min": min(self.con_bin), "con_max": max(self.con_bin),
             "depth": depth,
+            "queue_depth_max": max(p - c for p, c in zip(self.published, self.consumed)),
+            "loop_lag_max_ms": round(self.bin_lag_max * 1000, 1),
             "client_cpu": round(sum(os.times()[:2]), 3),
             "broker_cpu": round(proc_cpu(self.broker_pid), 3),
+            "client_wait": round(runq_wait(None), 3),
+            "broker_wait": round(runq_wait(self.broker_pid), 3),
+            "machine_busy": round(machine_busy(), 3),
         })
+        self.bin_lag_max = 0.0
         self.pub_bin = [0] * self.args.publishers
         self.con_bin = [0] * self.args.publishers
         if self.phase in ("warmup", "measure", "draining"):
@@ -336,8 +363,32 @@ class Load:
         measure_bins = [b for b in self.bins if b["phase"] == "measure"]
         late = [v for t, v in zip(self.lat_t, self.lat_v) if t > seconds / 2]
         early = [v for t, v in zip(self.lat_t, self.lat_v) if t <= seconds / 2]
+        by_bin: Dict[int, List[float]] = {}
+        for t, v in zip(self.lat_t, self.lat_v):
+            by_bin.setdefault(int(t / BIN), []).append(v)
+        series = []
+        previous = None
+        for b in self.bins:
+            index = round((b["t"] - self.args.warmup) / BIN) - 1
+            if b["phase"] == "measure" and previous is not None and index >= 0:
+                values = sorted(by_bin.get(index, []))
+                series.append({
+                    "t": round(b["t"] - self.args.warmup, 1),
+                    "msgs_per_s": round(b["consumed"] / BIN),
+                    "p50_ms": pct(values, 0.5), "p99_ms": pct(values, 0.99),
+                    "depth": b["depth"], "queue_depth_max": b["queue_depth_max"],
+                    "loop_lag_max_ms": b["loop_lag_max_ms"],
+                    "client_cpu": round((b["client_cpu"] - previous["client_cpu"]) / BIN, 2),
+                    "broker_cpu": round((b["broker_cpu"] - previous["broker_cpu"]) / BIN, 2),
+                    "client_wait": round((b["client_wait"] - previous["client_wait"]) / BIN, 2),
+                    "broker_wait": round((b["broker_wait"] - previous["broker_wait"]) / BIN, 2),
+                    "machine_busy": round((b["machine_busy"] - previous["machine_busy"]) / BIN,
+                                          2),
+                })
+            previous = b
         return {
             "offered_per_s": self.args.rate, "seconds": round(seconds, 2),
+            "series": series,
             "published_per_s": round(self.published_in_measure / seconds),
             "consumed_samples": len(lat),
             "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p99_ms": pct(lat, 0.99),
@@ -348,6 +399,8 @@ class Load:
                                            / max(1, self.published_in_measure) * 1e6, 1),
             "client_cpu_share": round((self.cpu_end[0] - self.cpu_start[0]) / seconds, 2),
             "broker_cpu_share": round((self.cpu_end[1] - self.cpu_start[1]) / seconds, 2),
+            "machine_busy_cores": round(sum(r["machine_busy"] for r in series)
+                                        / max(1, len(series)), 2),
             "client_runq_wait_share": round((self.wait_end[0] - self.wait_start[0]) / seconds,
                                             2),
             "broker_runq_wait_share": round((self.wait_end[1] - self.wait_start[1]) / seconds,
@@ -389,8 +442,10 @@ def run_client(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         if library == "amqpbase":
             from amqpbase.adapters.select import IOLoop, SelectConnection
         else:
-            from pika.adapters.select_connection import IOLoop  # type: ignore[no-redef]
-            from pika.adapters.select_connection import SelectConnection  # type: ignore[no-redef]
+            from pika.adapters.select_connection import (  # type: ignore[no-redef]
+                IOLoop,
+                SelectConnection,
+            )
         ioloop = IOLoop()
         holder.append(Load(lambda p, **kw: SelectConnection(p, custom_ioloop=ioloop, **kw),
                            params, args, ioloop.call_later, ioloop.stop, args.broker_pid))
@@ -444,6 +499,9 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=100)
     parser.add_argument("--split", action="store_true",
                         help="publishers and consumers on separate connections")
+    parser.add_argument("--max-unconsumed", type=int, default=0,
+                        help="also hold a publisher while this many of its messages are not "
+                             "yet consumed (0: only the confirm window bounds it)")
     parser.add_argument("--no-probe", dest="probe", action="store_false")
     parser.add_argument("--broker-pid", type=int)
     parser.add_argument("--reps", type=int, default=1)
@@ -479,6 +537,7 @@ def main() -> None:
                        *(["--broker-pid", str(args.broker_pid)] if args.broker_pid else []),
                        *([] if args.probe else ["--no-probe"]),
                        *(["--split"] if args.split else []),
+                       "--max-unconsumed", str(args.max_unconsumed),
                        *(["--tree", args.tree] if args.tree else [])]
                 proc = subprocess.run(cmd, capture_output=True, text=True,
                                       timeout=args.seconds + args.warmup + 120)
@@ -487,7 +546,8 @@ def main() -> None:
                     continue
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
                 row.update(client=name, rep=rep, load_average=round(load1, 2),
-                           layout="split" if args.split else "shared")
+                           layout="split" if args.split else "shared",
+                           max_unconsumed=args.max_unconsumed)
                 rows.append(row)
                 lag = row["loop_lag_ms"]
                 print(f"{name:18} {rate:>7} {row['published_per_s']:7d} {row['p50_ms']:7.1f} "

@@ -48,7 +48,10 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def loop_for(name: str) -> Tuple[Callable[..., Any], Any, RunUntil, Callable[[Callable[[], None]], None]]:
+RunInLoop = Callable[[Callable[[], None]], None]
+
+
+def loop_for(name: str) -> Tuple[Callable[..., Any], Any, RunUntil, RunInLoop]:
     """(connection factory, params class, run_until, run_in_loop) for client ``name``."""
     library, loop = name.split("-")
     if library == "amqpbase":
@@ -59,8 +62,10 @@ def loop_for(name: str) -> Tuple[Callable[..., Any], Any, RunUntil, Callable[[Ca
         if library == "amqpbase":
             from amqpbase.adapters.select import IOLoop, SelectConnection
         else:
-            from pika.adapters.select_connection import IOLoop  # type: ignore[no-redef]
-            from pika.adapters.select_connection import SelectConnection  # type: ignore[no-redef]
+            from pika.adapters.select_connection import (  # type: ignore[no-redef]
+                IOLoop,
+                SelectConnection,
+            )
         ioloop = IOLoop()
 
         def run_until_select(done: Callable[[], bool]) -> None:
@@ -317,7 +322,8 @@ def note_for(reps: int, loads: List[float]) -> str:
     return (f"`python -m benchmarks.scale --url URL --reps {reps}` (one subprocess per row, one "
             f"loop per process, broker on the same 2-core machine). Load average during the "
             f"runs {min(loads):.1f}–{max(loads):.1f} (shared machine). Cells are median "
-            f"[min–max] over the repetitions. Chart: `scale.png`; what it shows: `scale-analysis.md`.")
+            f"[min–max] over the repetitions. Chart: `scale.png`; what it shows: "
+            f"`scale-analysis.md`.")
 
 
 if __name__ == "__main__":
