@@ -308,6 +308,8 @@ class Load:
             "con_min": min(self.con_bin), "con_max": max(self.con_bin),
             "depth": depth,
             "queue_depth_max": max(p - c for p, c in zip(self.published, self.consumed)),
+            "per_publisher": list(self.pub_bin),
+            "per_queue_depth": [p - c for p, c in zip(self.published, self.consumed)],
             "loop_lag_max_ms": round(self.bin_lag_max * 1000, 1),
             "client_cpu": round(sum(os.times()[:2]), 3),
             "broker_cpu": round(proc_cpu(self.broker_pid), 3),
