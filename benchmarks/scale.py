@@ -12,7 +12,9 @@ For each: the wall time from the first call to the last open/ConsumeOk callback,
 CPU (user + sys, ``getrusage``) over the same region and the RSS growth (``VmRSS``, after
 ``gc.collect()``), each also per unit. The set-up waits on the broker (the 2-core machine is
 shared with it), so CPU per unit is the figure the client controls. Writes JSON and, with
-``--out``, ``scale.md`` and ``scale.png`` (matplotlib).
+``--out``, ``scale.md`` and ``scale.png`` (matplotlib). It measures set-up and holding only:
+no messages flow (throughput is ``run.py``'s, latency ``latency.py``'s), and matplotlib is
+imported only to render.
 
     python -m benchmarks.scale --url URL [--clients ...] [--shapes connections,channels,...]
         [--reps 1] [--out benchmarks/results] [--tree DIR]
