@@ -30,7 +30,9 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.channel import Channel
 from amqpbase.protocol.consumers import ConsumerQueues, cancelled_by_broker, cancelled_by_us
 
-from ._tools import MessageQueue, ReceivedMessage, fail, settle
+from .._transport.transport import Transport
+from ._tools import (MessageQueue, ReceivedMessage, fail, flush_after_callbacks, settle,
+                     stream_of)
 
 LOGGER = logging.getLogger("amqpbase.adapters.awaitable")
 
@@ -63,6 +65,9 @@ class _PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
             ))
         else:
             fail(self, outcome)
+        transport = self.channel._transport
+        if transport is not None and not transport.flush_pending:
+            flush_after_callbacks(transport)
 
 
 class FutureChannel:
@@ -85,6 +90,9 @@ class FutureChannel:
         self._get_auto_ack = False
         self._confirming = False
         self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
+        #: The connection's stream (``adapters/_transport``), for flush_after_callbacks;
+        #: None on a connection without one.
+        self._transport: Optional[Transport] = stream_of(channel)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_interrupted_callback(self._on_interrupted)
         channel.add_on_cancel_callback(self._on_broker_cancel)
@@ -207,7 +215,7 @@ class FutureChannel:
     ) -> "asyncio.Future[Tuple[MessageQueue, str]]":
         """Start a consumer; resolves with ``(MessageQueue, consumer_tag)`` on ConsumeOk.
         Cancelling the future cancels the consumer (Basic.Cancel) and closes its queue."""
-        messages = MessageQueue(self._loop, self)
+        messages = MessageQueue(self._loop, self, self._transport)
         future: "asyncio.Future[Tuple[MessageQueue, str]]" = self._loop.create_future()
         calls = self._calls
         def on_consume_ok(reply: frame.Method) -> None:
