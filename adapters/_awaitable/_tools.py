@@ -3,7 +3,9 @@ consumer's queue, async-iterable, closable with a reason) and the helpers that s
 future we handed out unless its owner cancelled it.
 
 Loop-neutral: asyncio futures only (Tornado 6's IOLoop runs on asyncio), no adapter, nothing
-AMQP beyond the names in :class:`ReceivedMessage`.
+AMQP beyond the names in :class:`ReceivedMessage`. The one thing known of the stream is the
+shared transport's flush hint (:func:`flush_after_callbacks`, a performance rule, never one of
+correctness: without a transport nothing changes but the timing of writes).
 
 No "Future exception was never retrieved": a future failed by :func:`fail` is marked
 retrieved at once (awaiting it still raises), so an outcome nobody asked for logs nothing.

@@ -218,6 +218,7 @@ class FutureChannel:
         messages = MessageQueue(self._loop, self, self._transport)
         future: "asyncio.Future[Tuple[MessageQueue, str]]" = self._loop.create_future()
         calls = self._calls
+
         def on_consume_ok(reply: frame.Method) -> None:
             calls.discard(future)
             settle(future, (messages, reply.method.consumer_tag))
