@@ -3,6 +3,8 @@
 - ``amqpbase-awaitable``: amqpbase's awaitable API (``amqpbase.adapters.tornado.connect``,
   Tornado's IOLoop over this asyncio loop): a future per confirmed publish, ``async for`` over
   the consumer's ``MessageQueue`` with ``await message.ack()``;
+- ``amqpbase-awaitable-asyncio``: the same code on ``amqpbase.adapters.asyncio.connect`` (the
+  plain asyncio adapter, no Tornado);
 - ``aiopika-asyncio``: aio-pika (``connect``, ``channel(publisher_confirms=...)``,
   ``default_exchange.publish``, ``queue.iterator()``);
 - ``aiormq-asyncio``: aiormq (``channel.basic_publish``, ``basic_consume`` with an async
@@ -21,7 +23,8 @@ from typing import Any, Dict
 
 from benchmarks.scenarios import DEPTH_POLL_INTERVAL, DEPTH_POLLS, Run
 
-ASYNC_CLIENTS = ("amqpbase-awaitable", "aiopika-asyncio", "aiormq-asyncio")
+ASYNC_CLIENTS = ("amqpbase-awaitable", "amqpbase-awaitable-asyncio", "aiopika-asyncio",
+                 "aiormq-asyncio")
 
 
 class AsyncRun(Run):
@@ -128,9 +131,15 @@ class AsyncRun(Run):
 
 
 class AmqpbaseAwaitableRun(AsyncRun):
+    adapter = "tornado"  # whose connect(): "tornado" or "asyncio"
+
     async def open(self) -> None:
         from amqpbase import URLParameters
-        from amqpbase.adapters.tornado import connect
+
+        if self.adapter == "asyncio":
+            from amqpbase.adapters.asyncio import connect
+        else:
+            from amqpbase.adapters.tornado import connect
 
         self.connection = await connect(URLParameters(self.url))
         self.channel = await self.connection.channel()
@@ -174,6 +183,14 @@ class AmqpbaseAwaitableRun(AsyncRun):
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+class AmqpbaseAwaitableTornadoRun(AmqpbaseAwaitableRun):
+    adapter = "tornado"
+
+
+class AmqpbaseAwaitableAsyncioRun(AmqpbaseAwaitableRun):
+    adapter = "asyncio"
 
 
 class AioPikaRun(AsyncRun):
@@ -287,7 +304,8 @@ class AiormqRun(AsyncRun):
 
 
 RUNS = {
-    "amqpbase-awaitable": AmqpbaseAwaitableRun,
+    "amqpbase-awaitable": AmqpbaseAwaitableTornadoRun,
+    "amqpbase-awaitable-asyncio": AmqpbaseAwaitableAsyncioRun,
     "aiopika-asyncio": AioPikaRun,
     "aiormq-asyncio": AiormqRun,
 }

@@ -156,7 +156,9 @@ def chart(runs: List[Dict[str, Any]], path: Path, title: str) -> bool:
             library, loop = client.split("-", 1)
             heights = [median(values(groups.get((s, client), []), key)) or 0 for s in scenarios]
             xs = [j + (i - (len(clients) - 1) / 2) * width for j in range(len(scenarios))]
-            shade = colors.get(library, ("#555",) * 3)[LOOPS.index(loop) % 3]
+            # The API clients' "loops" (awaitable, deferred, asyncio, ...) take the first shade.
+            shade = colors.get(library, ("#555",) * 3)[
+                LOOPS.index(loop) % 3 if loop in LOOPS else 0]
             ax.bar(xs, heights, width, label=client, color=shade)
         ax.set_yscale("log")
         ax.set_ylabel(label + " (log)")

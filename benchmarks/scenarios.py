@@ -45,10 +45,13 @@ CLIENTS = (
     # issue 13: amqpbase's Deferred and awaitable APIs, and the asyncio libraries
     # (benchmarks/async_clients.py; aio-pika and aiormq come with the bench extra).
     "amqpbase-deferred", "amqpbase-awaitable", "aiopika-asyncio", "aiormq-asyncio",
+    # the plain asyncio loop (no Tornado): the callback API on AsyncioConnection and the
+    # awaitable API on amqpbase.adapters.asyncio.connect
+    "amqpbase-asyncio", "amqpbase-awaitable-asyncio",
 )
 #: The clients that are not the callback API: no memory scenarios.
-API_CLIENTS = ("pika-twisted", "amqpbase-deferred", "amqpbase-awaitable", "aiopika-asyncio",
-               "aiormq-asyncio")
+API_CLIENTS = ("pika-twisted", "amqpbase-deferred", "amqpbase-awaitable",
+               "amqpbase-awaitable-asyncio", "aiopika-asyncio", "aiormq-asyncio")
 MIB = 1024 * 1024
 DEPTH_POLLS = 100  # look at the queue depth at most this many times ...
 DEPTH_POLL_INTERVAL = 0.05  # ... this many seconds apart
@@ -246,6 +249,37 @@ class TornadoLoop(Loop):
             self.done.set_result(None)
 
 
+class AsyncioLoop(Loop):
+    """A fresh plain asyncio loop (no Tornado) given to ``AsyncioConnection`` as
+    ``custom_ioloop`` (amqpbase only: pika 1.x's asyncio adapter is not a client here)."""
+
+    def __init__(self, library: str) -> None:
+        super().__init__(library)
+        import asyncio
+
+        self.asyncio_loop = asyncio.new_event_loop()
+        self.done = self.asyncio_loop.create_future()
+
+    def connect(self, url: str, **callbacks: Any) -> Any:
+        from amqpbase.adapters.asyncio import AsyncioConnection
+
+        return AsyncioConnection(self.params(url), custom_ioloop=self.asyncio_loop, **callbacks)
+
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        return self.asyncio_loop.call_later(delay, callback)
+
+    def call_soon(self, callback: Callable[[], Any]) -> None:
+        self.asyncio_loop.call_soon(callback)
+
+    def run(self) -> None:
+        self.asyncio_loop.run_until_complete(self.done)
+        self.asyncio_loop.close()
+
+    def stop(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 class TwistedLoop(Loop):
     def __init__(self, library: str) -> None:
         super().__init__(library)
@@ -269,7 +303,8 @@ class TwistedLoop(Loop):
             self.reactor.stop()
 
 
-LOOPS = {"select": SelectLoop, "tornado": TornadoLoop, "twisted": TwistedLoop}
+LOOPS = {"select": SelectLoop, "tornado": TornadoLoop, "twisted": TwistedLoop,
+         "asyncio": AsyncioLoop}
 
 
 # ------------------------------------------------------------------------------------------

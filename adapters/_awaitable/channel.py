@@ -30,7 +30,9 @@ from amqpbase._callbacks import invoke, require_callable
 from amqpbase.channel import Channel
 from amqpbase.protocol.consumers import ConsumerQueues, cancelled_by_broker, cancelled_by_us
 
-from ._tools import MessageQueue, ReceivedMessage, fail, settle
+from .._transport.transport import Transport
+from ._tools import (MessageQueue, ReceivedMessage, fail, flush_after_callbacks, settle,
+                     stream_of)
 
 LOGGER = logging.getLogger("amqpbase.adapters.awaitable")
 
@@ -40,6 +42,32 @@ _Unroutable = exceptions.UnroutableError
 
 def _ignore_ack_nack(_reply: frame.Method) -> None:
     """confirm_delivery's ack/nack callback: publishes are settled by the channel's engine."""
+
+
+class _PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
+    """The future of one confirm-mode publish, and the ``on_confirm`` token the channel's
+    settlement engine calls once with the outcome (hot path: one per confirmed publish, so
+    no closure is made per publish; ``channel`` is the only state it needs, for the
+    :class:`ReceivedMessage` of an ``UnroutableError``)."""
+
+    __slots__ = ("channel",)
+
+    channel: "FutureChannel"
+
+    def __call__(self, outcome: Any) -> None:
+        if self.done():
+            return  # its owner cancelled it: the engine still settles the publish
+        if type(outcome) is _Method:
+            self.set_result(outcome.method)
+        elif type(outcome) is _Unroutable:
+            fail(self, _Unroutable(
+                [ReceivedMessage(self.channel, *returned[1:]) for returned in outcome.messages]
+            ))
+        else:
+            fail(self, outcome)
+        transport = self.channel._transport
+        if transport is not None and not transport.flush_pending:
+            flush_after_callbacks(transport)
 
 
 class FutureChannel:
@@ -62,6 +90,9 @@ class FutureChannel:
         self._get_auto_ack = False
         self._confirming = False
         self._return_callbacks: List[Callable[[ReceivedMessage], Any]] = []
+        #: The connection's stream (``adapters/_transport``), for flush_after_callbacks;
+        #: None on a connection without one.
+        self._transport: Optional[Transport] = stream_of(channel)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_interrupted_callback(self._on_interrupted)
         channel.add_on_cancel_callback(self._on_broker_cancel)
@@ -153,23 +184,11 @@ class FutureChannel:
         if not self._confirming:
             self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
             return self._done
-        future: "asyncio.Future[Optional[spec.Basic.Ack]]" = self._loop.create_future()
-
-        def on_confirm(outcome: Any) -> None:
-            if future.done():
-                return
-            if type(outcome) is _Method:
-                future.set_result(outcome.method)
-            elif type(outcome) is _Unroutable:
-                fail(future, _Unroutable(
-                    [ReceivedMessage(self, *returned[1:]) for returned in outcome.messages]
-                ))
-            else:
-                fail(future, outcome)
-
-        self.impl.basic_publish(
-            exchange, routing_key, body, properties, mandatory, on_confirm=on_confirm
-        )
+        future = _PublishFuture(loop=self._loop)
+        future.channel = self
+        # The future is its own on_confirm token (no closure per publish); positional: a
+        # keyword argument costs a dict lookup per call (Channel.basic_publish's note).
+        self.impl.basic_publish(exchange, routing_key, body, properties, mandatory, future)
         return future
 
     def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
@@ -196,19 +215,16 @@ class FutureChannel:
     ) -> "asyncio.Future[Tuple[MessageQueue, str]]":
         """Start a consumer; resolves with ``(MessageQueue, consumer_tag)`` on ConsumeOk.
         Cancelling the future cancels the consumer (Basic.Cancel) and closes its queue."""
-        messages = MessageQueue(self._loop)
+        messages = MessageQueue(self._loop, self, self._transport)
         future: "asyncio.Future[Tuple[MessageQueue, str]]" = self._loop.create_future()
         calls = self._calls
-
-        def on_message(_channel: Channel, method: Any, properties: Any, body: bytes) -> None:
-            messages.put(ReceivedMessage(self, method, properties, body))
 
         def on_consume_ok(reply: frame.Method) -> None:
             calls.discard(future)
             settle(future, (messages, reply.method.consumer_tag))
 
         tag = self.impl.basic_consume(
-            queue, on_message, auto_ack=auto_ack, exclusive=exclusive,
+            queue, messages.deliver, auto_ack=auto_ack, exclusive=exclusive,
             consumer_tag=consumer_tag, arguments=arguments, callback=on_consume_ok,
         )
         self._consumers.add(tag, messages, bool(auto_ack))
