@@ -4,8 +4,8 @@ future we handed out unless its owner cancelled it.
 
 Loop-neutral: asyncio futures only (Tornado 6's IOLoop runs on asyncio), no adapter, nothing
 AMQP beyond the names in :class:`ReceivedMessage`. The one thing known of the stream is the
-shared transport's flush hint (:func:`flush_after_callbacks`, a performance rule, never one of
-correctness: without a transport nothing changes but the timing of writes).
+shared transport's flush hint (``Transport.flush_behind_callbacks``, a performance rule, never
+one of correctness: without a transport nothing changes but the timing of writes).
 
 No "Future exception was never retrieved": a future failed by :func:`fail` is marked
 retrieved at once (awaiting it still raises), so an outcome nobody asked for logs nothing.
@@ -35,21 +35,6 @@ def stream_of(channel: Any) -> Optional[Transport]:
     """The shared socket transport under ``channel``'s connection, None if it has none."""
     transport = getattr(channel.connection, "transport", None)
     return transport if isinstance(transport, Transport) else None
-
-
-def flush_after_callbacks(transport: Transport) -> None:
-    """Make the transport's next flush run right after the future callbacks just scheduled.
-
-    A future settled while received data is handled runs its callbacks (a task's wakeup, a
-    done-callback) on the next loop turn; what they emit (the next publish, an ack) would
-    ask for a flush of its own (``call_before_io``), one more turn and one more
-    ``epoll_wait`` per round trip (confirm-w1: 3 per message instead of the callback API's
-    1). Scheduled now, this flush is queued behind those callbacks and takes what they
-    emit in the same turn. Only when no flush is pending (``flush_pending`` then makes every
-    emit until it runs free); a flush with nothing queued makes no syscall.
-    """
-    transport.flush_pending = True
-    transport.loop.call_before_io(transport.flush)
 
 
 def settle(future: "asyncio.Future[_T]", value: _T) -> None:
@@ -144,8 +129,8 @@ class MessageQueue:
             if not waiter.done():
                 waiter.set_result(message)  # the consumer's task wakes on the next turn
                 transport = self._transport
-                if transport is not None and not transport.flush_pending:
-                    flush_after_callbacks(transport)  # its ack leaves in that turn
+                if transport is not None:
+                    transport.flush_behind_callbacks()  # its ack leaves in that turn
                 return
         self._items.append(message)
 

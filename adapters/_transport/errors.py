@@ -105,7 +105,7 @@ def connect_error(where: str, detail: str, errors: Sequence[BaseException]) -> C
 
 def _refused(exc: BaseException) -> bool:
     # An OSError made from errno ECONNREFUSED is a ConnectionRefusedError (PEP 3151); either
-    # test alone would do for what the transports pass (select and Tornado hand OS errors,
+    # test alone would do for what the transports pass (the socket transport hands OS errors,
     # Twisted's connect errors are turned into OS errors first).
     return isinstance(exc, ConnectionRefusedError) or (
         isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED

@@ -6,13 +6,13 @@ defined four times). Only numbers live here.
 
 from __future__ import annotations
 
-#: Bytes asked for per read: the select and Tornado transports' one preallocated receive
+#: Bytes asked for per read: the socket transport's per-thread receive
 #: buffer, Twisted's ``transport.bufferSize``, and the plaintext read from an ``SSLObject``
 #: (internals.md rule 5: reads are large, >= 128 KiB).
 READ_SIZE = 256 * 1024
 
 #: A queued buffer under this size (frame headers, small publishes) is joined with its small
-#: neighbours before a write that has no ``sendmsg`` (TLS, Tornado's ``IOStream``); a larger one
+#: neighbours before a write that has no ``sendmsg`` (TLS, Twisted's ``transport.write``); a larger one
 #: (a body slice) goes as it is, never copied. 16 KiB is one TLS record's plaintext maximum
 #: (RFC 8446 section 5.1), so a joined run fills records without splitting a small buffer.
 JOIN_BELOW = 16 * 1024

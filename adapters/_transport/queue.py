@@ -1,5 +1,5 @@
 """WriteQueue: the bytes a transport was given to send and the kernel has not taken yet, the one
-write queue of the select, Tornado and Twisted transports.
+write queue of the socket transport (select, Tornado, asyncio) and the Twisted transport.
 
 The hook contract (``docs/internals.md``) says ``_adapter_emit_data`` queues ``bytes`` and
 memoryviews BY REFERENCE, never copying them into a bigger buffer, and that writes are
@@ -12,12 +12,12 @@ for it). What leaves the queue leaves from its head:
 * :meth:`consume` drops what a send took, slicing a partly sent head with a ``memoryview``
   (again no copy);
 * :meth:`peek_piece`/:meth:`take_piece` give one piece for a stream that has no ``sendmsg``
-  (TLS, Tornado's ``IOStream``): a large buffer as it is, or a run of small ones joined;
+  (TLS): a large buffer as it is, or a run of small ones joined;
 * :meth:`take_bytes` gives at most N bytes as one ``bytes`` (Twisted's ``transport.write``
   takes ``bytes`` only).
 
-What stays in each loop's transport is the loop's own part: Twisted's hand-over of one piece,
-Tornado's ``IOStream`` fallback and the TLS paths.
+What stays in each transport is its own part: Twisted's hand-over of one piece, and the TLS
+paths.
 
 Appending is the per-publish hot path, so ``Transport.emit`` appends to ``buffers`` and adds to
 ``size`` inline instead of calling :meth:`append` (a Python method call per emit costs about as

@@ -2,8 +2,8 @@
 
 * :func:`server_hostname`: the name sent as SNI and checked against the certificate, the same
   on every loop: ``ssl_options.server_hostname``, else the host connected to. The user's own
-  :class:`ssl.SSLContext` is used as it is (``wrap_socket`` on select, ``IOStream.start_tls``
-  on Tornado, :class:`TLSSession` on Twisted); the TLS error texts are in ``errors.py``.
+  :class:`ssl.SSLContext` is used as it is (``wrap_socket`` in the socket transport of select,
+  Tornado and asyncio, :class:`TLSSession` on Twisted); the TLS error texts are in ``errors.py``.
 * :class:`TLSSession`, for a loop whose stream is not a socket (Twisted). Twisted's own TLS
   (``twisted.protocols.tls``) is built on pyOpenSSL and cannot use a stdlib
   :class:`ssl.SSLContext`; ``SSLOptions`` carries exactly such a context. So the transport

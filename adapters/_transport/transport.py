@@ -233,6 +233,16 @@ class Transport(abc.ABC):
             self.flush_due = False
             self.flush()
 
+    def flush_behind_callbacks(self) -> None:
+        """Unless a flush is pending, schedule one behind the loop callbacks already queued
+        (``call_before_io``): what those callbacks emit leaves in the same loop turn. For a
+        layer that has just queued callbacks that will emit (the awaitable API settling a
+        future: its task wakes on the next turn), which would otherwise each cost a turn of
+        their own for the flush. A flush with nothing queued makes no syscall."""
+        if not self.flush_pending:
+            self.flush_pending = True
+            self.loop.call_before_io(self.flush)
+
     def schedule_flush(self) -> None:
         """Run :meth:`flush` once soon (emit made ``flush_pending`` true first): when the
         received data being handled was delivered (flush after read), else before the loop
