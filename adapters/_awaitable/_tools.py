@@ -129,7 +129,8 @@ class MessageQueue:
             if not waiter.done():
                 waiter.set_result(message)  # the consumer's task wakes on the next turn
                 transport = self._transport
-                if transport is not None:
+                # (flush_pending read here: no call per message once a flush is pending)
+                if transport is not None and not transport.flush_pending:
                     transport.flush_behind_callbacks()  # its ack leaves in that turn
                 return
         self._items.append(message)

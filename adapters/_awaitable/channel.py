@@ -65,7 +65,7 @@ class _PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
         else:
             fail(self, outcome)
         transport = self.channel._transport
-        if transport is not None:
+        if transport is not None and not transport.flush_pending:  # no call once pending
             # The settled future's callbacks run on the next turn; what they emit (the next
             # publish) leaves in that same turn (confirm-w1: 2 epoll_waits per message, not 3).
             transport.flush_behind_callbacks()
