@@ -73,6 +73,7 @@ from amqpbase.protocol.channel_table import (
     Returned,
     Send,
 )
+from amqpbase.protocol.recovery import RecoverableChannel
 from amqpbase.protocol.seams import Body, ChannelHandlers, ChannelLink
 from amqpbase.protocol.topology import ConsumerRecord
 from amqpbase.wire import formats, packs
@@ -217,6 +218,13 @@ class Channel:
         self._interrupted_callbacks: List[_Callback] = []
         self._handlers = ChannelHandlers(
             self._on_inbound, self._on_connection_closed, self._machine.is_opening
+        )
+        #: Automatic recovery's seam (``protocol/recovery.py``): what the recovery driver and
+        #: the connection may do to this channel. Internal to amqpbase; not part of pika's API.
+        self.recovery_handlers = RecoverableChannel(
+            self, self._suspend, self._reopen, self._restore_rpc, self._restore_confirm,
+            self._restore_consumer, self._consuming, self._restored, self._end_recovery,
+            self._consumer_lost,
         )
         self._link.attach(channel_number, self._handlers)
 
@@ -638,10 +646,11 @@ class Channel:
         """The link dropped and the connection recovers: CLOSED without a word, the confirms
         outstanding fail once with ``ConfirmLostError``, RPCs in flight are interrupted;
         the callbacks and the recorded topology stay. Returns how many confirms were lost;
-        None when the channel was closing (the caller closes it for good instead)."""
+        None when the channel was closing: it is closed for good with ``reason`` then."""
         machine = self._machine
         unconfirmed, interrupted = machine.suspend()
         if interrupted < 0:
+            self._on_connection_closed(reason)
             return None
         self._recovering = True
         lost = exceptions.ConfirmLostError(
@@ -680,6 +689,9 @@ class Channel:
         """Confirm.Select again: this incarnation's publishes number on from here."""
         self._apply(self._machine.confirm_select(False, callback))
 
+    def _consuming(self, consumer_tag: str) -> bool:
+        return consumer_tag in self._machine.consumers
+
     def _restored(self) -> None:
         self._recovering = False
 
@@ -691,11 +703,12 @@ class Channel:
         else:
             self._on_connection_closed(reason)
 
-    def _consumer_lost(self, consumer_tag: str, error: BaseException) -> None:
-        """A consumer could not be resumed: its cancel callbacks hear of it (a Basic.Cancel
-        frame, as for a broker cancel), the error is logged."""
-        LOGGER.error("%r: %s", self, error)
-        self._fire(frame.Method(self.channel_number, spec.Basic.Cancel(consumer_tag, True)))
+    def _consumer_lost(self, cancel_frame: frame.Method) -> None:
+        """A consumer could not be resumed or re-subscribed: its cancel callbacks get
+        ``cancel_frame`` (a Basic.Cancel frame, as for a broker cancel, whose ``error`` is
+        the ``ConsumerRecoveryFailedError``); the error is logged."""
+        LOGGER.error("%r: %s", self, getattr(cancel_frame, "error", cancel_frame))
+        self._fire(cancel_frame)
 
     def _apply(self, actions: List[Action]) -> None:
         """Carry out the machine's actions in order (user code runs last in each batch the
@@ -729,8 +742,12 @@ class Channel:
             elif kind is Notified:
                 method = action.frame.method
                 if type(method) is spec.Basic.Cancel and self._topology is not None:
-                    # the broker cancelled it: not resumed by a recovery
-                    self._topology.forget_consumer(self.channel_number, method.consumer_tag)
+                    # the broker cancelled it: not resumed by a recovery; with
+                    # resubscribe_on_cancel the recovery re-subscribes it, and the cancel
+                    # callbacks hear of it only if that fails (ConsumerRecoveryFailedError)
+                    if self._topology.cancelled_by_broker(self.channel_number,
+                                                          method.consumer_tag):
+                        continue
                 if type(method) is spec.Channel.Flow and not self._method_callbacks.get(
                     spec.Channel.Flow
                 ):

@@ -25,7 +25,7 @@ import random
 import threading
 from abc import ABCMeta, abstractmethod
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
@@ -34,7 +34,12 @@ from amqpbase.parameters import ConnectionParameters, Parameters
 from amqpbase.protocol import connection_actions as act
 from amqpbase.protocol.connection_machine import ConnectionMachine
 from amqpbase.protocol.connection_table import ConnectionState
-from amqpbase.protocol.recovery import Recovery
+from amqpbase.protocol.recovery import (
+    RecoverableChannel,
+    Recovery,
+    RecoveryHost,
+    RecoveryReport,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from amqpbase.channel import Channel
@@ -208,6 +213,8 @@ class Connection(metaclass=ABCMeta):
         self._recovering = False
         self._hold_link = False  # channels may not start work until the restore releases it
         self._pending_final: Optional[BaseException] = None
+        #: Numbers of the recovery's private channels (restore, probes): never suspended.
+        self._private_channels: Set[int] = set()
         self._recovery_started_callbacks: List[Callable[..., Any]] = []
         self._recovery_attempt_failed_callbacks: List[Callable[..., Any]] = []
         self._recovery_succeeded_callbacks: List[Callable[..., Any]] = []
@@ -228,7 +235,15 @@ class Connection(metaclass=ABCMeta):
             raise TypeError(f"recovery must be an amqpbase.Recovery or None, got "
                             f"{type(recovery).__name__}")
         chosen = recovery.endpoints or tuple(endpoints or ()) or (self.params,)
-        self._recovery = RecoveryDriver(self, recovery, tuple(chosen))
+        host = RecoveryHost(
+            self, self._adapter_call_later, self._adapter_remove_timeout,
+            self._suspend_channels, self._start_recovery_attempt, self._suspended_channels,
+            self._channel_handlers, self._new_private_channel, self._release_link,
+            self._link_down, self._final_close, self._close_after_link,
+            self._notify_recovery_started, self._notify_recovery_attempt_failed,
+            self._notify_recovery_failed, self._notify_queue_renamed, self._notify_recovered,
+        )
+        self._recovery = RecoveryDriver(host, recovery, tuple(chosen))
         self._link.topology = self._recovery.topology
 
     # ------------------------------------------------------------------------------------
@@ -287,10 +302,15 @@ class Connection(metaclass=ABCMeta):
         self._update_secret_callbacks.clear()
         lost = 0
         for number, channel in sorted(self._channels.items()):
-            count = channel._suspend(reason)
-            if count is None:
+            if number in self._private_channels:
+                # the recovery's own channel (a restore or probe of the lost link): gone
+                self._private_channels.discard(number)
                 del self._channels[number]
-                channel._on_connection_closed(reason)
+                channel.recovery_handlers.close_for_good(reason)
+                continue
+            count = channel.recovery_handlers.suspend(reason)
+            if count is None:  # it was closing: closed for good
+                self._channels.pop(number, None)
             else:
                 lost += count
         return lost
@@ -299,8 +319,68 @@ class Connection(metaclass=ABCMeta):
         """The restore reached the consumers: channels may work again."""
         self._hold_link = False
         for channel in self._channels.values():
-            channel._restored()
+            channel.recovery_handlers.release()
         self._link.open = self._machine.state is ConnectionState.OPEN
+
+    def _start_recovery_attempt(self, endpoint: Parameters) -> None:
+        self.params = endpoint
+        self._run(self._machine.recover(endpoint))
+
+    def _suspended_channels(self) -> List[RecoverableChannel]:
+        return [channel.recovery_handlers for _number, channel in sorted(self._channels.items())
+                if channel.recovering]
+
+    def _channel_handlers(self, number: int) -> Optional[RecoverableChannel]:
+        channel = self._channels.get(number)
+        return channel.recovery_handlers if channel is not None else None
+
+    def _new_private_channel(self) -> RecoverableChannel:
+        from amqpbase.channel import Channel  # channel.py imports this module
+
+        number = self._next_channel_number()
+        channel = Channel(self, number, None, link=self._link)
+        self._channels[number] = channel
+        self._private_channels.add(number)
+        return channel.recovery_handlers
+
+    def _link_down(self) -> bool:
+        return self._machine.state is ConnectionState.CLOSED
+
+    def _close_after_link(self, reason: BaseException) -> None:
+        machine = self._machine
+        if machine.state is ConnectionState.CLOSED:
+            self._final_close(reason)
+            return
+        # an attempt or a restore is under way: end it, then close for good
+        self._pending_final = reason
+        if machine.state is ConnectionState.OPEN:
+            self._run(machine.close(320, "recovery failed", self.close_timeout))
+        elif machine.state is not ConnectionState.CLOSING:
+            self._run(machine.close(200, "recovery failed", self.close_timeout))
+
+    def _notify_recovery_started(self, reason: BaseException) -> None:
+        for callback in list(self._recovery_started_callbacks):
+            invoke(callback, self, reason)
+
+    def _notify_recovery_attempt_failed(self, attempt: int, endpoint: Parameters,
+                                        error: BaseException,
+                                        next_delay: Optional[float]) -> None:
+        for callback in list(self._recovery_attempt_failed_callbacks):
+            invoke(callback, self, attempt, endpoint, error, next_delay)
+
+    def _notify_recovery_failed(self, failure: BaseException) -> None:
+        for callback in list(self._recovery_failed_callbacks):
+            invoke(callback, self, failure)
+
+    def _notify_queue_renamed(self, old: str, new: str) -> None:
+        for callback in list(self._queue_renamed_callbacks):
+            invoke(callback, self, old, new)
+
+    def _notify_recovered(self, report: RecoveryReport) -> None:
+        self._release_link()
+        self._recovering = False
+        for callback in list(self._recovery_succeeded_callbacks):
+            invoke(callback, self, report)
 
     def _final_close(self, reason: BaseException) -> None:
         """The connection is closed for good: every channel, then the on-close callbacks
@@ -310,9 +390,10 @@ class Connection(metaclass=ABCMeta):
         self._pending_final = None
         channels = list(self._channels.values())
         self._channels.clear()
+        self._private_channels.clear()
         handlers = self._link.forget_channels()
         for channel in channels:
-            channel._end_recovery(reason)
+            channel.recovery_handlers.close_for_good(reason)
         for handler in handlers:
             handler.on_connection_closed(reason)  # a no-op for a channel closed above
         if self._update_secret_callbacks:
@@ -468,7 +549,8 @@ class Connection(metaclass=ABCMeta):
             )
         driver = self._recovery
         if driver is not None and self._recovering:
-            if driver.abort():
+            driver.abort()
+            if self._machine.state is ConnectionState.CLOSED:  # between attempts
                 self._final_close(exceptions.ConnectionClosedByClient(reply_code, reply_text))
                 return
             self._pending_final = exceptions.ConnectionClosedByClient(reply_code, reply_text)
@@ -949,6 +1031,7 @@ class Connection(metaclass=ABCMeta):
     def _channel_closed(self, number: int, closed_by_broker: bool) -> None:
         """From the link: a channel reached CLOSED; forget it (and, closing, proceed)."""
         self._channels.pop(number, None)
+        self._private_channels.discard(number)
         self._run(self._machine.channel_closed(number, closed_by_broker))
 
     def _state_name(self) -> str:

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amqpbase import exceptions, frame, spec
-from amqpbase._callbacks import invoke
 from amqpbase.parameters import Parameters
 from amqpbase.protocol.recovery import (
     DEFINITIVE_ATTEMPT_ERRORS,
+    RecoverableChannel,
     Recovery,
+    RecoveryHost,
     RecoveryReport,
     backoff_delay,
     cycle_order,
     is_recoverable,
+    resubscribe_attempts,
 )
 from amqpbase.protocol.topology import (
     BindingRecord,
@@ -41,10 +43,6 @@ from amqpbase.protocol.topology import (
     Topology,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from amqpbase.channel import Channel
-    from amqpbase.connection import Connection
-
 LOGGER = logging.getLogger("amqpbase.recovery")
 
 #: Pause between tries of an exclusive queue still held by the old connection (405).
@@ -53,12 +51,42 @@ LOCKED_RETRY_DELAY = 0.5
 Step = Tuple[str, Any]
 
 
+class ConsumerLostFrame(frame.Method):
+    """What a channel's cancel callbacks get for a consumer that recovery could not resume
+    or re-subscribe: a Basic.Cancel ``frame.Method`` for its tag, as for a broker cancel (so
+    pika-style callbacks reading ``frame.method.consumer_tag`` work unchanged), whose
+    ``error`` is the :class:`~amqpbase.exceptions.ConsumerRecoveryFailedError`."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, channel_number: int, consumer_tag: str,
+                 error: exceptions.ConsumerRecoveryFailedError) -> None:
+        super().__init__(channel_number, spec.Basic.Cancel(consumer_tag, True))
+        self.error = error
+
+
+class _Resubscription:
+    """One consumer the broker cancelled, while ``resubscribe_on_cancel`` brings it back."""
+
+    __slots__ = ("record", "channel", "attempts", "started", "timer", "probe")
+
+    def __init__(self, record: ConsumerRecord, channel: RecoverableChannel) -> None:
+        self.record = record
+        self.channel = channel  # the channel it was on (a later one may reuse the number)
+        self.attempts = 0
+        self.started = time.monotonic()
+        self.timer: Any = None
+        self.probe: Optional[RecoverableChannel] = None
+
+
 class RecoveryDriver:
     """One connection's recovery (see the module docstring). ``active`` while recovering."""
 
-    def __init__(self, connection: "Connection", recovery: Recovery,
+    def __init__(self, host: RecoveryHost, recovery: Recovery,
                  endpoints: Tuple[Parameters, ...]) -> None:
-        self.connection = connection
+        #: The connection's side of the seam (``protocol/recovery.py``): the only way in.
+        self.host = host
+        self.connection = host.connection
         self.recovery = recovery
         self.endpoints = endpoints
         self.topology = Topology()
@@ -80,8 +108,12 @@ class RecoveryDriver:
         self.consumers_resumed = 0
         # the restore in progress
         self.steps: List[Step] = []
-        self.restore_channel: Optional["Channel"] = None
+        self.restore_channel: Optional[RecoverableChannel] = None
         self.retry_spent = 0.0
+        # consumers the broker cancelled, being re-subscribed (resubscribe_on_cancel)
+        self.resubscriptions: Dict[Tuple[int, str], _Resubscription] = {}
+        if recovery.resubscribe_on_cancel:
+            self.topology.resubscribe = self._on_broker_cancel
 
     # ----------------------------------------------------------------------------------------
     # Triggers
@@ -99,6 +131,7 @@ class RecoveryDriver:
 
     def begin(self, reason: BaseException) -> None:
         """The open link is lost with ``reason``: suspend the channels, then cycle 0."""
+        host = self.host
         conn = self.connection
         restarting = self.active
         self.active = True
@@ -116,16 +149,14 @@ class RecoveryDriver:
             self.consumers_resumed = 0
             give_up_after = self.recovery.give_up_after
             if give_up_after is not None:
-                self.give_up_timer = conn._adapter_call_later(give_up_after, self._deadline(
-                    self.run))
+                self.give_up_timer = host.call_later(give_up_after, self._deadline(self.run))
         self.lost = conn.params
         self.last_error = reason
         LOGGER.warning("Connection to %s:%s lost (%r); recovering", conn.params.host,
                        conn.params.port, reason)
-        self.confirms_lost += conn._suspend_channels(reason)
+        self.confirms_lost += host.suspend_channels(reason)
         if not restarting:
-            for callback in list(conn._recovery_started_callbacks):
-                invoke(callback, conn, reason)
+            host.notify_started(reason)
         self._schedule_cycle()
 
     def begin_after_failed_open(self, reason: BaseException) -> None:
@@ -157,11 +188,11 @@ class RecoveryDriver:
             self.timer = None
             if self.active and self.run == run:
                 callback()
-        self.timer = self.connection._adapter_call_later(delay, fire)
+        self.timer = self.host.call_later(delay, fire)
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
-            self.connection._adapter_remove_timeout(self.timer)
+            self.host.remove_timeout(self.timer)
             self.timer = None
 
     def _begin_cycle(self) -> None:
@@ -175,18 +206,16 @@ class RecoveryDriver:
         self._attempt()
 
     def _attempt(self) -> None:
-        conn = self.connection
         endpoint = self.order[self.index]
-        conn.params = endpoint
         LOGGER.info("Recovery: cycle %d, attempt on %s:%s", self.cycle + 1, endpoint.host,
                     endpoint.port)
-        conn._run(conn._machine.recover(endpoint))
+        self.host.start_attempt(endpoint)
 
     def attempt_failed(self, error: BaseException) -> None:
         """The machine reported ``OpenFailed`` for the current attempt."""
         conn = self.connection
         if self.aborting:
-            conn._final_close(exceptions.ConnectionClosedByClient(200, "Normal shutdown"))
+            self.host.close_for_good(exceptions.ConnectionClosedByClient(200, "Normal shutdown"))
             return
         self.attempts += 1
         self.last_error = error
@@ -213,9 +242,7 @@ class RecoveryDriver:
 
     def _report_attempt(self, endpoint: Parameters, error: BaseException,
                         next_delay: Optional[float]) -> None:
-        conn = self.connection
-        for callback in list(conn._recovery_attempt_failed_callbacks):
-            invoke(callback, conn, self.attempts, endpoint, error, next_delay)
+        self.host.notify_attempt_failed(self.attempts, endpoint, error, next_delay)
 
     def _failed(self, text: str, cause: Optional[BaseException]) -> exceptions.RecoveryFailedError:
         failure = exceptions.RecoveryFailedError(
@@ -226,38 +253,26 @@ class RecoveryDriver:
 
     def give_up(self, failure: BaseException) -> None:
         """Recovery ends for good: the failed callbacks, then the final close (once)."""
-        conn = self.connection
         LOGGER.error("Recovery failed: %r", failure)
-        self._cancel_timer()
-        if self.give_up_timer is not None:
-            conn._adapter_remove_timeout(self.give_up_timer)
-            self.give_up_timer = None
+        self._stop_timers()
         self.run += 1
         self.aborting = True
-        for callback in list(conn._recovery_failed_callbacks):
-            invoke(callback, conn, failure)
-        machine = conn._machine
-        if machine.state.name == "CLOSED":
-            conn._final_close(failure)
-        else:
-            # an attempt or a restore is under way: end it, then close for good
-            conn._pending_final = failure
-            if machine.state.name == "OPEN":
-                conn._run(machine.close(320, "recovery failed", conn.close_timeout))
-            elif machine.state.name != "CLOSING":
-                conn._run(machine.close(200, "recovery failed", conn.close_timeout))
+        self.host.notify_failed(failure)
+        self.host.close_after_link(failure)
 
-    def abort(self) -> bool:
-        """The user's ``close()`` while recovering. True when the close is complete now
-        (between attempts); else the running attempt or restore is being ended."""
-        conn = self.connection
+    def abort(self) -> None:
+        """The user's ``close()`` while recovering: no further attempt or restore step; the
+        connection ends the running one (if any) and closes for good."""
         self.aborting = True
         self.run += 1
+        self._stop_timers()
+
+    def _stop_timers(self) -> None:
         self._cancel_timer()
         if self.give_up_timer is not None:
-            conn._adapter_remove_timeout(self.give_up_timer)
+            self.host.remove_timeout(self.give_up_timer)
             self.give_up_timer = None
-        return conn._machine.state.name == "CLOSED"
+        self._cancel_resubscriptions()
 
     # ----------------------------------------------------------------------------------------
     # The restore (the new link is OPEN)
@@ -265,18 +280,17 @@ class RecoveryDriver:
 
     def link_up(self) -> None:
         """``Opened`` for a recovery attempt: re-open the channels, then restore."""
-        conn = self.connection
         self.run += 1
         run = self.run
         self.retry_spent = 0.0
-        channels = [ch for _n, ch in sorted(conn._channels.items()) if ch.recovering]
-        waiting = {ch.channel_number for ch in channels}
+        channels = self.host.suspended_channels()
+        waiting = {handlers.channel.channel_number for handlers in channels}
         recovery = self.recovery
         topology = self.topology
         exchanges, queues, bindings, consumers = topology.snapshot()
         steps: List[Step] = []
         for channel in channels:
-            modes = topology.modes.get(channel.channel_number)
+            modes = topology.modes.get(channel.channel.channel_number)
             if modes is not None:
                 for qos in modes.qos.values():
                     steps.append(("qos", (channel, qos)))
@@ -293,7 +307,7 @@ class RecoveryDriver:
             steps.extend(("consumers", record) for record in consumers)
         self.steps = steps
 
-        def opened(channel: "Channel") -> None:
+        def opened(channel: Any) -> None:
             if run != self.run:
                 return
             waiting.discard(channel.channel_number)
@@ -303,7 +317,7 @@ class RecoveryDriver:
         if not channels:
             self._open_restore_channel(run)
         for channel in channels:
-            channel._reopen(opened)
+            channel.reopen(opened)
 
     def _chosen(self, record: Any) -> bool:
         chooser = self.recovery.topology_filter
@@ -316,24 +330,19 @@ class RecoveryDriver:
             return True
 
     def _open_restore_channel(self, run: int) -> None:
-        conn = self.connection
         if not any(kind not in ("qos", "confirm", "tx", "release") for kind, _ in self.steps):
             self._next(run)  # nothing needs the restore channel
             return
-        from amqpbase.channel import Channel
+        handlers = self.host.new_private_channel()
+        self.restore_channel = handlers
 
-        number = conn._next_channel_number()
-        channel = Channel(conn, number, None, link=conn._link)
-        conn._channels[number] = channel
-        self.restore_channel = channel
-
-        def closed(_channel: "Channel", reason: BaseException) -> None:
-            if run == self.run and self.restore_channel is channel:
+        def closed(_channel: Any, reason: BaseException) -> None:
+            if run == self.run and self.restore_channel is handlers:
                 self.restore_channel = None
                 self._entity_failed(run, reason)
 
-        channel.add_on_close_callback(closed)
-        channel._reopen(lambda _ch: self._next(run) if run == self.run else None)
+        handlers.channel.add_on_close_callback(closed)
+        handlers.reopen(lambda _ch: self._next(run) if run == self.run else None)
 
     def _next(self, run: int) -> None:
         """Run the next restore step; each step's reply calls this again."""
@@ -347,21 +356,21 @@ class RecoveryDriver:
         restore = self.restore_channel
         if kind == "qos":
             channel, (size, count, global_qos) = item
-            channel._restore_rpc(spec.Basic.Qos(size, count, global_qos), go_on)
+            channel.restore_rpc(spec.Basic.Qos(size, count, global_qos), go_on)
         elif kind == "confirm":
-            item._restore_confirm(go_on)
+            item.restore_confirm(go_on)
         elif kind == "tx":
-            item._restore_rpc(spec.Tx.Select(), go_on)
+            item.restore_rpc(spec.Tx.Select(), go_on)
         elif kind == "release":
             # everything the user's channels depend on is back: they may be used again while
             # the consumers resume (a resumed consumer acks at once)
-            self.connection._release_link()
+            self.host.release_channels()
             self.steps.pop(0)
             self._next(run)
         elif kind == "exchanges":
             record: Any = item
             assert restore is not None
-            restore._restore_rpc(spec.Exchange.Declare(
+            restore.restore_rpc(spec.Exchange.Declare(
                 0, record.name, record.exchange_type, False, record.durable,
                 record.auto_delete, record.internal, False, record.arguments), go_on)
         elif kind == "queues":
@@ -374,18 +383,18 @@ class RecoveryDriver:
                 if queue.server_named and new != queue.name:
                     self._rename(queue.name, new)
                 go_on(reply)
-            restore._restore_rpc(spec.Queue.Declare(
+            restore.restore_rpc(spec.Queue.Declare(
                 0, name, False, queue.durable, queue.exclusive, queue.auto_delete, False,
                 queue.arguments), declared)
         elif kind == "bindings":
             assert restore is not None
             binding: BindingRecord = item
             if binding.destination_kind == "queue":
-                restore._restore_rpc(spec.Queue.Bind(
+                restore.restore_rpc(spec.Queue.Bind(
                     0, binding.destination, binding.source, binding.routing_key, False,
                     binding.arguments), go_on)
             else:
-                restore._restore_rpc(spec.Exchange.Bind(
+                restore.restore_rpc(spec.Exchange.Bind(
                     0, binding.destination, binding.source, binding.routing_key, False,
                     binding.arguments), go_on)
         elif kind == "consumers":
@@ -401,30 +410,27 @@ class RecoveryDriver:
         return go_on
 
     def _rename(self, old: str, new: str) -> None:
-        conn = self.connection
         # every later step names the queue by its new name (bindings, consumers)
         self.topology.rename_queue(old, new)
         self.steps = [self._renamed_step(step, old, new) for step in self.steps]
         first = next((k for k, v in self.renamed.items() if v == old), old)
         self.renamed[first] = new
         LOGGER.info("Recovery: server-named queue %r is now %r", old, new)
-        for callback in list(conn._queue_renamed_callbacks):
-            invoke(callback, conn, old, new)
+        self.host.notify_queue_renamed(old, new)
 
     @staticmethod
     def _renamed_step(step: Step, old: str, new: str) -> Step:
         kind, item = step
         if kind == "bindings" and item.destination_kind == "queue" and item.destination == old:
-            return (kind, item._replace(destination=new))
+            return (kind, item.to_queue(new))
         if kind == "consumers" and item.queue == old:
-            return (kind, item._replace(queue=new))
+            return (kind, item.on_queue(new))
         return step
 
     def _resume_consumer(self, run: int, record: ConsumerRecord, go_on: Callable[[Any], None]
                          ) -> None:
-        conn = self.connection
-        channel = conn._channels.get(record.channel_number)
-        if channel is None or not channel.is_open:
+        channel = self.host.channel_handlers(record.channel_number)
+        if channel is None or not channel.channel.is_open:
             go_on(None)
             return
         method = spec.Basic.Consume(0, record.queue, record.consumer_tag, False,
@@ -437,16 +443,16 @@ class RecoveryDriver:
         def consume(_reply: Any = None) -> None:
             if run != self.run:
                 return
-            if record.consumer_tag in channel.machine.consumers:
+            if channel.consuming(record.consumer_tag):
                 go_on(None)  # already consuming (exactly once)
                 return
-            channel._restore_consumer(method, record.on_message_callback, resumed)
+            channel.restore_consumer(method, record.on_message_callback, resumed)
 
         restore = self.restore_channel
-        if restore is not None and restore.is_open:
+        if restore is not None and restore.channel.is_open:
             # the queue must exist: a Basic.Consume on a missing queue would cost the
             # user's channel (404); a passive declare costs only the restore channel
-            restore._restore_rpc(spec.Queue.Declare(0, record.queue, True), consume)
+            restore.restore_rpc(spec.Queue.Declare(0, record.queue, True), consume)
         else:
             consume()
 
@@ -465,13 +471,7 @@ class RecoveryDriver:
             return
         error: BaseException
         if kind == "consumers":
-            error = exceptions.ConsumerRecoveryFailedError(
-                item.consumer_tag, f"consumer {item.consumer_tag!r} on queue {item.queue!r} "
-                f"could not be resumed: {reason!r}")
-            self.topology.forget_consumer(item.channel_number, item.consumer_tag)
-            channel = self.connection._channels.get(item.channel_number)
-            if channel is not None:
-                channel._consumer_lost(item.consumer_tag, error)
+            error = self._consumer_failed(item, "could not be resumed", reason)
         else:
             error = exceptions.TopologyRecoveryError(
                 f"could not restore {item!r}: {reason!r}", item)
@@ -485,27 +485,157 @@ class RecoveryDriver:
         self.retry_spent = 0.0
         self._open_restore_channel(run)
 
+    def _consumer_failed(self, record: ConsumerRecord, what: str,
+                         reason: BaseException) -> exceptions.ConsumerRecoveryFailedError:
+        """``record`` cannot be brought back: forget it; its channel's cancel callbacks get a
+        Basic.Cancel frame carrying the error (``.error``)."""
+        error = exceptions.ConsumerRecoveryFailedError(
+            record.consumer_tag, f"consumer {record.consumer_tag!r} on queue {record.queue!r} "
+            f"{what}: {reason!r}")
+        error.__cause__ = reason
+        self.topology.forget_consumer(record.channel_number, record.consumer_tag)
+        channel = self.host.channel_handlers(record.channel_number)
+        if channel is not None:
+            channel.consumer_lost(ConsumerLostFrame(record.channel_number, record.consumer_tag,
+                                                    error))
+        return error
+
+    # ----------------------------------------------------------------------------------------
+    # resubscribe_on_cancel: a consumer the broker cancelled comes back with its own tag
+    # ----------------------------------------------------------------------------------------
+
+    def _on_broker_cancel(self, record: ConsumerRecord) -> None:
+        """The topology's listener: the broker cancelled ``record`` (RabbitMQ's
+        consumer_cancel_notify: its queue was deleted, or the node of its quorum queue's
+        leader went down); re-subscribe it after the first cycle's backoff."""
+        key = (record.channel_number, record.consumer_tag)
+        channel = self.host.channel_handlers(record.channel_number)
+        if channel is None:
+            self.topology.resubscribing.discard(key)
+            return
+        LOGGER.warning("Consumer %r on queue %r cancelled by the broker; re-subscribing",
+                       record.consumer_tag, record.queue)
+        previous = self.resubscriptions.pop(key, None)
+        if previous is not None and previous.timer is not None:
+            self.host.remove_timeout(previous.timer)
+        entry = _Resubscription(record, channel)
+        self.resubscriptions[key] = entry
+        self._schedule_resubscribe(key, entry)
+
+    def _schedule_resubscribe(self, key: Tuple[int, str], entry: _Resubscription) -> None:
+        delay = backoff_delay(self.recovery, entry.attempts,
+                              self.connection.recovery_random.uniform)
+
+        def fire() -> None:
+            entry.timer = None
+            if self.resubscriptions.get(key) is entry:
+                self._resubscribe(key, entry)
+        entry.timer = self.host.call_later(delay, fire)
+
+    def _resubscription_wanted(self, key: Tuple[int, str], entry: _Resubscription) -> bool:
+        """False (and the entry dropped) when the consumer is no longer to be re-subscribed:
+        the user cancelled it, its channel closed, or a consumer with its tag runs again."""
+        channel = entry.channel
+        if (self.resubscriptions.get(key) is entry and key in self.topology.resubscribing
+                and self.host.channel_handlers(key[0]) is channel
+                and (channel.channel.is_open or channel.channel.recovering)
+                and not channel.consuming(key[1])):
+            return True
+        if self.resubscriptions.get(key) is entry:
+            del self.resubscriptions[key]
+        self.topology.resubscribing.discard(key)
+        return False
+
+    def _resubscribe(self, key: Tuple[int, str], entry: _Resubscription) -> None:
+        if not self._resubscription_wanted(key, entry):
+            return
+        if self.active or entry.channel.channel.recovering:
+            # the connection is recovering: try again once it is back (not an attempt)
+            self._schedule_resubscribe(key, entry)
+            return
+        record = entry.record
+        # A Basic.Consume on a missing queue would cost the user's channel (404): a passive
+        # declare on a private probe channel first costs only that channel.
+        probe = self.host.new_private_channel()
+        entry.probe = probe
+
+        def probe_closed(_channel: Any, reason: BaseException) -> None:
+            if entry.probe is probe:
+                entry.probe = None
+                self._resubscribe_failed(key, entry, reason)
+
+        def declared(_reply: Any) -> None:
+            if entry.probe is not probe:
+                return
+            entry.probe = None
+            probe.channel.close()
+            if not self._resubscription_wanted(key, entry) or self.active:
+                if self.resubscriptions.get(key) is entry:
+                    self._schedule_resubscribe(key, entry)
+                return
+            method = spec.Basic.Consume(0, record.queue, record.consumer_tag, False,
+                                        record.auto_ack, record.exclusive, False,
+                                        record.arguments)
+            entry.channel.restore_consumer(method, record.on_message_callback, consumed)
+
+        def consumed(_reply: Any) -> None:
+            if self.resubscriptions.get(key) is entry:
+                del self.resubscriptions[key]
+            self.topology.resubscribing.discard(key)
+            self.topology.record_consumer(record)
+            LOGGER.info("Consumer %r re-subscribed to queue %r", record.consumer_tag,
+                        record.queue)
+
+        probe.channel.add_on_close_callback(probe_closed)
+        probe.reopen(lambda _ch: probe.restore_rpc(
+            spec.Queue.Declare(0, record.queue, True), declared))
+
+    def _resubscribe_failed(self, key: Tuple[int, str], entry: _Resubscription,
+                            reason: BaseException) -> None:
+        if not self._resubscription_wanted(key, entry):
+            return
+        if self.active:
+            self._schedule_resubscribe(key, entry)  # the link dropped: not an attempt
+            return
+        entry.attempts += 1
+        give_up_after = self.recovery.give_up_after
+        if (entry.attempts < resubscribe_attempts(self.recovery) and (
+                give_up_after is None or time.monotonic() - entry.started < give_up_after)):
+            LOGGER.info("Re-subscribing consumer %r: attempt %d failed (%r)",
+                        entry.record.consumer_tag, entry.attempts, reason)
+            self._schedule_resubscribe(key, entry)
+            return
+        del self.resubscriptions[key]
+        self._consumer_failed(entry.record, f"could not be re-subscribed in {entry.attempts} "
+                              "attempt(s)", reason)
+
+    def _cancel_resubscriptions(self) -> None:
+        for entry in self.resubscriptions.values():
+            if entry.timer is not None:
+                self.host.remove_timeout(entry.timer)
+                entry.timer = None
+            entry.probe = None
+        self.resubscriptions.clear()
+
     def _finish(self, run: int) -> None:
         conn = self.connection
         restore = self.restore_channel
         self.restore_channel = None
-        if restore is not None and restore.is_open:
-            restore.close()
+        if restore is not None and restore.channel.is_open:
+            restore.channel.close()
         self.active = False
         self.run += 1
         if self.give_up_timer is not None:
-            conn._adapter_remove_timeout(self.give_up_timer)
+            self.host.remove_timeout(self.give_up_timer)
             self.give_up_timer = None
-        conn._release_link()
-        conn._recovering = False
         report = RecoveryReport(
             endpoint=conn.params, cycles=self.cycle + 1,
             duration=time.monotonic() - self.started, renamed_queues=dict(self.renamed),
             skipped=list(self.skipped), confirms_lost=self.confirms_lost,
             consumers_resumed=self.consumers_resumed)
         LOGGER.info("Recovered on %s:%s: %r", conn.params.host, conn.params.port, report)
-        for callback in list(conn._recovery_succeeded_callbacks):
-            invoke(callback, conn, report)
+        self.host.notify_recovered(report)
 
 
-__all__ = ["Recovery", "RecoveryDriver", "RecoveryReport", "ExchangeRecord"]
+__all__ = ["ConsumerLostFrame", "Recovery", "RecoveryDriver", "RecoveryReport",
+           "ExchangeRecord"]

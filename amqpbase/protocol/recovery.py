@@ -7,6 +7,13 @@ like every parameter), :func:`is_recoverable` (the trigger classification),
 :func:`backoff_delay` (full jitter) and :func:`cycle_order` (in order, shuffled once per
 cycle with the endpoint just lost last, or the user's callable).
 
+Also owns the seam between the recovery driver (``amqpbase.recovery``) and the facades, so
+that the driver never touches a ``Connection``'s or ``Channel``'s privates (internals.md, "The
+picture"): :class:`RecoveryHost` (what the driver may do to its connection) and
+:class:`RecoverableChannel` (what it, and the connection, may do to one channel). Both are
+tuples of bound methods the facade hands over, as ``ChannelHandlers`` are for the channel seam:
+no public pika method is added, and nothing here is on a per-message path.
+
 Must not: read a clock, hold a timer, touch a connection or draw randomness of its own: the
 caller passes ``uniform``/``shuffle`` (the facade owns the clock and the random source, so
 tests drive both).
@@ -33,6 +40,10 @@ EndpointOrder = Callable[[Sequence[Parameters], Optional[Parameters]], Sequence[
 #: shutting down, ``rabbitmqctl close_connection``). 403 ACCESS_REFUSED, 530 NOT_ALLOWED and
 #: the framing errors 501-505 never do: a new link would get the same answer.
 RECOVER_ON_BROKER_CODES = frozenset({spec.CONNECTION_FORCED})
+
+#: Re-subscriptions of a consumer the broker cancelled (``resubscribe_on_cancel``) when
+#: ``max_cycles`` is None: each waits the cycle's backoff, so 10 cover minutes at the defaults.
+RESUBSCRIBE_ATTEMPTS = 10
 
 #: Attempt errors that end a recovery at once: the broker refused the login or the vhost.
 DEFINITIVE_ATTEMPT_ERRORS: Tuple[type, ...] = (
@@ -199,6 +210,104 @@ class RecoveryReport(NamedTuple):
     confirms_lost: int
     #: Consumers resumed (with their original tags).
     consumers_resumed: int
+
+
+def resubscribe_attempts(recovery: Recovery) -> int:
+    """How many times a consumer the broker cancelled is re-subscribed before it is given up
+    (``ConsumerRecoveryFailedError``): ``max_cycles``, else :data:`RESUBSCRIBE_ATTEMPTS`."""
+    return recovery.max_cycles if recovery.max_cycles is not None else RESUBSCRIBE_ATTEMPTS
+
+
+Callback = Callable[[Any], Any]
+
+
+class RecoverableChannel(NamedTuple):
+    """What recovery may do to one channel: bound methods of the ``Channel`` (its
+    ``recovery_handlers``). All run on the loop's thread."""
+
+    #: The ``Channel`` itself, for its public pika API (``channel_number``, ``is_open``,
+    #: ``add_on_close_callback``, ``close``).
+    channel: Any
+    #: ``suspend(reason) -> confirms_lost``: the link dropped and the connection recovers.
+    #: An open or opening channel becomes CLOSED without a word: outstanding confirms fail
+    #: once with ``ConfirmLostError`` (its confirms-lost callbacks), RPCs in flight are
+    #: interrupted (its interrupted callbacks); its callbacks and recorded topology stay and
+    #: its calls raise ``ChannelRecoveringError``. Returns how many confirms were lost. A
+    #: channel that was closing is closed for good with ``reason`` instead: returns None.
+    suspend: Callable[[BaseException], Optional[int]]
+    #: ``reopen(on_open)``: open the next incarnation on the same number; ``on_open(channel)``
+    #: on its Channel.OpenOk. Its calls still raise ``ChannelRecoveringError`` until
+    #: ``release``.
+    reopen: Callable[[Callback], None]
+    #: ``restore_rpc(method, on_reply)``: send a synchronous request that is not recorded
+    #: again (it restores a record); ``on_reply(frame)`` gets its Ok. A refusal closes the
+    #: channel (its on-close callbacks).
+    restore_rpc: Callable[[Any, Callback], None]
+    #: ``restore_confirm(on_reply)``: Confirm.Select again; publish numbering continues.
+    restore_confirm: Callable[[Callback], None]
+    #: ``restore_consumer(method, on_message_callback, on_reply)``: Basic.Consume (with the
+    #: original tag) whose deliveries go to ``on_message_callback``; not recorded again.
+    restore_consumer: Callable[[Any, Callback, Callback], None]
+    #: ``consuming(consumer_tag) -> bool``: is a consumer with this tag active now?
+    consuming: Callable[[str], bool]
+    #: ``release()``: the restore no longer needs the channel held: its calls work again.
+    release: Callable[[], None]
+    #: ``close_for_good(reason)``: the connection closes for good while the channel is
+    #: suspended (or recovering): it closes with ``reason``, its on-close callbacks run once.
+    close_for_good: Callable[[BaseException], None]
+    #: ``consumer_lost(cancel_frame)``: a consumer could not be resumed or re-subscribed; its
+    #: cancel callbacks get ``cancel_frame`` (a Basic.Cancel ``frame.Method`` whose ``error``
+    #: is the ``ConsumerRecoveryFailedError``). The recorded consumer is already forgotten.
+    consumer_lost: Callable[[Any], None]
+
+
+class RecoveryHost(NamedTuple):
+    """What the recovery driver may do to its connection: bound methods of the
+    ``Connection``, handed to the driver when recovery is enabled. The driver reads the
+    connection's public ``params`` and ``recovery_random`` through ``connection``. The
+    ``notify_*`` members run the user's recovery callbacks (the facade is the only code that
+    calls user callbacks). All run on the loop's thread."""
+
+    connection: Any
+    #: ``call_later(delay, callback) -> handle`` / ``remove_timeout(handle)``: the adapter's
+    #: timer hooks.
+    call_later: Callable[[float, Callable[[], None]], Any]
+    remove_timeout: Callable[[Any], None]
+    #: ``suspend_channels(reason) -> confirms_lost``: the connection is recovering from now
+    #: on (``recovering`` True, calls refused, channels held); every channel is suspended
+    #: (``RecoverableChannel.suspend``), the closing ones closed for good.
+    suspend_channels: Callable[[BaseException], int]
+    #: ``start_attempt(endpoint)``: ``endpoint`` becomes ``params``; one new incarnation of
+    #: the connection machine opens a stream to it. Its outcome comes back as the driver's
+    #: ``link_up()`` or ``attempt_failed(error)``.
+    start_attempt: Callable[[Any], None]
+    #: ``suspended_channels() -> [handlers]``: the suspended channels to re-open, in number
+    #: order.
+    suspended_channels: Callable[[], List[RecoverableChannel]]
+    #: ``channel_handlers(number) -> handlers or None``: the channel on that number.
+    channel_handlers: Callable[[int], Optional[RecoverableChannel]]
+    #: ``new_private_channel() -> handlers``: a channel the user never sees, on the lowest
+    #: free number, registered but not opened (``handlers.reopen`` opens it).
+    new_private_channel: Callable[[], RecoverableChannel]
+    #: ``release_channels()``: channels may start work again (the restore is past the
+    #: entities they depend on).
+    release_channels: Callable[[], None]
+    #: ``link_down() -> bool``: no stream is up (the machine is CLOSED).
+    link_down: Callable[[], bool]
+    #: ``close_for_good(reason)``: every channel closes with ``reason``, then the on-close
+    #: callbacks run, once. Only while no stream is up.
+    close_for_good: Callable[[BaseException], None]
+    #: ``close_after_link(reason)``: end the attempt or restore in progress (Connection.Close)
+    #: and then close for good with ``reason``; at once when no stream is up.
+    close_after_link: Callable[[BaseException], None]
+    notify_started: Callable[[BaseException], None]
+    #: ``notify_attempt_failed(attempt, endpoint, error, next_delay)``.
+    notify_attempt_failed: Callable[[int, Any, BaseException, Optional[float]], None]
+    notify_failed: Callable[[BaseException], None]
+    notify_queue_renamed: Callable[[str, str], None]
+    #: ``notify_recovered(report)``: the connection is usable again (``recovering`` False,
+    #: channels released), then the succeeded callbacks.
+    notify_recovered: Callable[[RecoveryReport], None]
 
 
 def is_recoverable(

@@ -9,12 +9,13 @@ consumer went, an exchange whose last binding as source went: RabbitMQ deletes t
 and the renaming of a server-named queue in the bindings and consumers that name it.
 
 Must not: send anything, call user code (callbacks are opaque values it keeps and hands
-back), know a loop or a clock. The restore itself is ``amqpbase.recovery``'s.
+back; the one call it makes is to the recovery driver's ``resubscribe`` listener), know a loop
+or a clock. The restore itself is ``amqpbase.recovery``'s.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from amqpbase import spec
 
@@ -42,6 +43,10 @@ class QueueRecord(NamedTuple):
     arguments: Optional[Dict[str, Any]]
     kind: str = "queue"
 
+    def renamed(self, name: str) -> "QueueRecord":
+        """This queue under the broker's new ``name``."""
+        return self._replace(name=name)
+
 
 class BindingRecord(NamedTuple):
     """A binding: ``destination_kind`` ``"queue"`` (Queue.Bind) or ``"exchange"``
@@ -53,6 +58,10 @@ class BindingRecord(NamedTuple):
     routing_key: str
     arguments: Optional[Dict[str, Any]]
     kind: str = "binding"
+
+    def to_queue(self, queue: str) -> "BindingRecord":
+        """This binding with ``queue`` as its destination (a renamed server-named queue)."""
+        return self._replace(destination=queue)
 
 
 class ConsumerRecord(NamedTuple):
@@ -66,6 +75,10 @@ class ConsumerRecord(NamedTuple):
     exclusive: bool
     arguments: Optional[Dict[str, Any]]
     kind: str = "consumer"
+
+    def on_queue(self, queue: str) -> "ConsumerRecord":
+        """This consumer on ``queue`` (a renamed server-named queue)."""
+        return self._replace(queue=queue)
 
 
 class ChannelModes:
@@ -94,6 +107,12 @@ class Topology:
         self.bindings: Dict[Tuple[str, str, str, str, str], BindingRecord] = {}
         self.consumers: Dict[Tuple[int, str], ConsumerRecord] = {}
         self.modes: Dict[int, ChannelModes] = {}
+        #: ``resubscribe(record)``: set by the recovery driver when ``resubscribe_on_cancel``;
+        #: takes over a consumer the broker cancelled (:meth:`cancelled_by_broker`).
+        self.resubscribe: Optional[Callable[[ConsumerRecord], None]] = None
+        #: (channel number, consumer tag) of the consumers handed to ``resubscribe`` and not
+        #: re-subscribed yet; our own cancel or the channel's close takes one out.
+        self.resubscribing: Set[Tuple[int, str]] = set()
 
     # ----------------------------------------------------------------------------------------
     # Recording (a request's Ok, or a nowait request when sent)
@@ -150,6 +169,7 @@ class Topology:
     def forget_consumer(self, channel_number: int, consumer_tag: str) -> None:
         """Our Basic.Cancel or the broker's: the consumer is gone; RabbitMQ deletes an
         auto-delete queue whose last consumer went, so the queue is forgotten then too."""
+        self.resubscribing.discard((channel_number, consumer_tag))
         record = self.consumers.pop((channel_number, consumer_tag), None)
         if record is None:
             return
@@ -159,11 +179,28 @@ class Topology:
         ):
             self.forget_queue(record.queue)
 
+    def cancelled_by_broker(self, channel_number: int, consumer_tag: str) -> bool:
+        """The broker's Basic.Cancel (RabbitMQ ``consumer_cancel_notify``: its queue was
+        deleted, or its node went down): the consumer is forgotten. True when a
+        :attr:`resubscribe` listener (``resubscribe_on_cancel``) took the record over to
+        re-subscribe it; then the queue is kept, since it may come back."""
+        listener = self.resubscribe
+        if listener is None:
+            self.forget_consumer(channel_number, consumer_tag)
+            return False
+        record = self.consumers.pop((channel_number, consumer_tag), None)
+        if record is None:
+            return False
+        self.resubscribing.add((channel_number, consumer_tag))
+        listener(record)
+        return True
+
     def forget_channel(self, channel_number: int) -> None:
         """The channel closed for good: its consumers, QoS and modes go (RabbitMQ cancels
         the consumers; an auto-delete queue whose last consumer that was goes too)."""
         for key in [key for key in self.consumers if key[0] == channel_number]:
             self.forget_consumer(*key)
+        self.resubscribing = {key for key in self.resubscribing if key[0] != channel_number}
         self.modes.pop(channel_number, None)
 
     def forget_exchange(self, name: str) -> None:
@@ -208,15 +245,15 @@ class Topology:
         binding or consumer naming it is restored."""
         record = self.queues.pop(old, None)
         if record is not None:
-            self.queues[new] = record._replace(name=new)
+            self.queues[new] = record.renamed(new)
         for key, binding in list(self.bindings.items()):
             if binding.destination_kind == "queue" and binding.destination == old:
                 del self.bindings[key]
-                renamed = binding._replace(destination=new)
+                renamed = binding.to_queue(new)
                 self.bindings[_binding_key(renamed)] = renamed
         for tag_key, consumer in list(self.consumers.items()):
             if consumer.queue == old:
-                self.consumers[tag_key] = consumer._replace(queue=new)
+                self.consumers[tag_key] = consumer.on_queue(new)
 
     def snapshot(self) -> Tuple[List[ExchangeRecord], List[QueueRecord], List[BindingRecord],
                                 List[ConsumerRecord]]:

@@ -14,9 +14,10 @@ from typing import Any, List, Optional, Tuple
 
 import pytest
 
-from amqpbase import ConnectionParameters, Recovery, RecoveryReport, exceptions, spec
+from amqpbase import ConnectionParameters, Recovery, RecoveryReport, exceptions, frame, spec
 from amqpbase.protocol.recovery import backoff_delay, cycle_order, is_recoverable
 from amqpbase.protocol.topology import Topology
+from amqpbase.recovery import ConsumerLostFrame
 
 from .harness import MemoryConnection, ScriptedBroker
 
@@ -481,3 +482,175 @@ def test_recorder_forgets_deleted_unbound_cancelled_and_auto_deleted() -> None:
     topology.record(2, spec.Basic.Qos(0, 5, False), None)
     topology.forget_channel(2)
     assert topology.modes == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The seam, resubscribe_on_cancel and ConsumerRecoveryFailedError to the cancel callbacks
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_lost_consumer_reaches_the_cancel_callbacks_as_a_frame_carrying_the_error() -> None:
+    s = Session(Recovery(initial_delay=0.0))
+    channel = s.broker.open_channel(1)
+    cancels: List[Any] = []
+    channel.add_on_cancel_callback(cancels.append)
+    channel.basic_consume("gone", lambda *a: None, consumer_tag="c1", callback=lambda f: None)
+    s.broker.send(1, spec.Basic.ConsumeOk("c1"))
+    s.lose()
+    s.relink()
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())
+    s.broker.send(2, spec.Channel.OpenOk())
+    s.broker.received()
+    s.broker.send(2, spec.Channel.Close(404, "NOT_FOUND - no queue 'gone'", 50, 10))
+    (cancel,) = cancels
+    # pika's shape: a Basic.Cancel method frame for the tag ...
+    assert isinstance(cancel, frame.Method) and cancel.channel_number == 1
+    assert isinstance(cancel.method, spec.Basic.Cancel) and cancel.method.consumer_tag == "c1"
+    # ... carrying the error, the same object the report lists
+    assert isinstance(cancel, ConsumerLostFrame)
+    assert isinstance(cancel.error, exceptions.ConsumerRecoveryFailedError)
+    assert cancel.error is s.report().skipped[0][1]
+    assert isinstance(cancel.error.__cause__, exceptions.ChannelClosedByBroker)
+
+
+def _consuming(s: Session, tag: str = "c1", queue: str = "q") -> Tuple[Any, List[Any], List[Any]]:
+    channel = s.broker.open_channel(1)
+    cancels: List[Any] = []
+    delivered: List[Any] = []
+    channel.add_on_cancel_callback(cancels.append)
+    channel.basic_consume(queue, lambda ch, m, p, b: delivered.append(b), consumer_tag=tag,
+                          callback=lambda f: None)
+    s.broker.send(1, spec.Basic.ConsumeOk(tag))
+    s.broker.received()
+    return channel, cancels, delivered
+
+
+def _advance_until_sent(s: Session, limit: float = 120.0) -> List[Tuple[int, Any]]:
+    """Advance the fake clock until the client sends something; what it sent."""
+    waited = 0.0
+    while waited < limit:
+        frames = [(f.channel_number, f.method) for f in s.broker.received()
+                  if hasattr(f, "method")]
+        if frames:
+            return frames
+        s.conn.clock.advance(0.05)
+        waited += 0.05
+    return []
+
+
+def test_resubscribe_on_cancel_brings_the_consumer_back_with_its_tag() -> None:
+    s = Session(Recovery(initial_delay=1.0, resubscribe_on_cancel=True))
+    channel, cancels, delivered = _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))  # the broker cancels it (queue deleted)
+    assert cancels == [] and channel.consumer_tags == []  # taken over, not reported
+    # a probe channel checks that the queue is back (passive declare) ...
+    sent = _advance_until_sent(s)
+    assert [(n, m.NAME) for n, m in sent] == [(2, "Channel.Open")]
+    s.broker.send(2, spec.Channel.OpenOk())
+    sent = [(f.channel_number, f.method) for f in s.broker.received()]
+    assert [(n, m.NAME) for n, m in sent] == [(2, "Queue.Declare")] and sent[0][1].passive
+    s.broker.send(2, spec.Queue.DeclareOk("q", 0, 0))
+    # ... then the consumer is re-subscribed on its own channel, with its original tag
+    sent = [(f.channel_number, f.method) for f in s.broker.received()]
+    assert [(n, m.NAME) for n, m in sent] == [(2, "Channel.Close"), (1, "Basic.Consume")]
+    assert sent[1][1].consumer_tag == "c1" and sent[1][1].queue == "q"
+    s.broker.send(1, spec.Basic.ConsumeOk("c1"))
+    s.broker.send(2, spec.Channel.CloseOk())
+    assert channel.consumer_tags == ["c1"] and cancels == []
+    s.broker.send_content(1, spec.Basic.Deliver("c1", 1, False, "", "q"),
+                          spec.BasicProperties(), b"again")
+    assert delivered == [b"again"]
+    # and it is recorded again: a later recovery resumes it
+    s.lose()
+    s.relink()
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())
+    s.broker.send(2, spec.Channel.OpenOk())
+    assert [f.method.NAME for f in s.broker.received()] == ["Channel.Open", "Queue.Declare"]
+    s.broker.send(2, spec.Queue.DeclareOk("q", 0, 0))
+    consume = [f.method for f in s.broker.received() if f.method.NAME == "Basic.Consume"]
+    assert [m.consumer_tag for m in consume] == ["c1"]
+
+
+def test_resubscribe_gives_up_after_bounded_attempts_with_the_error_to_cancel_callbacks(
+) -> None:
+    s = Session(Recovery(initial_delay=0.5, max_delay=1.0, max_cycles=3,
+                         resubscribe_on_cancel=True))
+    channel, cancels, _ = _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))
+    attempts = 0
+    for _ in range(3):
+        sent = _advance_until_sent(s)
+        assert [(n, m.NAME) for n, m in sent] == [(2, "Channel.Open")]
+        s.broker.send(2, spec.Channel.OpenOk())
+        s.broker.received()
+        assert cancels == []
+        s.broker.send(2, spec.Channel.Close(404, "NOT_FOUND - no queue 'q'", 50, 10))
+        assert [m.NAME for m in s.broker.methods()] == ["Channel.CloseOk"]
+        attempts += 1
+    assert len(cancels) == 1 and attempts == 3
+    cancel = cancels[0]
+    assert cancel.method.consumer_tag == "c1"
+    assert isinstance(cancel.error, exceptions.ConsumerRecoveryFailedError)
+    assert "3 attempt(s)" in str(cancel.error)
+    assert channel.is_open and channel.consumer_tags == []
+    s.conn.clock.advance(60.0)
+    assert s.broker.methods() == []  # given up: no further attempt
+
+
+def test_without_resubscribe_on_cancel_a_broker_cancel_is_reported_and_forgotten() -> None:
+    s = Session(Recovery(initial_delay=0.0))
+    channel, cancels, _ = _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))
+    assert [c.method.consumer_tag for c in cancels] == ["c1"]
+    assert not isinstance(cancels[0], ConsumerLostFrame)
+    s.conn.clock.advance(60.0)
+    assert s.broker.methods() == []  # nothing re-subscribed
+    s.lose()
+    s.relink()
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())
+    assert [f for f in s.broker.received() if hasattr(f, "method")] == []  # nor resumed
+
+
+def test_a_consumer_cancelled_by_the_user_while_awaiting_resubscription_stays_cancelled(
+) -> None:
+    s = Session(Recovery(initial_delay=1.0, resubscribe_on_cancel=True))
+    channel, cancels, _ = _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))
+    channel.basic_cancel("c1")
+    s.conn.clock.advance(60.0)
+    assert s.broker.methods() == [] and cancels == []
+
+
+def test_resubscription_waits_for_a_recovery_in_progress() -> None:
+    s = Session(Recovery(initial_delay=0.5, max_delay=0.5, resubscribe_on_cancel=True))
+    channel, _, _ = _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))
+    s.lose()  # the link drops before the re-subscription runs
+    s.relink()
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())  # nothing to restore: recovered
+    assert len([e for e in s.events if e[0] == "ok"]) == 1
+    sent = _advance_until_sent(s)
+    assert [(n, m.NAME) for n, m in sent] == [(2, "Channel.Open")]
+    s.broker.send(2, spec.Channel.OpenOk())
+    s.broker.received()
+    s.broker.send(2, spec.Queue.DeclareOk("q", 0, 0))
+    consume = [f.method for f in s.broker.received() if f.method.NAME == "Basic.Consume"]
+    assert [m.consumer_tag for m in consume] == ["c1"]
+
+
+def test_recovery_reaches_no_private_name_of_the_facades() -> None:
+    import ast
+    import pathlib
+
+    import amqpbase.recovery as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    private = [ast.unparse(node) for node in ast.walk(tree)
+               if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+               and not node.attr.startswith("__")
+               and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
+    assert private == []
