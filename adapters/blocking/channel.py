@@ -109,6 +109,9 @@ class BlockingChannel:
         #: An error a fire-and-forget call met on the I/O thread, raised by the next call.
         self._call_error: Optional[BaseException] = None
         self._confirming = False
+        #: The connection is recovering (set on the I/O thread): calls raise
+        #: ``ChannelRecoveringError`` (nothing is buffered).
+        self._recovering = False
         # consumer tag -> consumer (Any: the decoded methods' tags are typed Optional[str])
         self._consumers: Dict[Any, _Consumer] = {}
         self._generator: Optional[_Generator] = None
@@ -142,6 +145,10 @@ class BlockingChannel:
         """The connection closed under the channel (I/O thread)."""
         if self._closing_reason is None:
             self._closing_reason = reason
+
+    def recovering_io(self, recovering: bool) -> None:
+        """The connection's recovery began (True) or ended (False) (I/O thread)."""
+        self._recovering = recovering
 
     def call_failed_io(self, error: BaseException) -> None:
         if self._closing_reason is None and self._call_error is None:
@@ -266,6 +273,10 @@ class BlockingChannel:
                 self._closing_reported = True
                 raise reason
             raise exceptions.ChannelWrongStateError("Channel is closed.")
+        if self._recovering:
+            raise exceptions.ChannelRecoveringError(
+                f"channel {self._channel_number} is recovering with its connection; nothing "
+                "is buffered: call again after the recovery")
         error = self._call_error
         if error is not None:
             self._call_error = None
@@ -368,7 +379,8 @@ class BlockingChannel:
         """Publish one message. Outside confirm mode it is queued for the I/O thread and this
         returns at once; in confirm mode this waits for the broker's confirm and raises
         ``UnroutableError``/``NackError`` (pika)."""
-        if self._closing_reason is not None or self._call_error is not None or self._confirming:
+        if (self._closing_reason is not None or self._call_error is not None or self._confirming
+                or self._recovering):
             return self._publish_slow(exchange, routing_key, body, properties, mandatory)
         # Checked here, not on the I/O thread: the caller gets the TypeError. A non-bytes
         # body is copied: the caller may reuse its buffer once this returns.
@@ -398,7 +410,7 @@ class BlockingChannel:
 
     def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         """Acknowledge a delivery (``multiple``: every one up to it)."""
-        if self._closing_reason is not None or self._call_error is not None:
+        if self._closing_reason is not None or self._call_error is not None or self._recovering:
             self._raise_if_not_open()
         impl = self._impl
         assert impl is not None

@@ -4,7 +4,8 @@ Owns: opening (``create_connection`` over one parameter set or a sequence, on th
 the connection's state as the user's thread sees it, closing, the user-thread event dispatch
 (``process_data_events``, ``sleep``: consumer callbacks, returns, cancels, blocked/unblocked,
 ``call_later`` timers and ``add_callback_threadsafe`` callbacks all run there and only there),
-and the channel objects.
+and the channel objects; with ``recovery=``, automatic recovery as the user's thread sees it
+(``recovering``, calls refused meanwhile, the recovery callbacks dispatched there).
 
 How heartbeats survive long user code: the ``SelectConnection`` and its ``IOLoop`` live on the
 connection's I/O thread (:mod:`.iothread`), which reads, writes, answers heartbeats and runs
@@ -27,6 +28,7 @@ from amqpbase import exceptions, frame
 from amqpbase._callbacks import require_callable
 from amqpbase.connection import Connection
 from amqpbase.parameters import ConnectionParameters, Parameters
+from amqpbase.protocol.recovery import Recovery, RecoveryReport
 
 from ..select.connection import SelectConnection
 from .iothread import IOThread, Result
@@ -63,10 +65,17 @@ class BlockingConnection:
 
     Not thread-safe, like pika's: use it from one thread, except
     :meth:`add_callback_threadsafe`. Heartbeats need no help from that thread.
+
+    ``recovery``: a ``Recovery`` (docs/recovery.md): a lost link is recovered on the I/O
+    thread; meanwhile :attr:`recovering` is True, :attr:`is_open` False, and calls raise
+    ``ConnectionRecoveringError``/``ChannelRecoveringError`` (nothing is buffered); consumers
+    and ``consume()`` generators carry on once it is back; the recovery callbacks run on the
+    user's thread, from ``process_data_events``/``sleep``/``start_consuming``.
     """
 
     def __init__(
-        self, parameters: Union[None, Parameters, Sequence[Parameters]] = None
+        self, parameters: Union[None, Parameters, Sequence[Parameters]] = None,
+        recovery: Optional[Recovery] = None,
     ) -> None:
         if parameters is None:
             configs: List[Parameters] = [ConnectionParameters()]
@@ -81,6 +90,16 @@ class BlockingConnection:
             for config in configs:
                 if not isinstance(config, Parameters):
                     raise TypeError(f"expected connection parameters, got {config!r}")
+        if recovery is not None and not isinstance(recovery, Recovery):
+            raise TypeError(f"recovery must be an amqpbase.Recovery or None, got "
+                            f"{type(recovery).__name__}")
+        self._recovery = recovery
+        #: True from the loss of the link until recovery succeeded or failed (written on the
+        #: I/O thread the moment it changes; read by the user's calls).
+        self._recovering = False
+        self._recovery_callbacks: Dict[str, List[Callable[..., Any]]] = {
+            "started": [], "attempt_failed": [], "succeeded": [], "failed": [],
+            "queue_renamed": []}
         self._state = _CLOSING  # until open
         self._io = IOThread()
         self._io.on_call_error = self._on_call_error
@@ -118,6 +137,8 @@ class BlockingConnection:
                     "publisher_confirms": outcome.publisher_confirms,
                 }
                 self._io.use_write_buffer_size(lambda: outcome.write_buffer_size)
+                if self._recovery is not None:
+                    self._watch_recovery_io(outcome)
                 result.set(outcome)
                 return
             error = outcome
@@ -128,10 +149,48 @@ class BlockingConnection:
             result.fail(error)
             self._io.stop()
 
-        SelectConnection.create_connection(configs, on_done, custom_ioloop=self._io.ioloop)
+        SelectConnection.create_connection(configs, on_done, custom_ioloop=self._io.ioloop,
+                                           recovery=self._recovery)
+
+    def _watch_recovery_io(self, impl: Connection) -> None:
+        """Follow the connection's recovery: the flag at once (I/O thread), the user's
+        callbacks through the inbox (user's thread)."""
+        def started(_impl: Connection, reason: BaseException) -> None:
+            self._set_recovering_io(True)
+            self._queue_recovery_event("started", reason)
+
+        def attempt_failed(_impl: Connection, attempt: int, endpoint: Parameters,
+                           error: BaseException, next_delay: Optional[float]) -> None:
+            self._queue_recovery_event("attempt_failed", attempt, endpoint, error, next_delay)
+
+        def succeeded(_impl: Connection, report: RecoveryReport) -> None:
+            self._set_recovering_io(False)
+            self._queue_recovery_event("succeeded", report)
+
+        def failed(_impl: Connection, error: BaseException) -> None:
+            self._set_recovering_io(False)
+            self._queue_recovery_event("failed", error)
+
+        def renamed(_impl: Connection, old: str, new: str) -> None:
+            self._queue_recovery_event("queue_renamed", old, new)
+
+        impl.add_on_recovery_started_callback(started)
+        impl.add_on_recovery_attempt_failed_callback(attempt_failed)
+        impl.add_on_recovery_succeeded_callback(succeeded)
+        impl.add_on_recovery_failed_callback(failed)
+        impl.add_on_queue_renamed_callback(renamed)
+
+    def _set_recovering_io(self, recovering: bool) -> None:
+        self._recovering = recovering
+        for channel in list(self._channels.values()):
+            channel.recovering_io(recovering)
+
+    def _queue_recovery_event(self, kind: str, *args: Any) -> None:
+        self._io.inbox.put((self._dispatch_recovery, (kind, args)))
 
     def _on_closed_io(self, _impl: Connection, reason: BaseException) -> None:
         self._state = _CLOSED
+        self._recovering = False
         io = self._io
         io.closed_error = reason
         for channel in list(self._channels.values()):
@@ -188,6 +247,10 @@ class BlockingConnection:
         dispatching call unless the user closed it (pika)."""
         self.raise_if_closed()
 
+    def _dispatch_recovery(self, kind: str, args: Tuple[Any, ...]) -> None:
+        for callback in list(self._recovery_callbacks[kind]):
+            callback(self, *args)
+
     def _dispatch_blocked(self, callbacks: List[Callable[..., Any]], method_frame: Any) -> None:
         for callback in list(callbacks):
             callback(self, method_frame)
@@ -217,12 +280,44 @@ class BlockingConnection:
         return self
 
     def __exit__(self, exc_type: Any, value: Any, traceback: Any) -> None:
-        if self.is_open:
+        if self._state is _OPEN:  # recovering too: the close ends the recovery
             self.close()
 
     @property
     def is_open(self) -> bool:
-        return self._state is _OPEN
+        """True when open and usable (False while recovering)."""
+        return self._state is _OPEN and not self._recovering
+
+    @property
+    def recovering(self) -> bool:
+        """True from the loss of the link until the recovery succeeded or failed."""
+        return self._recovering
+
+    def _add_recovery_callback(self, kind: str, callback: Callable[..., Any]) -> None:
+        require_callable(callback)
+        self._recovery_callbacks[kind].append(callback)
+
+    def add_on_recovery_started_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, reason)`` (this ``BlockingConnection``), on the user's
+        thread: the link was lost and recovery began."""
+        self._add_recovery_callback("started", callback)
+
+    def add_on_recovery_attempt_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, attempt, endpoint, exc, next_delay)`` on the user's thread."""
+        self._add_recovery_callback("attempt_failed", callback)
+
+    def add_on_recovery_succeeded_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, report)`` (a ``RecoveryReport``) on the user's thread."""
+        self._add_recovery_callback("succeeded", callback)
+
+    def add_on_recovery_failed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, RecoveryFailedError)`` on the user's thread; the next
+        blocking call raises the error."""
+        self._add_recovery_callback("failed", callback)
+
+    def add_on_queue_renamed_callback(self, callback: Callable[..., Any]) -> None:
+        """``callback(connection, old_name, new_name)`` on the user's thread."""
+        self._add_recovery_callback("queue_renamed", callback)
 
     @property
     def is_closed(self) -> bool:
@@ -257,14 +352,17 @@ class BlockingConnection:
     def channel(self, channel_number: Optional[int] = None) -> "BlockingChannel":
         """Open a channel (the lowest free number unless given) and return it once open."""
         self.raise_if_closed()
+        if self._recovering:
+            raise exceptions.ConnectionRecoveringError(
+                "channel() while the connection is recovering; call again after it recovered")
         channel: "BlockingChannel" = self._io.call(self._channel_io, (channel_number,))
         return channel
 
     def close(self, reply_code: int = 200, reply_text: str = "Normal shutdown") -> None:
         """Close the channels still open (cancelling their consumers), then the connection.
         Raises ``ConnectionWrongStateError`` when the connection is not open (a second
-        ``close()``, or after the broker closed it)."""
-        if not self.is_open:
+        ``close()``, or after the broker closed it). While recovering it ends the recovery."""
+        if self._state is not _OPEN:
             message = (
                 f"{self.__class__.__name__}.close({reply_code}, {reply_text!r}) called on "
                 "closed connection."
@@ -273,7 +371,7 @@ class BlockingConnection:
             raise exceptions.ConnectionWrongStateError(message)
         LOGGER.info("Closing connection (%s): %s", reply_code, reply_text)
         for channel in list(self._channels.values()):
-            if channel.is_open:
+            if channel.is_open and not self._recovering:  # recovering: the close ends them
                 try:
                     channel.close(reply_code, reply_text)
                 except exceptions.ChannelClosed as exc:
@@ -296,6 +394,8 @@ class BlockingConnection:
     def update_secret(self, new_secret: str, reason: str) -> None:
         """RabbitMQ's Connection.UpdateSecret; returns on UpdateSecretOk."""
         self.raise_if_closed()
+        if self._recovering:
+            raise exceptions.ConnectionRecoveringError("update_secret() while recovering")
         self._io.call(self._update_secret_io, (new_secret, reason))
 
     def add_on_connection_blocked_callback(self, callback: Callable[..., Any]) -> None:
