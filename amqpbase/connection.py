@@ -388,6 +388,8 @@ class Connection(metaclass=ABCMeta):
         self._recovering = False
         self._hold_link = False
         self._pending_final = None
+        if self._recovery is not None:
+            self._recovery.connection_closed()
         channels = list(self._channels.values())
         self._channels.clear()
         self._private_channels.clear()
@@ -1002,6 +1004,7 @@ class Connection(metaclass=ABCMeta):
             if self._recovering:
                 self._final_close(reason)
                 return
+            driver.connection_closed()
         self._channels.clear()
         for handlers in self._link.forget_channels():
             handlers.on_connection_closed(reason)

@@ -267,6 +267,11 @@ class RecoveryDriver:
         self.run += 1
         self._stop_timers()
 
+    def connection_closed(self) -> None:
+        """The connection is closed for good: nothing is pending any more (re-subscriptions
+        included)."""
+        self._stop_timers()
+
     def _stop_timers(self) -> None:
         self._cancel_timer()
         if self.give_up_timer is not None:

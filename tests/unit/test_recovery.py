@@ -654,3 +654,17 @@ def test_recovery_reaches_no_private_name_of_the_facades() -> None:
                and not node.attr.startswith("__")
                and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
     assert private == []
+
+
+def test_a_pending_resubscription_ends_with_the_connection() -> None:
+    s = Session(Recovery(initial_delay=1.0, resubscribe_on_cancel=True))
+    _consuming(s)
+    s.broker.send(1, spec.Basic.Cancel("c1", True))
+    assert s.conn.clock.pending() >= 1  # the re-subscription's timer
+    s.conn.close()
+    s.broker.received()
+    s.broker.send(1, spec.Channel.CloseOk())
+    s.broker.send(0, spec.Connection.CloseOk())
+    s.conn.clock.advance(0)  # the stream's end
+    assert len(s.closed) == 1 and s.conn.is_closed
+    assert s.conn.clock.pending() == 0  # nothing left armed
