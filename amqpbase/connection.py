@@ -668,16 +668,20 @@ class Connection(metaclass=ABCMeta):
             params: Parameters, on_open: OpenCallback, on_error: ErrorCallback
         ) -> "Connection":
             connection = cls._create_for_workflow(params, on_open, on_error, custom_ioloop)
-            if recovery is not None:
-                connection._enable_recovery(recovery, configs)
-            connection._start_one_attempt()
+            # the class's own methods, named through the class (the connection is a cls)
+            cls._start_for_workflow(connection, recovery, configs)
             return connection
 
         workflow.start(connection_configs, connect_one, custom_ioloop, on_done)
         return workflow
 
-    def _start_one_attempt(self) -> None:
-        """Start one open attempt on behalf of a workflow (``create_connection``)."""
+    def _start_for_workflow(
+        self, recovery: Optional[Recovery], configs: Sequence[Parameters]
+    ) -> None:
+        """Start one open attempt on behalf of a workflow (``create_connection``), with
+        recovery (its endpoints defaulting to the workflow's ``configs``) when asked for."""
+        if recovery is not None:
+            self._enable_recovery(recovery, configs)
         self._run(self._machine.start())
 
     def __repr__(self) -> str:
