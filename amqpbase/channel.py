@@ -706,8 +706,10 @@ class Channel:
     def _consumer_lost(self, cancel_frame: frame.Method) -> None:
         """A consumer could not be resumed or re-subscribed: its cancel callbacks get
         ``cancel_frame`` (a Basic.Cancel frame, as for a broker cancel, whose ``error`` is
-        the ``ConsumerRecoveryFailedError``); the error is logged."""
-        LOGGER.error("%r: %s", self, getattr(cancel_frame, "error", cancel_frame))
+        the ``ConsumerRecoveryFailedError``, logged; or the broker's plain frame)."""
+        error = getattr(cancel_frame, "error", None)
+        if error is not None:
+            LOGGER.error("%r: %s", self, error)
         self._fire(cancel_frame)
 
     def _apply(self, actions: List[Action]) -> None:

@@ -114,6 +114,7 @@ class RecoveryDriver:
         self.resubscriptions: Dict[Tuple[int, str], _Resubscription] = {}
         if recovery.resubscribe_on_cancel:
             self.topology.resubscribe = self._on_broker_cancel
+            self.topology.resubscribe_dropped = self._on_resubscribe_dropped
 
     # ----------------------------------------------------------------------------------------
     # Triggers
@@ -516,7 +517,7 @@ class RecoveryDriver:
         key = (record.channel_number, record.consumer_tag)
         channel = self.host.channel_handlers(record.channel_number)
         if channel is None:
-            self.topology.resubscribing.discard(key)
+            self.topology.resubscribing.pop(key, None)
             return
         LOGGER.warning("Consumer %r on queue %r cancelled by the broker; re-subscribing",
                        record.consumer_tag, record.queue)
@@ -526,6 +527,20 @@ class RecoveryDriver:
         entry = _Resubscription(record, channel)
         self.resubscriptions[key] = entry
         self._schedule_resubscribe(key, entry)
+
+    def _on_resubscribe_dropped(self, key: Tuple[int, str]) -> None:
+        """This connection deleted the queue of a consumer awaiting re-subscription: it stays
+        cancelled, and its cancel callbacks get the broker's Basic.Cancel (as without
+        ``resubscribe_on_cancel``)."""
+        entry = self.resubscriptions.pop(key, None)
+        if entry is None:
+            return
+        if entry.timer is not None:
+            self.host.remove_timeout(entry.timer)
+            entry.timer = None
+        entry.probe = None
+        if self.host.channel_handlers(key[0]) is entry.channel:
+            entry.channel.consumer_lost(frame.Method(key[0], spec.Basic.Cancel(key[1], True)))
 
     def _schedule_resubscribe(self, key: Tuple[int, str], entry: _Resubscription) -> None:
         delay = backoff_delay(self.recovery, entry.attempts,
@@ -548,7 +563,7 @@ class RecoveryDriver:
             return True
         if self.resubscriptions.get(key) is entry:
             del self.resubscriptions[key]
-        self.topology.resubscribing.discard(key)
+        self.topology.resubscribing.pop(key, None)
         return False
 
     def _resubscribe(self, key: Tuple[int, str], entry: _Resubscription) -> None:
@@ -586,7 +601,7 @@ class RecoveryDriver:
         def consumed(_reply: Any) -> None:
             if self.resubscriptions.get(key) is entry:
                 del self.resubscriptions[key]
-            self.topology.resubscribing.discard(key)
+            self.topology.resubscribing.pop(key, None)
             self.topology.record_consumer(record)
             LOGGER.info("Consumer %r re-subscribed to queue %r", record.consumer_tag,
                         record.queue)

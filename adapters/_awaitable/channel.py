@@ -265,7 +265,8 @@ class FutureChannel:
 
     def _on_broker_cancel(self, reply: frame.Method) -> None:
         tag = reply.method.consumer_tag
-        self._end_consumer(tag, cancelled_by_broker(tag))
+        # a consumer recovery gave up carries its ConsumerRecoveryFailedError (docs/recovery.md)
+        self._end_consumer(tag, getattr(reply, "error", None) or cancelled_by_broker(tag))
 
     def basic_get(
         self, queue: str, auto_ack: bool = False

@@ -297,7 +297,8 @@ class TwistedChannel:
         # RabbitMQ consumer cancel notification (consumer_cancel_notify): the queue was
         # deleted, or its node went down. The channel has forgotten the consumer already.
         tag = reply.method.consumer_tag
-        self._end_consumer(tag, cancelled_by_broker(tag))
+        # a consumer recovery gave up carries its ConsumerRecoveryFailedError (docs/recovery.md)
+        self._end_consumer(tag, getattr(reply, "error", None) or cancelled_by_broker(tag))
 
     # ----------------------------------------------------------------------------------------
     # Basic: get, ack, qos...

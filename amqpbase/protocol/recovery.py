@@ -257,7 +257,8 @@ class RecoverableChannel(NamedTuple):
     close_for_good: Callable[[BaseException], None]
     #: ``consumer_lost(cancel_frame)``: a consumer could not be resumed or re-subscribed; its
     #: cancel callbacks get ``cancel_frame`` (a Basic.Cancel ``frame.Method`` whose ``error``
-    #: is the ``ConsumerRecoveryFailedError``). The recorded consumer is already forgotten.
+    #: is the ``ConsumerRecoveryFailedError``, or without ``error``: the broker's cancel of a
+    #: consumer whose re-subscription ended). The recorded consumer is already forgotten.
     consumer_lost: Callable[[Any], None]
 
 

@@ -15,7 +15,7 @@ or a clock. The restore itself is ``amqpbase.recovery``'s.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from amqpbase import spec
 
@@ -110,9 +110,11 @@ class Topology:
         #: ``resubscribe(record)``: set by the recovery driver when ``resubscribe_on_cancel``;
         #: takes over a consumer the broker cancelled (:meth:`cancelled_by_broker`).
         self.resubscribe: Optional[Callable[[ConsumerRecord], None]] = None
-        #: (channel number, consumer tag) of the consumers handed to ``resubscribe`` and not
-        #: re-subscribed yet; our own cancel or the channel's close takes one out.
-        self.resubscribing: Set[Tuple[int, str]] = set()
+        #: (channel number, consumer tag) -> queue of the consumers handed to ``resubscribe``
+        #: and not re-subscribed yet; our own cancel or the channel's close takes one out
+        #: silently, our own delete of its queue through ``resubscribe_dropped(key)``.
+        self.resubscribing: Dict[Tuple[int, str], str] = {}
+        self.resubscribe_dropped: Optional[Callable[[Tuple[int, str]], None]] = None
 
     # ----------------------------------------------------------------------------------------
     # Recording (a request's Ok, or a nowait request when sent)
@@ -169,7 +171,7 @@ class Topology:
     def forget_consumer(self, channel_number: int, consumer_tag: str) -> None:
         """Our Basic.Cancel or the broker's: the consumer is gone; RabbitMQ deletes an
         auto-delete queue whose last consumer went, so the queue is forgotten then too."""
-        self.resubscribing.discard((channel_number, consumer_tag))
+        self.resubscribing.pop((channel_number, consumer_tag), None)
         record = self.consumers.pop((channel_number, consumer_tag), None)
         if record is None:
             return
@@ -191,7 +193,7 @@ class Topology:
         record = self.consumers.pop((channel_number, consumer_tag), None)
         if record is None:
             return False
-        self.resubscribing.add((channel_number, consumer_tag))
+        self.resubscribing[(channel_number, consumer_tag)] = record.queue
         listener(record)
         return True
 
@@ -200,7 +202,8 @@ class Topology:
         the consumers; an auto-delete queue whose last consumer that was goes too)."""
         for key in [key for key in self.consumers if key[0] == channel_number]:
             self.forget_consumer(*key)
-        self.resubscribing = {key for key in self.resubscribing if key[0] != channel_number}
+        for pending in [k for k in self.resubscribing if k[0] == channel_number]:
+            del self.resubscribing[pending]
         self.modes.pop(channel_number, None)
 
     def forget_exchange(self, name: str) -> None:
@@ -212,6 +215,12 @@ class Topology:
                 del self.bindings[key]
 
     def forget_queue(self, name: str) -> None:
+        # a consumer awaiting re-subscription to a queue we deleted ourselves stays cancelled
+        # (our Queue.DeleteOk and the broker's Basic.Cancel may come in either order)
+        for pending in [k for k, queue in self.resubscribing.items() if queue == name]:
+            del self.resubscribing[pending]
+            if self.resubscribe_dropped is not None:
+                self.resubscribe_dropped(pending)
         self.queues.pop(name, None)
         for key, binding in list(self.bindings.items()):
             if binding.destination_kind == "queue" and binding.destination == name:
@@ -254,6 +263,9 @@ class Topology:
         for tag_key, consumer in list(self.consumers.items()):
             if consumer.queue == old:
                 self.consumers[tag_key] = consumer.on_queue(new)
+        for pending, queue in list(self.resubscribing.items()):
+            if queue == old:
+                self.resubscribing[pending] = new
 
     def snapshot(self) -> Tuple[List[ExchangeRecord], List[QueueRecord], List[BindingRecord],
                                 List[ConsumerRecord]]:

@@ -668,3 +668,26 @@ def test_a_pending_resubscription_ends_with_the_connection() -> None:
     s.conn.clock.advance(0)  # the stream's end
     assert len(s.closed) == 1 and s.conn.is_closed
     assert s.conn.clock.pending() == 0  # nothing left armed
+
+
+@pytest.mark.parametrize("cancel_first", [True, False])
+def test_a_consumer_whose_queue_we_delete_is_not_resubscribed_and_reported(
+        cancel_first: bool) -> None:
+    """Our Queue.DeleteOk and the broker's Basic.Cancel to the consumer (on another channel)
+    come in either order: either way the consumer stays cancelled and its cancel callbacks
+    get the broker's frame, once."""
+    s = Session(Recovery(initial_delay=1.0, resubscribe_on_cancel=True))
+    channel, cancels, _ = _consuming(s)
+    helper = s.broker.open_channel(2)
+    helper.queue_delete("q", callback=lambda f: None)
+    assert [m.NAME for m in s.broker.methods()] == ["Queue.Delete"]
+    if cancel_first:
+        s.broker.send(1, spec.Basic.Cancel("c1", True))
+        assert cancels == []  # taken over for now
+    s.broker.send(2, spec.Queue.DeleteOk(0))
+    if not cancel_first:
+        s.broker.send(1, spec.Basic.Cancel("c1", True))
+    assert [c.method.consumer_tag for c in cancels] == ["c1"]
+    assert getattr(cancels[0], "error", None) is None  # the broker's cancel, not a failure
+    s.conn.clock.advance(60.0)
+    assert s.broker.methods() == [] and channel.consumer_tags == []
