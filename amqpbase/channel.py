@@ -219,13 +219,7 @@ class Channel:
         self._handlers = ChannelHandlers(
             self._on_inbound, self._on_connection_closed, self._machine.is_opening
         )
-        #: Automatic recovery's seam (``protocol/recovery.py``): what the recovery driver and
-        #: the connection may do to this channel. Internal to amqpbase; not part of pika's API.
-        self.recovery_handlers = RecoverableChannel(
-            self, self._suspend, self._reopen, self._restore_rpc, self._restore_confirm,
-            self._restore_consumer, self._consuming, self._restored, self._end_recovery,
-            self._consumer_lost,
-        )
+        self._recovery_handlers: Optional[RecoverableChannel] = None
         self._link.attach(channel_number, self._handlers)
 
     # ----------------------------------------------------------------------------------------
@@ -621,6 +615,22 @@ class Channel:
     # ----------------------------------------------------------------------------------------
     # Automatic recovery (issue 12; amqpbase.recovery drives it)
     # ----------------------------------------------------------------------------------------
+
+    @property
+    def recovery_handlers(self) -> RecoverableChannel:
+        """Automatic recovery's seam (``protocol/recovery.py``): what the recovery driver and
+        the connection may do to this channel; made on first use (only recovery uses it),
+        the same object afterwards. Internal to amqpbase; not part of pika's API."""
+        handlers = self._recovery_handlers
+        if handlers is None:
+            handlers = self._recovery_handlers = RecoverableChannel(
+                channel=self, suspend=self._suspend, reopen=self._reopen,
+                restore_rpc=self._restore_rpc, restore_confirm=self._restore_confirm,
+                restore_consumer=self._restore_consumer, consuming=self._consuming,
+                release=self._restored, close_for_good=self._end_recovery,
+                consumer_lost=self._consumer_lost,
+            )
+        return handlers
 
     @property
     def recovering(self) -> bool:

@@ -236,12 +236,22 @@ class Connection(metaclass=ABCMeta):
                             f"{type(recovery).__name__}")
         chosen = recovery.endpoints or tuple(endpoints or ()) or (self.params,)
         host = RecoveryHost(
-            self, self._adapter_call_later, self._adapter_remove_timeout,
-            self._suspend_channels, self._start_recovery_attempt, self._suspended_channels,
-            self._channel_handlers, self._new_private_channel, self._release_link,
-            self._link_down, self._final_close, self._close_after_link,
-            self._notify_recovery_started, self._notify_recovery_attempt_failed,
-            self._notify_recovery_failed, self._notify_queue_renamed, self._notify_recovered,
+            connection=self,
+            call_later=self._adapter_call_later,
+            remove_timeout=self._adapter_remove_timeout,
+            suspend_channels=self._suspend_channels,
+            start_attempt=self._start_recovery_attempt,
+            suspended_channels=self._suspended_channels,
+            channel_handlers=self._channel_handlers,
+            new_private_channel=self._new_private_channel,
+            release_channels=self._release_link,
+            close_for_good=self._final_close,
+            close_after_link=self._close_after_link,
+            notify_started=self._notify_recovery_started,
+            notify_attempt_failed=self._notify_recovery_attempt_failed,
+            notify_failed=self._notify_recovery_failed,
+            notify_queue_renamed=self._notify_queue_renamed,
+            notify_recovered=self._notify_recovered,
         )
         self._recovery = RecoveryDriver(host, recovery, tuple(chosen))
         self._link.topology = self._recovery.topology
@@ -342,9 +352,6 @@ class Connection(metaclass=ABCMeta):
         self._channels[number] = channel
         self._private_channels.add(number)
         return channel.recovery_handlers
-
-    def _link_down(self) -> bool:
-        return self._machine.state is ConnectionState.CLOSED
 
     def _close_after_link(self, reason: BaseException) -> None:
         machine = self._machine

@@ -293,8 +293,6 @@ class RecoveryHost(NamedTuple):
     #: ``release_channels()``: channels may start work again (the restore is past the
     #: entities they depend on).
     release_channels: Callable[[], None]
-    #: ``link_down() -> bool``: no stream is up (the machine is CLOSED).
-    link_down: Callable[[], bool]
     #: ``close_for_good(reason)``: every channel closes with ``reason``, then the on-close
     #: callbacks run, once. Only while no stream is up.
     close_for_good: Callable[[BaseException], None]
