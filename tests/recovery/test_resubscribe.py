@@ -13,12 +13,11 @@ from __future__ import annotations
 from typing import Any, List, Tuple
 
 import pytest
+from conformance.conftest import Session
+from conformance.drivers import Driver
 
 from amqpbase import Recovery, exceptions
 from amqpbase.channel import Channel
-
-from conformance.conftest import Session
-from conformance.drivers import Driver
 
 from .test_recovery_broker import _connect
 
