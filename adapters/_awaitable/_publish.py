@@ -34,6 +34,7 @@ from .._transport.transport import Transport
 _Method = frame.Method
 _Unroutable = exceptions.UnroutableError
 _copy_context = contextvars.copy_context
+_InvalidState = asyncio.InvalidStateError
 
 # The C implementation's methods, called unbound (no attribute lookup through our overrides).
 _set_result = asyncio.Future.set_result
@@ -44,6 +45,9 @@ _add_done_callback = asyncio.Future.add_done_callback
 _remove_done_callback = asyncio.Future.remove_done_callback
 
 _Callbacks = List[Tuple[Callable[[Any], Any], contextvars.Context]]
+
+#: ``PublishFuture.callback0`` when it holds more than one callback (see there).
+_MANY: Any = object()
 
 
 class SettledBatch:
@@ -91,29 +95,48 @@ def _run_batch(batch: SettledBatch, futures: List["PublishFuture"]) -> None:
     of the batch is scheduled again."""
     if batch.futures is futures:
         batch.futures = None
-    loop = batch.loop
-    for index, future in enumerate(futures):
-        callbacks = future.held_callbacks
-        if callbacks is None:
-            continue
-        future.held_callbacks = None
-        for position, (callback, context) in enumerate(callbacks):
-            try:
-                context.run(callback, future)
-            except (SystemExit, KeyboardInterrupt):
-                rest = callbacks[position + 1:]
-                if rest:
-                    future.held_callbacks = rest
-                    loop.call_soon(_run_batch, batch, [future] + futures[index + 1:])
-                elif index + 1 < len(futures):
-                    loop.call_soon(_run_batch, batch, futures[index + 1:])
-                raise
-            except BaseException as error:  # noqa: BLE001 - as asyncio.Handle._run reports it
-                loop.call_exception_handler({
-                    "message": f"Exception in callback {callback!r} of {future!r}",
-                    "exception": error,
-                    "future": future,
-                })
+    index = 0
+    try:
+        for future in futures:
+            index += 1
+            callback = future.callback0
+            if callback is _MANY:
+                callbacks: _Callbacks = future.context0
+                future.callback0 = future.context0 = None
+                for position, (callback, context) in enumerate(callbacks):
+                    try:
+                        context.run(callback, future)
+                    except (SystemExit, KeyboardInterrupt):
+                        if position + 1 < len(callbacks):  # run the rest later
+                            future.callback0 = _MANY
+                            future.context0 = callbacks[position + 1:]
+                            index -= 1
+                        raise
+                    except BaseException as error:  # noqa: BLE001 - as Handle._run does
+                        _report(batch.loop, callback, future, error)
+            elif callback is not None:
+                context = future.context0
+                future.callback0 = future.context0 = None
+                try:
+                    context.run(callback, future)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as error:  # noqa: BLE001 - as Handle._run does
+                    _report(batch.loop, callback, future, error)
+    except (SystemExit, KeyboardInterrupt):
+        if index < len(futures):
+            batch.loop.call_soon(_run_batch, batch, futures[index:])
+        raise
+
+
+def _report(loop: asyncio.AbstractEventLoop, callback: Any, future: Any,
+            error: BaseException) -> None:
+    """A done-callback raised: the loop's exception handler hears of it (as from a Handle)."""
+    loop.call_exception_handler({
+        "message": f"Exception in callback {callback!r} of {future!r}",
+        "exception": error,
+        "future": future,
+    })
 
 
 class PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
@@ -123,16 +146,20 @@ class PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
     docstring). Also the ``on_confirm`` token the channel's settlement engine calls once with
     the outcome (hot path: one per confirmed publish, no closure per publish)."""
 
-    # Public to the package: the owner sets both right after ``PublishFuture(loop=...)``
-    # (hot path: a Python __init__ would cost a frame per publish, about 0.1 µs); users
-    # must not touch them.
-    __slots__ = ("settled_batch", "held_callbacks")
+    # Public to the package: the owner sets ``settled_batch`` and ``callback0 = None`` right
+    # after ``PublishFuture(loop=...)`` (hot path: a Python __init__ would cost a frame per
+    # publish, about 0.1 µs); users must not touch them. Like the C future, the first
+    # callback is held in two slots, not in a list of tuples: no container is allocated for
+    # it (at a window of 1,000, allocations also cost cyclic-GC passes over the window).
+    __slots__ = ("settled_batch", "callback0", "context0")
 
     #: The channel's batch its callbacks join when it is done.
     settled_batch: SettledBatch
-    #: Callbacks added while pending, None when there are none; after the future is done
-    #: only its batch reads (then clears) it.
-    held_callbacks: Optional[_Callbacks]
+    #: Callbacks added while pending: None when there are none; the one callback (its
+    #: context in ``context0``); or :data:`_MANY` (``context0`` then holds the list of
+    #: ``(callback, context)``). Once done, only its batch reads (then clears) them.
+    callback0: Any
+    context0: Any
 
     def add_done_callback(self, fn: Callable[["PublishFuture"], object], *,
                           context: Optional[contextvars.Context] = None) -> None:
@@ -142,27 +169,37 @@ class PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
             return
         if context is None:
             context = _copy_context()
-        callbacks = self.held_callbacks
-        if callbacks is None:
-            self.held_callbacks = [(fn, context)]
+        first = self.callback0
+        if first is None:
+            self.callback0 = fn
+            self.context0 = context
+        elif first is _MANY:
+            self.context0.append((fn, context))
         else:
-            callbacks.append((fn, context))
+            self.callback0 = _MANY
+            self.context0 = [(first, self.context0), (fn, context)]
 
     def remove_done_callback(self, fn: Callable[["PublishFuture"], object]) -> int:
         """As ``asyncio.Future.remove_done_callback``: once done, the callbacks are scheduled
         and nothing is removed (0)."""
         if self.done():
             return _remove_done_callback(self, fn)
-        callbacks = self.held_callbacks
-        if not callbacks:
+        first = self.callback0
+        if first is None:
             return 0
+        callbacks = self.context0 if first is _MANY else [(first, self.context0)]
         kept = [entry for entry in callbacks if entry[0] != fn]
-        self.held_callbacks = kept or None
+        if not kept:
+            self.callback0 = self.context0 = None
+        elif len(kept) == 1:
+            self.callback0, self.context0 = kept[0]
+        else:
+            self.callback0, self.context0 = _MANY, kept
         return len(callbacks) - len(kept)
 
     def _scheduled(self) -> None:
         """The future just became done: its callbacks join the channel's open batch."""
-        if self.held_callbacks is not None:
+        if self.callback0 is not None:
             batch = self.settled_batch
             futures = batch.futures
             if futures is None:
@@ -190,16 +227,17 @@ class PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
         """The settlement engine's ``on_confirm``: the Basic.Ack method frame, or the
         exception the publish failed with. A failure nobody asked for logs nothing (its
         exception is marked retrieved; awaiting it still raises)."""
-        if self.done():
+        try:  # (no done() check first: a call less per publish; a try costs nothing)
+            if type(outcome) is _Method:
+                _set_result(self, outcome.method)
+            else:
+                if type(outcome) is _Unroutable:
+                    outcome = self.settled_batch.reveal(outcome)
+                _set_exception(self, outcome)
+                _exception(self)
+        except _InvalidState:
             return  # its owner cancelled it: the engine still settles the publish
-        if type(outcome) is _Method:
-            _set_result(self, outcome.method)
-        else:
-            if type(outcome) is _Unroutable:
-                outcome = self.settled_batch.reveal(outcome)
-            _set_exception(self, outcome)
-            _exception(self)
-        if self.held_callbacks is not None:  # _scheduled() inline (hot path)
+        if self.callback0 is not None:  # _scheduled() inline (hot path)
             batch = self.settled_batch
             futures = batch.futures
             if futures is None:

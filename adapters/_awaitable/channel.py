@@ -158,7 +158,7 @@ class FutureChannel:
             return self._done
         future = PublishFuture(loop=self._loop)
         future.settled_batch = self._settled
-        future.held_callbacks = None
+        future.callback0 = None
         # The future is its own on_confirm token (no closure per publish); positional: a
         # keyword argument costs a dict lookup per call (Channel.basic_publish's note).
         self.impl.basic_publish(exchange, routing_key, body, properties, mandatory, future)
