@@ -243,16 +243,14 @@ class ConfirmTracker:
                 r for r in self.returns if lowest is not None and lowest <= r.upper
             )
 
-    def abandon(self, reason: BaseException) -> Iterable[Settlement]:
+    def abandon(self, reason: BaseException) -> List[Settlement]:
         """The channel closed: every waiting publish fails with ``reason`` (internals.md
-        rule 8), in tag order; nothing waits afterwards."""
+        rule 8), in tag order; nothing waits afterwards. A list (empty: nothing waited)."""
         tokens, self.tokens = self.tokens, []
-        if self.holes:
-            tokens = [token for token in tokens if token is not None]
-            self.holes = 0
+        self.holes = 0
         self.keys.clear()
         self.returns.clear()
-        return zip(tokens, repeat(reason))
+        return [(token, reason) for token in tokens if token is not None]
 
     # ----------------------------------------------------------------------------------------
     # Settled tags (every confirm-mode publish, with or without a token)
