@@ -38,6 +38,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Iterable,
     List,
     NamedTuple,
     Optional,
@@ -347,7 +348,7 @@ class Channel:
                 # at a time): settled by the machine, then the ack/nack callbacks, no action
                 # objects (the table's outcome for this pair is the same handler).
                 machine.confirm(inbound)
-                if machine.confirms.waiting:
+                if machine.confirms.tokens:
                     self._settle(machine.confirms.resolve(inbound))
                 self._fire(inbound)
                 return
@@ -433,8 +434,8 @@ class Channel:
             self._raise_if_not_open()
         if self._loop_thread.ident != _get_ident():
             self._loop_thread.check()  # a thread other than the loop's (allowed before it ran)
-        if on_confirm is not None:
-            require_callable(on_confirm, "on_confirm")
+        if on_confirm is not None and not callable(on_confirm):
+            require_callable(on_confirm, "on_confirm")  # raises (a builtin check first: hot)
         mandatory = True if mandatory else False
         # Hot path (internals.md rule 5): a bytes body in one frame, to an (exchange, routing
         # key, mandatory) this channel has published to before: its method frame comes from
@@ -481,8 +482,14 @@ class Channel:
                     if machine.confirming:
                         # The one machine field the data plane writes: publish numbering.
                         machine.next_publish_tag += 1
-                    if on_confirm is not None:
-                        self._expect_confirm(on_confirm, exchange, routing_key, mandatory)
+                        if on_confirm is not None:  # _expect_confirm inline (a frame less)
+                            machine.confirms.expect(
+                                machine.next_publish_tag - 1,
+                                on_confirm,
+                                (exchange, routing_key) if mandatory else None,
+                            )
+                    elif on_confirm is not None:
+                        invoke(on_confirm, None)
                     return
         self._publish_checked(exchange, routing_key, body, properties, mandatory)
         if on_confirm is not None:
@@ -503,7 +510,7 @@ class Channel:
         else:
             invoke(on_confirm, None)
 
-    def _settle(self, settlements: List[Tuple[Any, Any]]) -> None:
+    def _settle(self, settlements: Iterable[Tuple[Any, Any]]) -> None:
         """Hand each settled publish its outcome (``on_confirm`` tokens, isolated)."""
         for on_confirm, outcome in settlements:
             try:
@@ -736,7 +743,7 @@ class Channel:
             elif kind is _DeliveryFrame:
                 self._on_inbound(action)
             elif kind is Confirmed:
-                if self._machine.confirms.waiting:
+                if self._machine.confirms.tokens:
                     self._settle(self._machine.confirms.resolve(action.frame))
                 self._fire(action.frame)
             elif kind is Opened:
@@ -788,7 +795,7 @@ class Channel:
     def _on_return(self, returned: Returned) -> None:
         method = returned.method
         machine = self._machine
-        if machine.confirms.waiting:
+        if machine.confirms.tokens:
             # Paired with its mandatory publish when that publish's ack comes (RabbitMQ sends
             # the Return first): the publish fails with UnroutableError then.
             machine.confirms.returned(

@@ -31,44 +31,10 @@ from amqpbase.channel import Channel
 from amqpbase.protocol.consumers import ConsumerQueues, cancelled_by_broker, cancelled_by_us
 
 from .._transport.transport import Transport
+from ._publish import PublishFuture, SettledBatch
 from ._tools import MessageQueue, ReceivedMessage, fail, settle, stream_of
 
 LOGGER = logging.getLogger("amqpbase.adapters.awaitable")
-
-_Method = frame.Method
-_Unroutable = exceptions.UnroutableError
-
-
-def _ignore_ack_nack(_reply: frame.Method) -> None:
-    """confirm_delivery's ack/nack callback: publishes are settled by the channel's engine."""
-
-
-class _PublishFuture(asyncio.Future[Optional[spec.Basic.Ack]]):
-    """The future of one confirm-mode publish, and the ``on_confirm`` token the channel's
-    settlement engine calls once with the outcome (hot path: one per confirmed publish, so
-    no closure is made per publish; ``channel`` is the only state it needs, for the
-    :class:`ReceivedMessage` of an ``UnroutableError``)."""
-
-    __slots__ = ("channel",)
-
-    channel: "FutureChannel"
-
-    def __call__(self, outcome: Any) -> None:
-        if self.done():
-            return  # its owner cancelled it: the engine still settles the publish
-        if type(outcome) is _Method:
-            self.set_result(outcome.method)
-        elif type(outcome) is _Unroutable:
-            fail(self, _Unroutable(
-                [ReceivedMessage(self.channel, *returned[1:]) for returned in outcome.messages]
-            ))
-        else:
-            fail(self, outcome)
-        transport = self.channel._transport
-        if transport is not None and not transport.flush_pending:  # no call once pending
-            # The settled future's callbacks run on the next turn; what they emit (the next
-            # publish) leaves in that same turn (confirm-w1: 2 epoll_waits per message, not 3).
-            transport.flush_behind_callbacks()
 
 
 class FutureChannel:
@@ -94,6 +60,9 @@ class FutureChannel:
         #: The connection's stream (``adapters/_transport``), for flush_behind_callbacks;
         #: None on a connection without one.
         self._transport: Optional[Transport] = stream_of(channel)
+        #: Runs the done-callbacks of the publish futures an ack frame settles from one loop
+        #: callback (``_publish.py``).
+        self._settled = SettledBatch(loop, self._transport, self._reveal)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_interrupted_callback(self._on_interrupted)
         channel.add_on_cancel_callback(self._on_broker_cancel)
@@ -164,7 +133,9 @@ class FutureChannel:
             done: "asyncio.Future[Any]" = self._loop.create_future()
             done.set_result(None)
             return done
-        future = self._rpc(self.impl.confirm_delivery, _ignore_ack_nack)
+        # The ack/nack callback (once per frame, after the engine settled its publishes)
+        # seals the batch of futures that frame settled.
+        future = self._rpc(self.impl.confirm_delivery, self._settled.seal)
         self._confirming = True  # Confirm.Select is sent or queued before any later publish
         return future
 
@@ -185,12 +156,20 @@ class FutureChannel:
         if not self._confirming:
             self.impl.basic_publish(exchange, routing_key, body, properties, mandatory)
             return self._done
-        future = _PublishFuture(loop=self._loop)
-        future.channel = self
+        future = PublishFuture(loop=self._loop)
+        future.settled_batch = self._settled
+        future.callback0 = None
         # The future is its own on_confirm token (no closure per publish); positional: a
         # keyword argument costs a dict lookup per call (Channel.basic_publish's note).
         self.impl.basic_publish(exchange, routing_key, body, properties, mandatory, future)
         return future
+
+    def _reveal(self, error: exceptions.UnroutableError) -> exceptions.UnroutableError:
+        """The awaitable API's view of an unroutable publish's error: its ``messages`` as
+        :class:`ReceivedMessage` of this channel."""
+        return exceptions.UnroutableError(
+            [ReceivedMessage(self, *returned[1:]) for returned in error.messages]
+        )
 
     def _on_return(self, _channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         message = ReceivedMessage(self, method, properties, body)

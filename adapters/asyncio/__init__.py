@@ -2,7 +2,13 @@
 and signature; no Tornado needed), and the awaitable API on it: ``await connect(parameters)``
 gives a :class:`FutureConnection` (the same classes as ``amqpbase.adapters.tornado``'s)."""
 
-from .._awaitable import FutureChannel, FutureConnection, MessageQueue, ReceivedMessage
+from .._awaitable import (
+    FutureChannel,
+    FutureConnection,
+    MessageQueue,
+    PublishFuture,
+    ReceivedMessage,
+)
 from .._awaitable import make_connect as _make_connect
 from .connection import AsyncioConnection
 
@@ -10,4 +16,4 @@ from .connection import AsyncioConnection
 connect = _make_connect(AsyncioConnection)
 
 __all__ = ["AsyncioConnection", "FutureChannel", "FutureConnection", "MessageQueue",
-           "ReceivedMessage", "connect"]
+           "PublishFuture", "ReceivedMessage", "connect"]

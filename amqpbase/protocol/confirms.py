@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from itertools import repeat
+from typing import Any, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from amqpbase import exceptions, spec
 
@@ -62,77 +63,149 @@ class _Returned:
 class ConfirmTracker:
     """Which publish tags (this object's numbering) are settled: every tag ``<= floor``, and
     ``above`` the ones settled out of order beyond it; and the publishes whose owner asked
-    for their result (``waiting``: tag -> ``(token, mandatory key or None)``, ascending tag
-    order). Publishing without a token costs nothing here."""
+    for their result (:attr:`tokens`, by tag). Publishing without a token costs nothing
+    here."""
 
-    __slots__ = ("floor", "above", "waiting", "returns")
+    __slots__ = ("floor", "above", "tokens", "first", "holes", "keys", "returns")
 
     def __init__(self) -> None:
         self.floor = 0
         self.above: Set[int] = set()
-        #: tag -> (token, key): insertion order is ascending tag order (tags only grow).
-        self.waiting: Dict[int, Tuple[Any, Optional[ReturnKey]]] = {}
+        #: The tokens of the publishes waiting for their result, dense by tag: ``tokens[i]``
+        #: is tag ``first + i``'s, None for a tag without one (published without a token, or
+        #: settled alone out of order); never None at index 0. Truthy exactly while a publish
+        #: waits (the data plane's test). A list, not a dict: a ``multiple`` settlement (one
+        #: per hundreds of publishes at a wide window) takes its tokens with one slice.
+        self.tokens: List[Any] = []
+        self.first = 0
+        #: How many None entries ``tokens`` holds (0: a settled slice needs no filtering).
+        self.holes = 0
+        #: tag -> ``(exchange, routing_key)`` of a waiting mandatory publish (ascending).
+        self.keys: Dict[int, ReturnKey] = {}
         self.returns: Deque[_Returned] = deque()
+
+    @property
+    def waiting(self) -> Dict[int, Any]:
+        """tag -> token of every publish waiting for its result, ascending; built on demand
+        (tests, diagnostics: the data plane reads :attr:`tokens`)."""
+        first = self.first
+        return {first + i: token for i, token in enumerate(self.tokens) if token is not None}
 
     # ----------------------------------------------------------------------------------------
     # Per-publish results
     # ----------------------------------------------------------------------------------------
 
     def expect(self, tag: int, token: Any, key: Optional[ReturnKey]) -> None:
-        """Publish ``tag`` wants its result, handed to ``token`` once. ``key``: the
-        ``(exchange, routing_key)`` of a mandatory publish (a Basic.Return may name it), else
-        None. A token whose owner lost interest stays until settled: it keeps the pairing of
-        later returns with their publishes right (the owner ignores the outcome)."""
-        self.waiting[tag] = (token, key)
+        """Publish ``tag`` (above every tag expected before) wants its result, handed to
+        ``token`` once. ``key``: the ``(exchange, routing_key)`` of a mandatory publish (a
+        Basic.Return may name it), else None. A token whose owner lost interest stays until
+        settled: it keeps the pairing of later returns with their publishes right (the owner
+        ignores the outcome)."""
+        tokens = self.tokens
+        if tokens:
+            gap = tag - self.first - len(tokens)
+            if gap:  # publishes without a token in between
+                tokens.extend([None] * gap)
+                self.holes += gap
+        else:
+            self.first = tag
+        tokens.append(token)
+        if key is not None:
+            self.keys[tag] = key
 
     def returned(self, payload: Any, key: ReturnKey, last_published: int) -> None:
         """A Basic.Return for ``key`` arrived; the publish it pairs with fails with
         ``UnroutableError([payload])`` when its ack comes. Kept only while a publish waits."""
-        if self.waiting:
+        if self.tokens:
             self.returns.append(_Returned(payload, key, last_published))
 
-    def resolve(self, inbound: Any) -> List[Settlement]:
+    def resolve(self, inbound: Any) -> Iterable[Settlement]:
         """The waiting publishes a broker Basic.Ack/Nack method frame ``inbound`` (its tag
         already in this object's numbering, see :meth:`ChannelMachine.confirm`) settles, with
-        their outcomes, in tag order; each leaves ``waiting`` (settled exactly once). An
-        acked publish's outcome is ``inbound`` itself."""
-        waiting = self.waiting
+        their outcomes, in tag order; each leaves :attr:`tokens` (settled exactly once). An
+        acked publish's outcome is ``inbound`` itself. Iterate the result once, at once."""
+        tokens = self.tokens
+        if not tokens:
+            return ()
         method = inbound.method
         tag = method.delivery_tag
+        first = self.first
         if method.multiple:
-            covered = []
-            for waiting_tag in waiting:  # ascending
-                if tag and waiting_tag > tag:
-                    break
-                covered.append(waiting_tag)
-            if not covered:
-                return []
-        elif tag in waiting:
-            covered = [tag]
+            count = len(tokens) if not tag else tag - first + 1
+            if count <= 0:
+                return ()
+            if count >= len(tokens):
+                settled, self.tokens = tokens, []
+                count = len(settled)
+            else:
+                settled = tokens[:count]
+                del tokens[:count]
+                self.first = first + count
+            if self.holes:
+                live = [token for token in settled if token is not None]
+                self.holes -= len(settled) - len(live)
+                if self.tokens and self.tokens[0] is None:
+                    self._trim()
+                tags: Sequence[int] = [
+                    first + i for i, token in enumerate(settled) if token is not None
+                ]
+                settled = live
+            else:
+                tags = range(first, first + count)
         else:
-            return []  # not waiting, or settled before by a multiple ack/nack that overtook it
-        settled = [(covered_tag, waiting.pop(covered_tag)) for covered_tag in covered]
+            index = tag - first
+            if index < 0 or index >= len(tokens) or tokens[index] is None:
+                return ()  # not waiting, or settled before by a multiple that overtook it
+            settled = [tokens[index]]
+            tags = (tag,)
+            if index:
+                tokens[index] = None
+                self.holes += 1
+            else:
+                del tokens[0]
+                self.first = first + 1
+                if tokens and tokens[0] is None:
+                    self._trim()
+        keys = self.keys
+        settled_keys: List[Tuple[int, ReturnKey]] = []
+        if keys:  # mandatory publishes wait: those settled now leave ``keys`` (ascending)
+            if method.multiple:
+                last = tags[-1]
+                settled_keys = [(t, keys.pop(t)) for t in [t for t in keys if t <= last]]
+            elif tag in keys:
+                settled_keys = [(tag, keys.pop(tag))]
         if type(method) is _NACK:
             # NackError(messages): amqpbase keeps no copy of published bodies; ``messages``
             # holds the delivery tag of the nacked publish.
-            results: List[Settlement] = [
-                (entry[0], exceptions.NackError([settled_tag])) for settled_tag, entry in settled
-            ]
             self._drop_stale_returns()
-            return results
+            return zip(settled, [exceptions.NackError([t]) for t in tags])
         if not self.returns:
-            return [(entry[0], inbound) for _tag, entry in settled]
-        matched = self._match_returns(tag, settled)
-        return [
-            (entry[0], exceptions.UnroutableError([matched[settled_tag]])
-             if settled_tag in matched else inbound)
-            for settled_tag, entry in settled
-        ]
+            return zip(settled, repeat(inbound))
+        if not settled_keys:  # no settled publish can take a return
+            self._drop_stale_returns()
+            return zip(settled, repeat(inbound))
+        matched = self._match_returns(tag, tags[-1], settled_keys)
+        return zip(settled, [
+            exceptions.UnroutableError([matched[t]]) if t in matched else inbound for t in tags
+        ])
+
+    def _trim(self) -> None:
+        """Drop the leading None entries of ``tokens`` (its first entry waits again)."""
+        tokens = self.tokens
+        count = 0
+        for token in tokens:
+            if token is not None:
+                break
+            count += 1
+        del tokens[:count]
+        self.first += count
+        self.holes -= count
 
     def _match_returns(
-        self, ack_tag: int, settled: List[Tuple[int, Tuple[Any, Optional[ReturnKey]]]]
+        self, ack_tag: int, last_settled: int, settled: List[Tuple[int, ReturnKey]]
     ) -> Dict[int, Any]:
-        """Pair the Basic.Returns received so far with the mandatory publishes an ack settles.
+        """Pair the Basic.Returns received so far with the mandatory publishes an ack settles
+        (``settled``: their ``(tag, key)``, ascending).
 
         A Return carries no delivery tag: it goes to a settled mandatory publish with the same
         exchange and routing key, published before the return arrived, not above the ack's tag
@@ -141,15 +214,14 @@ class ConfirmTracker:
         that can no longer match a waiting publish is dropped (the return callbacks saw it).
         """
         matched: Dict[int, Any] = {}
-        candidates = [(tag, entry[1]) for tag, entry in settled if entry[1] is not None]
-        ceiling = ack_tag if ack_tag else settled[-1][0]
+        ceiling = ack_tag if ack_tag else last_settled
         kept: Deque[_Returned] = deque()
         for returned in reversed(self.returns):
             limit = min(ceiling, returned.upper)
             chosen = next(
                 (
                     tag
-                    for tag, key in reversed(candidates)
+                    for tag, key in reversed(settled)
                     if tag <= limit and key == returned.key and tag not in matched
                 ),
                 None,
@@ -166,17 +238,19 @@ class ConfirmTracker:
     def _drop_stale_returns(self) -> None:
         """Forget returns that no waiting publish can pair with any more."""
         if self.returns:
-            lowest = next(iter(self.waiting), None)
+            lowest = self.first if self.tokens else None
             self.returns = deque(
                 r for r in self.returns if lowest is not None and lowest <= r.upper
             )
 
     def abandon(self, reason: BaseException) -> List[Settlement]:
         """The channel closed: every waiting publish fails with ``reason`` (internals.md
-        rule 8), in tag order; nothing waits afterwards."""
-        waiting, self.waiting = self.waiting, {}
+        rule 8), in tag order; nothing waits afterwards. A list (empty: nothing waited)."""
+        tokens, self.tokens = self.tokens, []
+        self.holes = 0
+        self.keys.clear()
         self.returns.clear()
-        return [(entry[0], reason) for entry in waiting.values()]
+        return [(token, reason) for token in tokens if token is not None]
 
     # ----------------------------------------------------------------------------------------
     # Settled tags (every confirm-mode publish, with or without a token)

@@ -12,10 +12,16 @@ from typing import Any, Generator, List
 import pytest
 import pytest_twisted
 from deferred_helpers import Amqp
-from flavours import AwaitableFlavour
+from flavours import AsyncioAwaitableFlavour, AwaitableFlavour
 
 from amqpbase import exceptions, spec
-from amqpbase.adapters.tornado import FutureChannel, FutureConnection, MessageQueue, connect
+from amqpbase.adapters.tornado import (
+    FutureChannel,
+    FutureConnection,
+    MessageQueue,
+    PublishFuture,
+    connect,
+)
 from amqpbase.credentials import PlainCredentials
 
 pytestmark = pytest.mark.broker
@@ -135,3 +141,42 @@ def test_cancelling_never_corrupts_the_channel(aio: AwaitableFlavour) -> Test:
         assert await channel.closed is reason
 
     yield aio.run(body)
+
+
+@pytest.mark.parametrize("adapter", ["tornado", "asyncio"])
+@pytest_twisted.inlineCallbacks
+def test_confirmed_publishes_are_futures_batched_per_ack_frame(amqp: Amqp, adapter: str) -> Test:
+    """A window of 1,000 confirmed publishes on the real broker (RabbitMQ acks with
+    ``multiple``): each is a ``PublishFuture`` (an ``asyncio.Future``), every done-callback runs
+    once, in publish order; a task awaiting one and cancelled,
+    and one cut off by ``wait_for``, are only detached; ``gather`` and ``shield`` take them."""
+    flavour = AwaitableFlavour(amqp) if adapter == "tornado" else AsyncioAwaitableFlavour(amqp)
+
+    async def body(f: AwaitableFlavour) -> None:
+        channel = await f.open_channel()
+        ok = await channel.queue_declare("", exclusive=True)
+        queue = ok.method.queue
+        await channel.confirm_delivery()
+        order: List[int] = []
+        futures = [channel.basic_publish("", queue, b"%d" % n) for n in range(1000)]
+        for n, future in enumerate(futures):
+            assert type(future) is PublishFuture and asyncio.isfuture(future)
+            future.add_done_callback(lambda done, n=n: order.append(n) if done.result() else None)
+
+        async def waits(future: Any) -> Any:
+            return await future
+
+        waiting = asyncio.ensure_future(waits(channel.basic_publish("", queue, b"task")))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(channel.basic_publish("", queue, b"cut off"), 0)
+        shielded = asyncio.shield(channel.basic_publish("", queue, b"shielded"))
+        acks = await asyncio.gather(*futures)
+        assert all(type(ack) is spec.Basic.Ack for ack in acks)
+        assert type(await shielded) is spec.Basic.Ack and waiting.cancelled()
+        assert order == list(range(1000))
+        declared = await channel.queue_declare(queue, passive=True)
+        assert declared.method.message_count == 1003 and channel.is_open
+
+    yield flavour.run(body)
