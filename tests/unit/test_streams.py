@@ -317,3 +317,34 @@ def test_top_level_exports() -> None:
                  "stream_queue_arguments"):
         assert name in amqpbase.__all__
         assert getattr(amqpbase, name) is getattr(amqpbase.streams, name)
+
+
+# -- cancelling a stream consumer -----------------------------------------------------------------
+
+
+def test_a_stream_delivery_to_a_cancelling_consumer_is_not_rejected() -> None:
+    """RabbitMQ closes the connection (540) on basic.reject for a stream queue: a delivery
+    that crosses our Basic.Cancel is handed back with a Reject (pika behaviour) unless it is
+    a stream delivery."""
+    from amqpbase.protocol.channel_machine import ChannelMachine
+    from amqpbase.protocol.channel_table import Send
+    from amqpbase.wire import frames
+
+    machine = ChannelMachine(1)
+    machine.open()
+    machine.receive(frames.Method(1, spec.Channel.OpenOk()))
+    machine.consume(spec.Basic.Consume(0, "s", "t"), "consumer")
+    machine.receive(frames.Method(1, spec.Basic.ConsumeOk("t")))
+    machine.cancel("t", False, None)
+
+    def arrive(tag: int, headers: Any) -> Any:
+        return machine.delivery(frames.Delivery(
+            1, spec.Basic.Deliver("t", tag, False, "", "s"),
+            spec.BasicProperties(headers=headers), b"x"))
+
+    assert arrive(1, {STREAM_OFFSET: 41}) == []
+    (reject,) = arrive(2, None)
+    assert type(reject) is Send and type(reject.method) is spec.Basic.Reject
+    assert reject.method.delivery_tag == 2 and reject.method.requeue
+    (reject,) = arrive(3, {"x-other": 1})
+    assert type(reject.method) is spec.Basic.Reject
