@@ -212,3 +212,33 @@ def test_the_broker_rules_the_helpers_document(
     session.driver.run_until(lambda: len(closed) == 2, what="the 406 for a transient stream")
     assert isinstance(closed[1], exceptions.ChannelClosedByBroker)
     assert closed[1].reply_code == 406 and "non-durable" in closed[1].reply_text
+
+
+def test_cancelling_a_stream_consumer_mid_flow_keeps_the_connection(
+    session: Session, connection: Tuple[Connection, Any], channel: Channel
+) -> None:
+    """Deliveries that cross our Basic.Cancel are not rejected on a stream (RabbitMQ would
+    close the connection, 540): the consumer ends, the connection and channel stay open."""
+    queue = fill(session, channel, 300)
+    conn, events = connection
+    consumer = StreamConsumer(session, conn, queue, StreamOffset.first(), prefetch=100)
+    session.driver.run_until(lambda: len(consumer.received) >= 10, what="10 deliveries")
+    cancelled: List[Any] = []
+    consumer.channel.basic_cancel(consumer.tag, callback=cancelled.append)
+    session.driver.run_until(lambda: cancelled, what="Basic.CancelOk")
+    session.driver.run_for(QUIET)
+    assert conn.is_open and consumer.channel.is_open and not events.closed
+    got = [offset for offset, _ in consumer.received]
+    assert got == list(range(len(got)))
+    # The channel still works: a new consumer on it resumes after what was processed.
+    resumed: Received = []
+
+    def on_message(ch: Channel, method: Any, properties: spec.BasicProperties,
+                   body: bytes) -> None:
+        resumed.append((delivered_offset(properties) or 0, body))
+        ch.basic_ack(method.delivery_tag)
+
+    consumer.channel.basic_consume(queue, on_message, arguments=stream_consume_arguments(
+        StreamOffset.after(got[-1])))
+    session.driver.run_until(lambda: len(resumed) >= 300 - len(got), what="the rest")
+    assert resumed == expected(range(len(got), 300))
