@@ -89,7 +89,7 @@ def test_named_offsets_are_longstrs(make: Any, name: str) -> None:
     assert offset == make() and hash(offset) == hash(make())
 
 
-# -- absolute offsets ------------------------------------------------------------------------------
+# -- absolute offsets -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("value", [0, 1, 5, 2**31, 2**63 - 1])
@@ -121,7 +121,7 @@ def test_after_is_the_next_offset() -> None:
         StreamOffset.after(False)
 
 
-# -- timestamps --------------------------------------------------------------------------------------
+# -- timestamps -----------------------------------------------------------------------------------
 
 
 def test_timestamp_from_an_aware_datetime_is_utc_seconds() -> None:
@@ -168,7 +168,7 @@ def test_timestamp_repr_round_trips_the_value() -> None:
     assert repr(offset) == f"StreamOffset.timestamp({offset.value!r})"
 
 
-# -- intervals --------------------------------------------------------------------------------------
+# -- intervals ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", ["1h", "30m", "7D", "1Y", "2M", "10s", "01h", "365D"])
@@ -205,7 +205,7 @@ def test_interval_refuses_other_values(value: Any, error: type) -> None:
         StreamOffset.interval(value)
 
 
-# -- StreamOffset as a value ---------------------------------------------------------------------------
+# -- StreamOffset as a value ----------------------------------------------------------------------
 
 
 def test_stream_offset_is_immutable_and_built_by_its_class_methods() -> None:
@@ -242,7 +242,7 @@ def test_consume_arguments_take_only_a_stream_offset(value: Any) -> None:
         stream_consume_arguments(value)
 
 
-# -- queue arguments --------------------------------------------------------------------------------
+# -- queue arguments ------------------------------------------------------------------------------
 
 
 def test_queue_arguments() -> None:
@@ -273,7 +273,7 @@ def test_queue_arguments_refuse(kwargs: Any, error: type, text: str) -> None:
         stream_queue_arguments(**kwargs)
 
 
-# -- the delivered offset ----------------------------------------------------------------------------
+# -- the delivered offset -------------------------------------------------------------------------
 
 
 def test_delivered_offset_reads_the_header() -> None:
@@ -309,7 +309,7 @@ def test_the_awaitable_message_exposes_its_offset() -> None:
     assert message({STREAM_OFFSET: 3}).stream_offset == 3
     assert message(None).stream_offset is None
     with pytest.raises(ValueError):
-        message({STREAM_OFFSET: "3"}).stream_offset
+        _ = message({STREAM_OFFSET: "3"}).stream_offset
 
 
 def test_top_level_exports() -> None:
