@@ -25,6 +25,12 @@ from amqpbase.exchange_type import ExchangeType
 from amqpbase.parameters import ConnectionParameters, SSLOptions, URLParameters
 from amqpbase.protocol.recovery import Recovery, RecoveryReport
 from amqpbase.spec import BasicProperties
+from amqpbase.streams import (
+    StreamOffset,
+    delivered_offset,
+    stream_consume_arguments,
+    stream_queue_arguments,
+)
 
 __version__ = "0.1.0"
 
@@ -58,8 +64,12 @@ __all__ = [
     "RecoveryReport",
     "SSLOptions",
     "SelectConnection",
+    "StreamOffset",
     "URLParameters",
     "__version__",
+    "delivered_offset",
     "exceptions",
     "spec",
+    "stream_consume_arguments",
+    "stream_queue_arguments",
 ]

@@ -27,7 +27,9 @@ F     nested table         ``dict``
 V     nothing              ``None``
 
 Encoding picks the tag from the Python type: ``bool`` → t; ``int`` → I (signed 32-bit) when
-it fits, else l (signed 64-bit), else :class:`UnsupportedAMQPFieldException`; ``float`` → d;
+it fits, else l (signed 64-bit), else :class:`UnsupportedAMQPFieldException`; an
+:class:`Int64` → l whatever its value (for arguments whose type is a long, e.g. RabbitMQ's
+``x-stream-offset``); ``float`` → d;
 ``Decimal`` → D; ``str`` → S; ``bytes``/``bytearray``/``memoryview`` → x; ``datetime`` → T
 (a naive datetime is taken as UTC, an aware one is converted; sub-second precision is
 dropped); ``Mapping`` → F; ``list``/``tuple`` → A; ``None`` → V.
@@ -171,6 +173,28 @@ def decode_long_string(data: Buffer, offset: int) -> Tuple[bytes, int]:
 # -- Encoding field values -------------------------------------------------------------------
 
 
+class Int64(int):
+    """An ``int`` that always goes on the wire as field type ``l`` (signed 64-bit).
+
+    A plain ``int`` is encoded as ``I`` when it fits 32 bits; wrap it when the receiver wants
+    the long type whatever the value (RabbitMQ reads an absolute ``x-stream-offset`` as a
+    long). Range-checked at construction (``ValueError``); a ``bool`` or a non-integral
+    value is a ``TypeError``. It compares, hashes and decodes as the plain ``int``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: int) -> "Int64":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"Int64 takes an int, got {type(value).__name__} {value!r}")
+        if not -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
+            raise ValueError(f"Int64: {value} does not fit a signed 64-bit field value")
+        return super().__new__(cls, value)
+
+    def __repr__(self) -> str:
+        return f"Int64({int(self)})"
+
+
 def _encode_decimal(value: decimal.Decimal) -> bytes:
     if not value.is_finite():
         raise UnsupportedAMQPFieldException(f"decimal {value!r} is not finite")
@@ -233,6 +257,8 @@ def _encode_value(value: Any, pieces: List[bytes], depth: int) -> None:
         pieces.append(_S_TAG_UINT32.pack(b"x", len(value)))
         pieces.append(value)
     # Subclasses (bool has none) and the rarer types.
+    elif kind is Int64:  # range checked at construction
+        pieces.append(_S_TAG_INT64.pack(b"l", value))
     elif isinstance(value, int):
         _encode_value(int(value), pieces, depth)
     elif isinstance(value, str):

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, NamedTuple, Optional, TypeVar
 
 from amqpbase import exceptions, spec
+from amqpbase.streams import delivered_offset
 
 from .._transport.transport import Transport
 
@@ -55,13 +56,21 @@ class ReceivedMessage(NamedTuple):
 
     - ``channel``: the :class:`FutureChannel` it arrived on;
     - ``method``: ``spec.Basic.Deliver`` (consumers) or ``spec.Basic.GetOk`` (``basic_get``);
-    - ``properties``: its ``spec.BasicProperties``; ``body``: ``bytes``.
+    - ``properties``: its ``spec.BasicProperties``; ``body``: ``bytes``;
+    - :attr:`stream_offset`: its stream offset (stream queues), computed when read.
     """
 
     channel: "FutureChannel"
     method: Any
     properties: spec.BasicProperties
     body: bytes
+
+    @property
+    def stream_offset(self) -> Optional[int]:
+        """The ``x-stream-offset`` header of a stream-queue delivery, None for any other
+        message; ``ValueError`` when the header is not an offset
+        (:func:`amqpbase.streams.delivered_offset`). Read on demand: no cost per message."""
+        return delivered_offset(self.properties)
 
     def ack(self, multiple: bool = False) -> "asyncio.Future[None]":
         """Acknowledge this message (Basic.Ack goes to the transport now; the awaitable is

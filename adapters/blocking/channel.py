@@ -41,6 +41,7 @@ from typing import (
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import require_callable
 from amqpbase.channel import Channel
+from amqpbase.streams import STREAM_OFFSET
 
 from .iothread import OUTBOX_HIGH, IOThread, Result
 
@@ -472,7 +473,7 @@ class BlockingChannel:
         """Cancel a consumer and wait for Basic.CancelOk. For an ``auto_ack`` consumer,
         returns the messages that arrived and were not dispatched yet, as
         ``(method, properties, body)``; for others they are rejected (requeued) and the
-        list is empty (pika)."""
+        list is empty (pika), except stream-queue deliveries (docs/streams.md)."""
         consumer = self._consumers.get(consumer_tag)
         if consumer is None:
             LOGGER.warning("User is attempting to cancel an unknown consumer=%s; already "
@@ -497,7 +498,12 @@ class BlockingChannel:
             return messages
         impl = self._impl
         assert impl is not None
-        for method, _properties, _body in messages:
+        for method, properties, _body in messages:
+            # RabbitMQ answers basic.reject on a stream queue by closing the CONNECTION (540
+            # NOT_IMPLEMENTED). A stream delivery (it carries x-stream-offset) stays in the
+            # stream anyway: leave it unacknowledged; the broker drops it at channel close.
+            if properties.headers and STREAM_OFFSET in properties.headers:
+                continue
             self._io.submit(impl.basic_reject, (method.delivery_tag, True))
         return []
 

@@ -52,6 +52,7 @@ from amqpbase.protocol.channel_table import (
     Send,
 )
 from amqpbase.protocol.confirms import ConfirmTracker
+from amqpbase.streams import STREAM_OFFSET
 from amqpbase.wire import frames
 
 LOGGER = logging.getLogger("amqpbase.channel")
@@ -83,6 +84,12 @@ _INPUT_OF: Dict[type, Input] = {
     spec.Channel.Close: Input.BROKER_CLOSE,
     spec.Channel.CloseOk: Input.CLOSE_OK,
 }
+
+
+def _is_stream_delivery(properties: Any) -> bool:
+    """A delivery from a RabbitMQ stream queue: it carries the x-stream-offset header."""
+    headers = properties.headers
+    return bool(headers) and STREAM_OFFSET in headers
 
 
 class ChannelMachine:
@@ -380,8 +387,10 @@ class ChannelMachine:
                          method.delivery_tag, tag, self.channel_number)
             return []
         if tag in self.cancelling:
-            # Consumer being cancelled: hand the message back (pika behaviour).
-            if tag in self.no_ack:
+            # Consumer being cancelled: hand the message back (pika behaviour). Not a stream
+            # delivery (it carries x-stream-offset): RabbitMQ answers basic.reject on a stream
+            # queue by closing the connection (540); it stays in the stream anyway.
+            if tag in self.no_ack or _is_stream_delivery(inbound.properties):
                 return []
             return [Send(spec.Basic.Reject(method.delivery_tag, True))]
         if tag in self.consumers:

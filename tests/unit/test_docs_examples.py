@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = tuple(
     REPO / "docs" / name
     for name in ("guide-select.md", "guide-tornado.md", "guide-asyncio.md", "guide-twisted.md",
-                 "porting-from-pika.md")
+                 "porting-from-pika.md", "streams.md")
 )
 RUN_MARKER = "<!-- run -->"
 RUN_TIMEOUT = 30.0
