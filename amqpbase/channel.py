@@ -637,8 +637,11 @@ class Channel:
             self._notify_observer("published", self, token, 0, error)
             raise
         machine = self._machine
-        tag = machine.next_publish_tag - 1 if machine.confirming else 0
-        self._notify_observer("published", self, token, tag, None)
+        try:
+            observer.published(self, token, machine.next_publish_tag - 1 if machine.confirming
+                               else 0, None)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook published")
 
     def _observed_confirm(self, inbound: frame.Method) -> None:
         method = inbound.method
@@ -647,7 +650,10 @@ class Channel:
 
     def _observed_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
         Channel.basic_ack(self, delivery_tag, multiple)
-        self._notify_observer("settled", self, "ack", delivery_tag, bool(multiple))
+        try:
+            self._observer.settled(self, "ack", delivery_tag, True if multiple else False)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook settled")
 
     def _observed_nack(
         self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
@@ -664,10 +670,11 @@ class Channel:
         ``deliver`` and ``delivered``, so a span can be current while it runs. What the
         consumer raises still reaches the core's isolation (logged there)."""
         observer = self._observer
+        deliver, delivered = observer.deliver, observer.delivered
 
         def observed(channel: Channel, method: Any, properties: Any, body: bytes) -> None:
             try:
-                token = observer.deliver(channel, queue, auto_ack, method, properties, body)
+                token = deliver(channel, queue, auto_ack, method, properties, body)
             except Exception:  # noqa: BLE001
                 _CALLBACK_LOGGER.exception("Exception in observer hook deliver")
                 consumer(channel, method, properties, body)
@@ -677,7 +684,10 @@ class Channel:
             except BaseException as error:
                 self._notify_observer("delivered", channel, token, error)
                 raise
-            self._notify_observer("delivered", channel, token, None)
+            try:
+                delivered(channel, token, None)
+            except Exception:  # noqa: BLE001
+                _CALLBACK_LOGGER.exception("Exception in observer hook delivered")
 
         return observed
 
