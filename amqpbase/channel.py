@@ -625,11 +625,13 @@ class Channel:
         """``basic_publish`` with an observer: ``publish`` before anything is encoded (it may
         return other properties: trace context headers), ``published`` after."""
         observer = self._observer
-        token = None
         try:
             properties, token = observer.publish(self, exchange, routing_key, body, properties)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the publish goes ahead unobserved
             _CALLBACK_LOGGER.exception("Exception in observer hook publish")
+            Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
+                                  on_confirm)
+            return
         try:
             Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
                                   on_confirm)

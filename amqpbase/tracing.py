@@ -93,7 +93,7 @@ class Tracing(Observer):
 
     @staticmethod
     def _message_attributes(attributes: Dict[str, Any], properties: Any, body: Any) -> None:
-        if properties is not None:
+        if isinstance(properties, _BasicProperties):
             if properties.message_id is not None:
                 attributes["messaging.message.id"] = str(properties.message_id)
             if properties.correlation_id is not None:
@@ -122,13 +122,10 @@ class Tracing(Observer):
             attributes=attributes)
         carrier: Dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
-        if carrier:
-            # Copy on write: a new BasicProperties with a new headers dict.
-            if properties is None or type(properties) is not _BasicProperties:
-                properties = _BasicProperties() if properties is None else copy.copy(
-                    properties)
-            else:
-                properties = copy.copy(properties)
+        if carrier and (properties is None or isinstance(properties, _BasicProperties)):
+            # Copy on write: a new BasicProperties with a new headers dict. (Anything else
+            # goes out as given: basic_publish refuses it, and the span records that.)
+            properties = _BasicProperties() if properties is None else copy.copy(properties)
             headers = dict(properties.headers) if properties.headers else {}
             headers.update(carrier)
             properties.headers = headers
