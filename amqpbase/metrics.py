@@ -129,6 +129,12 @@ class Metrics(Observer):
         result: Dict[str, float] = values()
         return result
 
+    def tracked(self) -> Tuple[int, int]:
+        """How many confirm-mode publishes and manual-ack deliveries are held unsettled now
+        (what settlements are counted against; auto-ack deliveries are never held)."""
+        return (sum(len(o) for o in list(self._publishes.values())),
+                sum(len(o) for o in list(self._deliveries.values())))
+
     # ---- connections -------------------------------------------------------------------
 
     def connection_opened(self, connection: Any) -> None:

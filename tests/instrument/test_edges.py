@@ -134,6 +134,7 @@ def test_consumer_settlements_count_the_deliveries_they_cover() -> None:
     rig.channel.basic_reject(5)
     rig.channel.basic_nack(0, multiple=True)  # the rest: 4, 6
     rig.channel.basic_ack(2)  # settled already: not counted again
+    assert rig.metrics.tracked() == (0, 0)
     counts = rig.counts()
     assert counts["messages_consumed"] == 6
     assert (counts["messages_acked"], counts["messages_rejected"],
@@ -147,7 +148,7 @@ def test_auto_ack_deliveries_are_not_kept() -> None:
     broker.send_content(1, spec.Basic.Deliver("ctag", 1, False, "", "q"),
                         spec.BasicProperties(), b"x")
     assert rig.counts()["messages_consumed"] == 1
-    assert rig.metrics._deliveries == {}  # noqa: SLF001 - nothing held for an auto-ack consumer
+    assert rig.metrics.tracked() == (0, 0)  # nothing held for an auto-ack consumer
 
 
 def test_blocked_time_is_counted_until_unblocked_or_closed() -> None:

@@ -13,17 +13,17 @@ from prometheus_client import CollectorRegistry, generate_latest
 from opentelemetry.sdk.trace import TracerProvider
 
 from amqpbase import ConnectionParameters, spec
-from amqpbase.adapters.select import SelectConnection
 from amqpbase.channel import Channel
 from amqpbase.instrument import Observer, Observers, Outstanding
 from amqpbase.metrics import COUNTERS, CounterCollector, Metrics, PrometheusExporter
 from amqpbase.tracing import Tracing
+from unit.harness import open_connection
 
 
 def _channel(observer: Any) -> Channel:
-    connection = SelectConnection(ConnectionParameters(observer=observer),
-                                  internal_connection_workflow=False)
-    return Channel(connection, 1, None, link=connection._link)  # noqa: SLF001 - test seam
+    connection, broker = open_connection(ConnectionParameters(observer=observer))
+    channel: Channel = broker.open_channel(1)
+    return channel
 
 
 def test_without_observer_the_per_message_methods_are_the_class_functions() -> None:
@@ -36,8 +36,9 @@ def test_without_observer_the_per_message_methods_are_the_class_functions() -> N
 
 def test_with_observer_they_are_replaced_once() -> None:
     channel = _channel(Metrics())
-    assert vars(channel)["basic_publish"].__func__ is Channel._observed_publish  # noqa: SLF001
-    assert vars(channel)["basic_ack"].__func__ is Channel._observed_ack  # noqa: SLF001
+    for name in ("basic_publish", "basic_ack", "basic_nack", "basic_reject"):
+        assert getattr(channel, name).__func__ is not getattr(Channel, name)
+        assert name in vars(channel)
     assert channel.callback_counts["Basic.Ack"] == 1
     assert channel.callback_counts["Basic.Nack"] == 1
 
