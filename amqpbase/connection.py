@@ -232,10 +232,11 @@ class Connection(metaclass=ABCMeta):
         self._on_open_callbacks.insert(0, lambda conn: observer.connection_opened(conn))
         self._on_close_callbacks.insert(
             0, lambda conn, reason: observer.connection_closed(conn, reason))
-        self._blocked_callbacks.append(lambda conn, _frame: observer.connection_blocked(conn))
-        self._unblocked_callbacks.append(
+        self.add_on_connection_blocked_callback(
+            lambda conn, _frame: observer.connection_blocked(conn))
+        self.add_on_connection_unblocked_callback(
             lambda conn, _frame: observer.connection_unblocked(conn))
-        self._recovery_succeeded_callbacks.append(
+        self.add_on_recovery_succeeded_callback(
             lambda conn, *_report: observer.connection_recovered(conn))
 
     @property

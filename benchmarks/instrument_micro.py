@@ -8,8 +8,8 @@ batches of ``--batch`` messages:
 - ``consume``: deliveries fed in one read, the consumer callback acks each one.
 
 Modes: ``off`` (no observer: the default), ``metrics`` (``amqpbase.metrics.Metrics``),
-``otel`` (``amqpbase.tracing.Tracing`` with the OpenTelemetry SDK, spans recorded and handed to
-a batch processor whose exporter drops them). ``--tree DIR`` imports amqpbase from another
+``otel`` (``amqpbase.tracing.Tracing`` with the OpenTelemetry SDK, every span recorded and handed
+synchronously to an exporter that drops it). ``--tree DIR`` imports amqpbase from another
 source tree (``benchmarks.tree``; mode ``off`` only when that tree predates issue 15), so the
 "off" path can be A/B'd against main:
 
