@@ -59,6 +59,7 @@ from amqpbase._channel_args import (
     require_uint,
 )
 from amqpbase.amqp_object import Method
+from amqpbase.instrument import Observer
 from amqpbase.protocol.channel_machine import ChannelMachine
 from amqpbase.protocol.channel_table import (
     Action,
@@ -598,7 +599,11 @@ class Channel:
         shadow the class's: the BlockingChannel, Deferred and awaitable flavours call them
         through the instance, so they are observed too) and the confirm hook (an
         ``add_callback``-style registration, which ``_fire`` runs for every Basic.Ack/Nack)."""
-        self.basic_publish = self._observed_publish  # type: ignore[method-assign]
+        if type(self._observer).publish is Observer.publish:
+            # The observer keeps the base (no-op) publish hook: skip that call per message.
+            self.basic_publish = self._counted_publish  # type: ignore[method-assign]
+        else:
+            self.basic_publish = self._observed_publish  # type: ignore[method-assign]
         self.basic_ack = self._observed_ack  # type: ignore[method-assign]
         self.basic_nack = self._observed_nack  # type: ignore[method-assign]
         self.basic_reject = self._observed_reject  # type: ignore[method-assign]
@@ -645,6 +650,30 @@ class Channel:
         except Exception:  # noqa: BLE001
             _CALLBACK_LOGGER.exception("Exception in observer hook published")
 
+    def _counted_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Union[bytes, bytearray, memoryview, str],
+        properties: Optional[spec.BasicProperties] = None,
+        mandatory: bool = False,
+        on_confirm: Optional[Callable[[Any], Any]] = None,
+    ) -> None:
+        """``basic_publish`` for an observer without a ``publish`` hook (metrics): only
+        ``published``, after."""
+        try:
+            Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
+                                  on_confirm)
+        except BaseException as error:
+            self._notify_observer("published", self, None, 0, error)
+            raise
+        machine = self._machine
+        try:
+            self._observer.published(self, None, machine.next_publish_tag - 1
+                                     if machine.confirming else 0, None)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook published")
+
     def _observed_confirm(self, inbound: frame.Method) -> None:
         method = inbound.method
         self._observer.confirmed(self, method.delivery_tag, bool(method.multiple),
@@ -673,6 +702,16 @@ class Channel:
         consumer raises still reaches the core's isolation (logged there)."""
         observer = self._observer
         deliver, delivered = observer.deliver, observer.delivered
+        if type(observer).delivered is Observer.delivered:
+            # Nothing to do after the callback (metrics): no frame around it.
+            def counted(channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+                try:
+                    deliver(channel, queue, auto_ack, method, properties, body)
+                except Exception:  # noqa: BLE001
+                    _CALLBACK_LOGGER.exception("Exception in observer hook deliver")
+                consumer(channel, method, properties, body)
+
+            return counted
 
         def observed(channel: Channel, method: Any, properties: Any, body: bytes) -> None:
             try:
