@@ -15,7 +15,6 @@ consumer span continues its producer's trace.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple
 
@@ -328,4 +327,4 @@ async def deferred_connect(params: ConnectionParameters) -> Any:
 
 
 __all__ = ["Scenario", "CallbackClient", "BlockingClient", "FlavourClient", "run_sync",
-           "deferred_connect", "asyncio"]
+           "deferred_connect"]

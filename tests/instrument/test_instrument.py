@@ -38,8 +38,8 @@ def test_blocking(amqp: Amqp) -> None:
 @pytest.mark.parametrize("name", sorted(FLAVOURS))
 @pytest_twisted.inlineCallbacks
 def test_flavour(name: str, amqp: Amqp) -> Generator[Any, Any, None]:
-    flavour = FLAVOURS[name](amqp)
-    connect = deferred_connect if name == "deferred" else flavour.connect_function  # type: ignore[attr-defined]
+    flavour: Any = FLAVOURS[name](amqp)
+    connect = deferred_connect if name == "deferred" else flavour.connect_function
     scenario = Scenario(amqp.params)
 
     async def body(_flavour: Any) -> None:
