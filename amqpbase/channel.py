@@ -60,6 +60,7 @@ from amqpbase._channel_args import (
     require_uint,
 )
 from amqpbase.amqp_object import Method
+from amqpbase.instrument import Observer
 from amqpbase.protocol.channel_machine import ChannelMachine
 from amqpbase.protocol.channel_table import (
     Action,
@@ -222,6 +223,13 @@ class Channel:
         )
         self._recovery_handlers: Optional[RecoverableChannel] = None
         self._link.attach(channel_number, self._handlers)
+        # Instrumentation (amqpbase.instrument), chosen once here: with an observer the
+        # per-message methods become their observed versions (instance attributes), so a
+        # channel without one runs exactly the code it ran before (no test per message).
+        observer = getattr(self._link, "observer", None)
+        self._observer: Any = observer
+        if observer is not None:
+            self._observe()
 
     # ----------------------------------------------------------------------------------------
     # Properties and small helpers
@@ -591,6 +599,149 @@ class Channel:
             )
 
     # ----------------------------------------------------------------------------------------
+    # Instrumentation (amqpbase.instrument): only a channel whose connection has an observer
+    # runs any of this; each observer call is isolated like a user callback (rule 7)
+    # ----------------------------------------------------------------------------------------
+
+    def _observe(self) -> None:
+        """Install the observed versions of the per-message methods (instance attributes
+        shadow the class's: the BlockingChannel, Deferred and awaitable flavours call them
+        through the instance, so they are observed too) and the confirm hook (an
+        ``add_callback``-style registration, which ``_fire`` runs for every Basic.Ack/Nack)."""
+        if type(self._observer).publish is Observer.publish:
+            # The observer keeps the base (no-op) publish hook: skip that call per message.
+            self.basic_publish = self._counted_publish  # type: ignore[method-assign]
+        else:
+            self.basic_publish = self._observed_publish  # type: ignore[method-assign]
+        self.basic_ack = self._observed_ack  # type: ignore[method-assign]
+        self.basic_nack = self._observed_nack  # type: ignore[method-assign]
+        self.basic_reject = self._observed_reject  # type: ignore[method-assign]
+        for cls in (spec.Basic.Ack, spec.Basic.Nack):
+            self._method_callbacks.setdefault(cls, []).append(
+                Registration(self._observed_confirm, None, False)
+            )
+
+    def _notify_observer(self, hook: str, *args: Any) -> None:
+        try:
+            getattr(self._observer, hook)(*args)
+        except Exception:  # noqa: BLE001 - an observer never changes what the core does
+            _CALLBACK_LOGGER.exception("Exception in observer hook %s", hook)
+
+    def _observed_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Union[bytes, bytearray, memoryview, str],
+        properties: Optional[spec.BasicProperties] = None,
+        mandatory: bool = False,
+        on_confirm: Optional[Callable[[Any], Any]] = None,
+    ) -> None:
+        """``basic_publish`` with an observer: ``publish`` before anything is encoded (it may
+        return other properties: trace context headers), ``published`` after."""
+        observer = self._observer
+        try:
+            properties, token = observer.publish(self, exchange, routing_key, body, properties)
+        except Exception:  # noqa: BLE001 - the publish goes ahead unobserved
+            _CALLBACK_LOGGER.exception("Exception in observer hook publish")
+            Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
+                                  on_confirm)
+            return
+        try:
+            Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
+                                  on_confirm)
+        except BaseException as error:
+            self._notify_observer("published", self, token, 0, error)
+            raise
+        machine = self._machine
+        try:
+            observer.published(self, token, machine.next_publish_tag - 1 if machine.confirming
+                               else 0, None)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook published")
+
+    def _counted_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: Union[bytes, bytearray, memoryview, str],
+        properties: Optional[spec.BasicProperties] = None,
+        mandatory: bool = False,
+        on_confirm: Optional[Callable[[Any], Any]] = None,
+    ) -> None:
+        """``basic_publish`` for an observer without a ``publish`` hook (metrics): only
+        ``published``, after."""
+        try:
+            Channel.basic_publish(self, exchange, routing_key, body, properties, mandatory,
+                                  on_confirm)
+        except BaseException as error:
+            self._notify_observer("published", self, None, 0, error)
+            raise
+        machine = self._machine
+        try:
+            self._observer.published(self, None, machine.next_publish_tag - 1
+                                     if machine.confirming else 0, None)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook published")
+
+    def _observed_confirm(self, inbound: frame.Method) -> None:
+        method = inbound.method
+        self._observer.confirmed(self, method.delivery_tag, bool(method.multiple),
+                                 type(method) is _BasicAck)
+
+    def _observed_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
+        Channel.basic_ack(self, delivery_tag, multiple)
+        try:
+            self._observer.settled(self, "ack", delivery_tag, True if multiple else False)
+        except Exception:  # noqa: BLE001
+            _CALLBACK_LOGGER.exception("Exception in observer hook settled")
+
+    def _observed_nack(
+        self, delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
+    ) -> None:
+        Channel.basic_nack(self, delivery_tag, multiple, requeue)
+        self._notify_observer("settled", self, "nack", delivery_tag, bool(multiple))
+
+    def _observed_reject(self, delivery_tag: int = 0, requeue: bool = True) -> None:
+        Channel.basic_reject(self, delivery_tag, requeue)
+        self._notify_observer("settled", self, "reject", delivery_tag, False)
+
+    def _observed_consumer(self, queue: str, auto_ack: bool, consumer: _Callback) -> _Callback:
+        """``consumer`` (a ``basic_consume`` or ``basic_get`` callback) between the observer's
+        ``deliver`` and ``delivered``, so a span can be current while it runs. What the
+        consumer raises still reaches the core's isolation (logged there)."""
+        observer = self._observer
+        deliver, delivered = observer.deliver, observer.delivered
+        if type(observer).delivered is Observer.delivered:
+            # Nothing to do after the callback (metrics): no frame around it.
+            def counted(channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+                try:
+                    deliver(channel, queue, auto_ack, method, properties, body)
+                except Exception:  # noqa: BLE001
+                    _CALLBACK_LOGGER.exception("Exception in observer hook deliver")
+                consumer(channel, method, properties, body)
+
+            return counted
+
+        def observed(channel: Channel, method: Any, properties: Any, body: bytes) -> None:
+            try:
+                token = deliver(channel, queue, auto_ack, method, properties, body)
+            except Exception:  # noqa: BLE001
+                _CALLBACK_LOGGER.exception("Exception in observer hook deliver")
+                consumer(channel, method, properties, body)
+                return
+            try:
+                consumer(channel, method, properties, body)
+            except BaseException as error:
+                self._notify_observer("delivered", channel, token, error)
+                raise
+            try:
+                delivered(channel, token, None)
+            except Exception:  # noqa: BLE001
+                _CALLBACK_LOGGER.exception("Exception in observer hook delivered")
+
+        return observed
+
+    # ----------------------------------------------------------------------------------------
     # Applying the machine's actions (control frames, RPC replies, closing)
     # ----------------------------------------------------------------------------------------
 
@@ -747,6 +898,8 @@ class Channel:
                     self._settle(self._machine.confirms.resolve(action.frame))
                 self._fire(action.frame)
             elif kind is Opened:
+                if self._observer is not None and self._machine.incarnation == 1:
+                    self._notify_observer("channel_opened", self)
                 callback = self._on_open_callback
                 self._on_open_callback = None
                 if callback is not None:
@@ -795,6 +948,8 @@ class Channel:
     def _on_return(self, returned: Returned) -> None:
         method = returned.method
         machine = self._machine
+        if self._observer is not None:
+            self._notify_observer("returned", self, method, returned.properties, returned.body)
         if machine.confirms.tokens:
             # Paired with its mandatory publish when that publish's ack comes (RabbitMQ sends
             # the Return first): the publish fails with UnroutableError then.
@@ -842,6 +997,8 @@ class Channel:
             self._settle(abandoned)
         self._on_open_callback = None
         self._recovering = False
+        if self._observer is not None:
+            self._notify_observer("channel_closed", self, closed.reason)
         if self._topology is not None:
             self._topology.forget_channel(self.channel_number)
         callbacks = self._on_close_callbacks
@@ -943,6 +1100,9 @@ class Channel:
             0, queue, consumer_tag, False, bool(auto_ack), bool(exclusive), False, arguments
         )
         check_encodable(method)
+        if self._observer is not None:
+            on_message_callback = self._observed_consumer(queue, bool(auto_ack),
+                                                          on_message_callback)
         topology = self._topology
         if topology is not None:
             callback = self._recording_consumer(method, on_message_callback, callback)
@@ -987,6 +1147,8 @@ class Channel:
             raise exceptions.DuplicateGetOkCallback()
         method = spec.Basic.Get(0, queue, bool(auto_ack))
         check_encodable(method)
+        if self._observer is not None:
+            callback = self._observed_consumer(queue, bool(auto_ack), callback)
         self._apply(self._machine.get(method, callback))
 
     def basic_qos(

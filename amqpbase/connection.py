@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from amqpbase import exceptions, frame, spec
 from amqpbase._callbacks import invoke, require_callable
+from amqpbase.instrument import Observer
 from amqpbase.link import ConnectionLink
 from amqpbase.parameters import ConnectionParameters, Parameters
 from amqpbase.protocol import connection_actions as act
@@ -222,9 +223,45 @@ class Connection(metaclass=ABCMeta):
         self._queue_renamed_callbacks: List[Callable[..., Any]] = []
         if recovery is not None:
             self._enable_recovery(recovery, None)
+        observer = parameters.observer
+        if observer is not None:
+            self._install_observer(observer)
 
         if internal_connection_workflow:
             self._run(self._machine.start())
+
+    def _install_observer(self, observer: Observer) -> None:
+        """Instrumentation (``amqpbase.instrument``), chosen once: the connection-level hooks
+        become ordinary callbacks (registered first, so they run before the user's), and the
+        link carries the observer to every channel this connection makes. Nothing is added
+        to a per-message path here."""
+        self._link.observer = observer
+        self._on_open_callbacks.insert(0, lambda conn: observer.connection_opened(conn))
+        self._on_close_callbacks.insert(
+            0, lambda conn, reason: observer.connection_closed(conn, reason))
+        self.add_on_connection_blocked_callback(
+            lambda conn, _frame: observer.connection_blocked(conn))
+        self.add_on_connection_unblocked_callback(
+            lambda conn, _frame: observer.connection_unblocked(conn))
+        self.add_on_recovery_succeeded_callback(
+            lambda conn, *_report: observer.connection_recovered(conn))
+
+    @property
+    def observer(self) -> Optional[Observer]:
+        """The instrumentation observer (``parameters.observer`` when the connection was
+        made), or None."""
+        observer: Optional[Observer] = self._link.observer
+        return observer
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes handed to the transport over this connection's life (every incarnation)."""
+        return self._link.bytes_sent
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes received from the broker over this connection's life (every incarnation)."""
+        return self._link.bytes_received
 
     def _enable_recovery(
         self, recovery: Recovery, endpoints: Optional[Sequence[Parameters]]

@@ -61,6 +61,9 @@ class ConnectionLink:
         #: Automatic recovery's recorded topology (``amqpbase.protocol.topology.Topology``),
         #: None without recovery: channels record what they declare in it.
         self.topology: Any = None
+        #: The connection's instrumentation observer (``amqpbase.instrument``), None without
+        #: one: a channel reads it once, when it is made.
+        self.observer: Any = None
         #: number -> the channel's ``on_inbound`` (the per-frame lookup) and all its handlers.
         self.routes: Dict[int, Callable[[Any], None]] = {}
         self.handlers: Dict[int, ChannelHandlers] = {}

@@ -51,6 +51,7 @@ from typing import (
 from amqpbase import fieldtable
 from amqpbase._amqp_url import iter_query, split_url, tls_settings_from_query
 from amqpbase.credentials import VALID_TYPES, CredentialsType, PlainCredentials
+from amqpbase.instrument import Observer
 
 __all__ = [
     "CLIENT_VERSION", "PRODUCT", "TCP_OPTION_NAMES", "ConnectionParameters", "HeartbeatType",
@@ -226,6 +227,13 @@ def _client_properties(name: str, value: Any) -> Optional[Dict[str, Any]]:
     return copy.deepcopy(value)
 
 
+def _observer(name: str, value: Any) -> Optional[Observer]:
+    if value is None or isinstance(value, Observer):
+        return value
+    raise TypeError(f"{name} must be None or an amqpbase.instrument.Observer, got "
+                    f"{_shown(value)}")
+
+
 def _tcp_options(name: str, value: Any) -> Optional[Dict[str, int]]:
     if value is None:
         return None
@@ -327,7 +335,7 @@ class Parameters:
         "_blocked_connection_timeout", "_channel_max", "_client_properties",
         "_connection_attempts", "_credentials", "_frame_max", "_heartbeat", "_host", "_locale",
         "_port", "_retry_delay", "_socket_timeout", "_stack_timeout", "_ssl_options",
-        "_virtual_host", "_tcp_options",
+        "_virtual_host", "_tcp_options", "_observer",
     )  # fmt: skip
 
     DEFAULT_USERNAME: str = "guest"
@@ -351,6 +359,7 @@ class Parameters:
     DEFAULT_SSL_PORT: int = 5671
     DEFAULT_VIRTUAL_HOST: str = "/"
     DEFAULT_TCP_OPTIONS: Optional[Dict[str, int]] = None
+    DEFAULT_OBSERVER: Optional[Observer] = None
 
     blocked_connection_timeout = _Setting(
         _optional(_number(allow_zero=True)),
@@ -430,6 +439,14 @@ class Parameters:
         Stored as a copy.""",
     )
     virtual_host = _Setting(_shortstr, """RabbitMQ virtual host, a shortstr (default '/').""")
+    observer = _Setting(
+        _observer,
+        """``None`` (default: no instrumentation, nothing runs per message) or an
+        :class:`amqpbase.instrument.Observer` (``amqpbase.metrics.Metrics``,
+        ``amqpbase.tracing.Tracing``, several in ``amqpbase.instrument.Observers``) that
+        every connection made with these parameters reports to (docs/metrics.md). Kept by
+        reference (one observer may serve many connections).""",
+    )
 
     def __init__(self) -> None:
         self.blocked_connection_timeout = self.DEFAULT_BLOCKED_CONNECTION_TIMEOUT
@@ -448,6 +465,7 @@ class Parameters:
         self.ssl_options = self.DEFAULT_SSL_OPTIONS
         self.virtual_host = self.DEFAULT_VIRTUAL_HOST
         self.tcp_options = self.DEFAULT_TCP_OPTIONS
+        self.observer = self.DEFAULT_OBSERVER
 
     def __repr__(self) -> str:
         """pika's format; credentials (and so the password) are deliberately left out."""
@@ -499,6 +517,7 @@ class ConnectionParameters(Parameters):
         blocked_connection_timeout: Union[float, None, _DefaultType] = _DEFAULT,
         client_properties: Union[Dict[str, Any], None, _DefaultType] = _DEFAULT,
         tcp_options: Union[Dict[str, int], None, _DefaultType] = _DEFAULT,
+        observer: Union[Observer, None, _DefaultType] = _DEFAULT,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -515,6 +534,7 @@ class ConnectionParameters(Parameters):
             ("retry_delay", retry_delay), ("socket_timeout", socket_timeout),
             ("stack_timeout", stack_timeout), ("ssl_options", ssl_options),
             ("virtual_host", virtual_host), ("tcp_options", tcp_options),
+            ("observer", observer),
         )  # fmt: skip
         for name, value in given:
             if value is not _DEFAULT:

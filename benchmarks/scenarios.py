@@ -48,6 +48,11 @@ CLIENTS = (
     # the plain asyncio loop (no Tornado): the callback API on AsyncioConnection and the
     # awaitable API on amqpbase.adapters.asyncio.connect
     "amqpbase-asyncio", "amqpbase-awaitable-asyncio",
+    # issue 15: the callback API with instrumentation installed (ConnectionParameters
+    # observer): "+metrics" counts into amqpbase.metrics' in-process collector, "+otel" traces
+    # with the OpenTelemetry SDK (every span recorded and exported to a sink that drops it)
+    "amqpbase-select+metrics", "amqpbase-select+otel",
+    "amqpbase-tornado+metrics", "amqpbase-tornado+otel",
 )
 #: The clients that are not the callback API: no memory scenarios.
 API_CLIENTS = ("pika-twisted", "amqpbase-deferred", "amqpbase-awaitable",
@@ -152,7 +157,36 @@ class Meter:
 # loops (what a run needs from an event loop: a connection on it, call soon/later, run, stop)
 
 
+def make_observer(instrument: str) -> Any:
+    """The observer of a ``+metrics`` / ``+otel`` client variant (issue 15)."""
+    if instrument == "metrics":
+        from amqpbase.metrics import Metrics
+
+        return Metrics()
+    if instrument == "otel":
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        from amqpbase.tracing import Tracing
+
+        class Drop(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        # Every span is made, ended and handed to the exporter, synchronously (a batch
+        # processor's queue overflows at these rates and drops spans, which would flatter
+        # the figure); the exporter's own cost (network, serialisation) is left out.
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Drop()))
+        return Tracing(tracer_provider=provider)
+    raise ValueError(f"unknown instrumentation {instrument!r}")
+
+
 class Loop:
+    #: "" or the client variant's instrumentation ("metrics", "otel"; amqpbase only)
+    instrument = ""
+
     def __init__(self, library: str) -> None:
         self.library = library
 
@@ -178,7 +212,10 @@ class Loop:
             return pika.URLParameters(url)
         from amqpbase.parameters import URLParameters
 
-        return URLParameters(url)
+        params = URLParameters(url)
+        if self.instrument:
+            params.observer = make_observer(self.instrument)
+        return params
 
 
 class SelectLoop(Loop):
@@ -620,6 +657,7 @@ def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = No
     count = count or scenario.count
     queue = queue or f"bench-{scenario.name}-{client}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     library, loop_name = client.split("-", 1)
+    loop_name, _, instrument = loop_name.partition("+")
     header = {"client": client, "library": library, "loop": loop_name,
               "scenario": scenario.name, "queue": queue}
     if scenario.kind in ("consume", "mem-consume"):
@@ -637,7 +675,9 @@ def run_one(client: str, scenario_name: str, url: str, count: Optional[int] = No
 
         run = RUNS[client](url=url, deadline=deadline, **kwargs)
     else:
-        run = CallbackRun(LOOPS[loop_name](library), url, deadline, **kwargs)
+        loop = LOOPS[loop_name](library)
+        loop.instrument = instrument
+        run = CallbackRun(loop, url, deadline, **kwargs)
     return {**header, **run.execute()}
 
 

@@ -96,6 +96,7 @@ PARAMETER_CASES: Dict[str, List[Tuple[Any, Type[Exception]]]] = {
     "tcp_options": [([1], TypeError), ({1: 1}, TypeError), ({"TCP_KEEPIDLE": "1"}, TypeError),
                     ({"SO_NOPE": 1}, ValueError), ({"TCP_KEEPIDLE": -1}, ValueError),
                     ({"TCP_KEEPIDLE": 2**31}, ValueError)],
+    "observer": [(object(), TypeError), ("metrics", TypeError), (print, TypeError)],
 }  # fmt: skip
 
 
