@@ -828,6 +828,8 @@ class Channel:
         abandoned = machine.confirms.abandon(lost)
         if abandoned:
             self._settle(abandoned)
+        if self._observer is not None:
+            self._notify_observer("channel_suspended", self, lost)
         if unconfirmed:
             LOGGER.warning("%r: the link dropped with %d publish(es) unconfirmed (tags %d..%d)",
                            self, len(unconfirmed), unconfirmed[0], unconfirmed[-1])

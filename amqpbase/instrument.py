@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from amqpbase.exceptions import ConfirmLostError
 from amqpbase.spec import Basic, BasicProperties
 
 #: ``amqpbase.channel.Channel`` / ``amqpbase.connection.Connection`` (a layer above this one,
@@ -68,6 +69,12 @@ class Observer:
 
     def channel_closed(self, channel: Channel, reason: BaseException) -> None:
         """The channel closed for good (its on-close callbacks run after this)."""
+
+    def channel_suspended(self, channel: Channel, lost: ConfirmLostError) -> None:
+        """The link dropped and recovery will re-open this channel (docs/recovery.md): the
+        publishes whose confirms were outstanding are lost (``lost.delivery_tags``; no Ack or
+        Nack will come for them) and this incarnation's unsettled deliveries can no longer be
+        settled (their tags are stale). Called before the channel's confirms-lost callbacks."""
 
     # ---- publishing --------------------------------------------------------------------
 
@@ -169,6 +176,10 @@ class Observers(Observer):
     def channel_closed(self, channel: Channel, reason: BaseException) -> None:
         for observer in self.observers:
             observer.channel_closed(channel, reason)
+
+    def channel_suspended(self, channel: Channel, lost: ConfirmLostError) -> None:
+        for observer in self.observers:
+            observer.channel_suspended(channel, lost)
 
     def publish(
         self,

@@ -35,6 +35,8 @@ COUNTERS: Dict[str, str] = {
     "messages_confirmed": "Published messages the broker acked (publisher confirms)",
     "messages_nacked": "Published messages the broker nacked (publisher confirms)",
     "messages_returned": "Mandatory messages the broker returned (Basic.Return)",
+    "messages_confirm_lost": "Published messages whose confirm was lost when the link dropped "
+                             "(ConfirmLostError; automatic recovery)",
     "messages_consumed": "Messages delivered to consumers (Basic.Deliver and Basic.GetOk)",
     "messages_acked": "Delivered messages the consumer acked",
     "messages_nacked_by_consumer": "Delivered messages the consumer nacked",
@@ -175,6 +177,14 @@ class Metrics(Observer):
     def channel_closed(self, channel: Any, reason: BaseException) -> None:
         self._add("channels_closed", 1)
         self._publishes.pop(channel, None)
+        self._deliveries.pop(channel, None)
+
+    def channel_suspended(self, channel: Any, lost: Any) -> None:
+        # Recovery re-opens the channel: what this incarnation left unsettled never settles
+        # (no confirm comes for a lost publish; a stale delivery tag cannot be acked).
+        outstanding = self._publishes.pop(channel, None)
+        if outstanding is not None and outstanding.values:
+            self._add("messages_confirm_lost", len(outstanding.clear()))
         self._deliveries.pop(channel, None)
 
     # ---- messages ----------------------------------------------------------------------

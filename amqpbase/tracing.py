@@ -176,11 +176,18 @@ class Tracing(Observer):
                 return
 
     def channel_closed(self, channel: Any, reason: BaseException) -> None:
+        self._end_pending(channel, reason, "channel closed before the confirm")
+
+    def channel_suspended(self, channel: Any, lost: Any) -> None:
+        self._end_pending(channel, lost, "confirm lost: the link dropped")
+
+    def _end_pending(self, channel: Any, reason: BaseException, description: str) -> None:
+        """End the channel's producer spans still waiting for a confirm, as errors."""
         pending = self._pending.pop(channel, None)
         if pending is None:
             return
         for span, _exchange, _key in pending.clear():
-            span.set_status(Status(StatusCode.ERROR, "channel closed before the confirm"))
+            span.set_status(Status(StatusCode.ERROR, description))
             span.set_attribute("error.type", type(reason).__qualname__)
             span.end()
 

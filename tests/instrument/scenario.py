@@ -99,7 +99,7 @@ class Scenario:
             "connections_opened": 1, "connections_closed": 1, "connections_recovered": 0,
             "channels_opened": 1, "channels_closed": 1,
             "messages_published": 5, "messages_confirmed": 5, "messages_nacked": 0,
-            "messages_returned": 1, "messages_consumed": 4,
+            "messages_returned": 1, "messages_confirm_lost": 0, "messages_consumed": 4,
             "messages_acked": 2, "messages_nacked_by_consumer": 1, "messages_rejected": 1,
             "blocked_seconds": 0,
         }  # fmt: skip

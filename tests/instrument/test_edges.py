@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -16,23 +16,26 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from amqpbase import spec
+from amqpbase import exceptions, spec
 from amqpbase.instrument import Observer, Observers
 from amqpbase.metrics import Metrics
 from amqpbase.parameters import ConnectionParameters
+from amqpbase.protocol.recovery import Recovery
 from amqpbase.tracing import Tracing
-from unit.harness import MemoryConnection, ScriptedBroker, open_connection
+from unit.harness import MemoryConnection, ScriptedBroker
 
 
 class Rig:
-    def __init__(self, *extra: Observer) -> None:
+    def __init__(self, *extra: Observer, recovery: Optional[Recovery] = None) -> None:
         self.metrics = Metrics()
         self.exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.tracing = Tracing(tracer_provider=provider)
         params = ConnectionParameters(observer=Observers(*extra, self.metrics, self.tracing))
-        self.connection, self.broker = open_connection(params)
+        self.connection = MemoryConnection(params, recovery=recovery)
+        self.broker = ScriptedBroker(self.connection)
+        self.broker.handshake()
         self.channel = self.broker.open_channel(1)
 
     def confirm_mode(self) -> None:
@@ -83,6 +86,33 @@ def test_channel_close_ends_the_open_producer_spans_with_an_error() -> None:
     assert span.attributes["error.type"] == "ChannelClosedByBroker"
     counts = rig.counts()
     assert counts["channels_opened"] == 1 and counts["channels_closed"] == 1
+
+
+def test_a_link_lost_under_recovery_ends_what_the_incarnation_left_unsettled() -> None:
+    """Recovery suspends the channel: its outstanding publishes are counted as confirm-lost
+    (never confirmed or nacked) and their spans end as errors; its unsettled deliveries are
+    forgotten, so the next incarnation's settlements count only their own."""
+    rig = Rig(recovery=Recovery(initial_delay=0.0))
+    connection, broker = rig.connection, rig.broker
+    rig.confirm_mode()
+    for _ in range(3):
+        rig.channel.basic_publish("", "q", b"x")
+    broker.send(1, spec.Basic.Ack(1, False))
+    rig.channel.basic_consume("q", lambda *args: None, consumer_tag="c")
+    broker.send(1, spec.Basic.ConsumeOk("c"))
+    broker.send_content(1, spec.Basic.Deliver("c", 1, False, "", "q"), spec.BasicProperties(),
+                        b"m")
+    assert rig.metrics.tracked() == (2, 1)
+    connection.lose_stream(exceptions.StreamLostError("link cut"))
+
+    counts = rig.counts()
+    assert counts["messages_confirmed"] == 1 and counts["messages_nacked"] == 0
+    assert counts["messages_confirm_lost"] == 2
+    lost = [s for s in rig.spans("PRODUCER") if s.status.status_code is StatusCode.ERROR]
+    assert sorted(s.attributes["messaging.rabbitmq.message.delivery_tag"] for s in lost) == [2, 3]
+    assert {s.attributes["error.type"] for s in lost} == {"ConfirmLostError"}
+    assert counts["channels_closed"] == 0  # suspended, not closed
+    assert rig.metrics.tracked() == (0, 0)  # nothing of the old incarnation is held
 
 
 def test_a_publish_that_raises_is_not_counted_and_its_span_records_it() -> None:
