@@ -321,6 +321,7 @@ class Run:
         self.started = now  # reset by :meth:`begin` once everything is connected
         self.ended: Optional[float] = None
         self.finished = False
+        self.began = False  # set by begin(): every connection opened
         self.last_report = now
         self.last_totals = {name: 0 for name in COUNTERS}
         self.intervals: List[Dict[str, Any]] = []
@@ -345,6 +346,7 @@ class Run:
     def begin(self) -> None:
         """Everything is connected and consuming: the clock of the run starts now."""
         self.started = self.last_report = self.clock()
+        self.began = True
         for producer in self.producers:
             if producer.bucket is not None:
                 producer.bucket.last = self.started
@@ -422,7 +424,7 @@ class Run:
         now = self.clock()
         if self.ended is None:
             self.ended = now
-        if now - self.last_report > 0.2 * self.options.interval:
+        if self.began and now - self.last_report > 0.2 * self.options.interval:
             self.report_interval(now)
         else:
             self._take_latencies()
@@ -573,8 +575,11 @@ class Run:
             lines.append(f"  error: {error}")
         for warning in result["warnings"]:
             lines.append(f"  note: {warning}")
+        if result["errors"]:
+            lines.append("  check: not trusted, the run failed (the counts may be partial)")
         if result["checks"]["ok"]:
-            lines.append("  check: OK, the counts add up")
+            if not result["errors"]:
+                lines.append("  check: OK, the counts add up")
         else:
             for problem in result["checks"]["problems"]:
                 lines.append(f"  WARNING: {problem}")

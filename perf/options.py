@@ -260,9 +260,12 @@ def validate(ns: argparse.Namespace) -> Options:
                          "run id, a producer number, a sequence number and its send time")
     if ns.interval <= 0:
         raise UsageError(f"--interval must be positive, got {ns.interval}")
+    queue_args = _queue_args(ns.queue_args)
     types = [t for t, on in (("quorum", ns.quorum_queue), ("stream", ns.stream_queue)) if on]
     if ns.queue_type:
         types.append(ns.queue_type)
+    if not types and queue_args.get("x-queue-type") in QUEUE_TYPES:
+        types.append(queue_args["x-queue-type"])  # PerfTest's way: -qa x-queue-type=quorum
     if len(set(types)) > 1:
         raise UsageError(f"conflicting queue types: {', '.join(sorted(set(types)))}")
     queue_type = types[0] if types else "classic"
@@ -290,7 +293,6 @@ def validate(ns: argparse.Namespace) -> Options:
                          "a pipelined window")
     if ns.predeclared and not ns.queue:
         raise UsageError("--predeclared needs --queue: the name of the queue to use")
-    queue_args = _queue_args(ns.queue_args)
     if "x-queue-type" in queue_args and queue_args["x-queue-type"] != queue_type:
         raise UsageError(f"--queue-args x-queue-type={queue_args['x-queue-type']} contradicts "
                          f"the queue type {queue_type}")

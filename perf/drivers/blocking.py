@@ -208,7 +208,7 @@ class BlockingDriver:
             run.warnings.append(
                 f"{', '.join(stuck)} did not close within {JOIN_TIMEOUT:.0f} s (left behind; "
                 "BlockingConnection.close() was still waiting for the broker)")
-        if admin is not None and admin.is_open:
+        if admin is not None and admin.is_open and channel is not None and channel.is_open:
             try:
                 if options.queue_type != "stream":
                     while True:
@@ -224,6 +224,7 @@ class BlockingDriver:
                     channel.exchange_delete(plan.exchange)
             except Exception as error:  # noqa: BLE001
                 run.fail("clean-up", error)
+        if admin is not None and admin.is_open:
             admin.close()
 
 

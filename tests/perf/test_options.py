@@ -113,3 +113,9 @@ def test_help_shows_the_flag_mapping() -> None:
     assert done.returncode == 0
     assert "-ad false, --auto-delete false" in done.stdout
     assert "-h, --uri" in done.stdout
+
+
+def test_queue_type_from_queue_args() -> None:
+    """PerfTest users write ``--queue-args x-queue-type=quorum``: that sets the type too."""
+    options = parse(["--queue-args", "x-queue-type=quorum"])
+    assert options.queue_type == "quorum" and options.queue_args == {"x-queue-type": "quorum"}

@@ -152,3 +152,18 @@ def test_a_signal_stops_it_cleanly(url: str, queue_exists: Callable[[str], bool]
     assert totals["published"] > 0
     assert totals["published"] == totals["confirmed"] + totals["unconfirmed"]
     assert totals["received"] + totals["left_in_queue"] >= totals["confirmed"]
+
+
+@pytest.mark.parametrize("api", ["callback", "awaitable", "blocking"])
+def test_a_broker_that_cannot_be_reached_fails_the_run(api: str) -> None:
+    from .conftest import run_perf
+
+    outcome = run_perf("amqp://guest:guest@127.0.0.1:1/%2F", ["--api", api, "-C", "10",
+                                                              "--json"])
+    assert outcome.code == 1
+    assert outcome.result is not None
+    assert outcome.result["stopped_by"] == "error"
+    [error] = outcome.result["errors"]
+    assert error.startswith("set-up") and "TCPConnectionRefusedError" in error, error
+    assert outcome.result["totals"]["published"] == 0
+    assert "check: not trusted, the run failed" in outcome.stderr
