@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from typing import List, Optional
 
@@ -29,6 +30,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run = Run(options)
+
+    def early_stop(_signum: int, _frame: object) -> None:
+        run.request_stop("signal")  # until the driver installs its loop's own handler
+
+    signal.signal(signal.SIGTERM, early_stop)
+    signal.signal(signal.SIGINT, early_stop)
     driver_for(options.api)(run)
     result = run.result()
     if options.json:

@@ -366,7 +366,7 @@ class Run:
         """Print a live line when an interval has passed; True when the run should stop now
         (then the producers are told to stop; call :meth:`settled` until it is True)."""
         now = self.clock()
-        if now - self.last_report >= self.options.interval:
+        if self.began and now - self.last_report >= self.options.interval:
             self.report_interval(now)
         if self.stop_reason is None:
             reason = self._stop_reason(now)

@@ -312,12 +312,19 @@ class CallbackDriver:
         self.kit.call_later(POLL, self.poll)
         self.admin = self.kit.connection(
             parameters(self.run, 0, "set-up"), self.on_admin_open,
-            self.failed("set-up connection"), self.on_admin_closed)
+            self.on_admin_open_error, self.on_admin_closed)
+
+    def on_admin_open_error(self, _connection: Connection, error: BaseException) -> None:
+        if not self.closing:  # else: our own close() abandoned the open (stop in set-up)
+            self.run.fail("set-up connection", error)
+        self.done()
 
     def failed(self, what: str) -> Callable[..., None]:
         def on_error(connection: Connection, error: BaseException) -> None:
             self.live.discard(connection)
-            self.run.fail(what, error)
+            if not self.closing:  # else: our own close() abandoned the open (stop in set-up)
+                self.run.fail(what, error)
+            self.maybe_cleanup()
         return on_error
 
     def on_admin_open(self, connection: Connection) -> None:
@@ -523,6 +530,7 @@ class CallbackDriver:
             if not self.cleaning:
                 # The set-up connection failed before anything else ran.
                 self.closing = self.cleaning = True
+                self.run.poll()  # records the stop reason ("error")
                 self.run.finish()
             self.kit.stop()
 
