@@ -295,7 +295,10 @@ class Flow:
         cancelled = False
         async for message in self.kit.messages(queue):
             if cancelled and manual:
-                continue  # past its count: the broker requeues it at the close
+                # Past its count (sent before our Basic.Cancel took effect): back to the
+                # queue for the other consumers.
+                channel.basic_reject(message.method.delivery_tag, True)
+                continue
             done = record(message.body)
             if manual:
                 state[1] += 1

@@ -68,6 +68,7 @@ class BlockingDriver:
 
             def on_message(ch: Any, method: Any, _properties: Any, body: bytes) -> None:
                 if state["cancelled"] and manual:
+                    ch.basic_reject(method.delivery_tag, True)  # back for the others
                     return
                 with lock:
                     done = record(body)

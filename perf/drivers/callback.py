@@ -215,7 +215,10 @@ class _Consumer:
 
     def on_message(self, channel: Channel, method: Any, _properties: Any, body: bytes) -> None:
         if self.cancelled and self.manual:
-            return  # past its count: not acked, the broker requeues it at the close
+            # Past its count (sent before our Basic.Cancel took effect): back to the queue
+            # for the other consumers (unacked, it would wait for this channel's close).
+            channel.basic_reject(method.delivery_tag, True)
+            return
         done = self.core.record(body)
         if self.manual:
             self.unacked += 1

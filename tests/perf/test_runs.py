@@ -13,6 +13,7 @@ import pytest
 
 from amqpbase import URLParameters
 from amqpbase.adapters.blocking import BlockingConnection
+from amqpbase.exceptions import ChannelClosedByBroker
 
 from .conftest import Outcome, signal_run
 
@@ -167,3 +168,33 @@ def test_a_broker_that_cannot_be_reached_fails_the_run(api: str) -> None:
     assert error.startswith("set-up") and "TCPConnectionRefusedError" in error, error
     assert outcome.result["totals"]["published"] == 0
     assert "check: not trusted, the run failed" in outcome.stderr
+
+
+@pytest.mark.parametrize("api", ["callback", "deferred", "blocking"])
+def test_consumer_counts(perf: Callable[..., Outcome], api: str) -> None:
+    """-D: each consumer stops after its count; what it was sent beyond it goes back to the
+    queue for the other consumer (rejected), so together they get every message."""
+    outcome = perf("--api", api, "-x", "1", "-y", "2", "-C", "1000", "-D", "500", "-q", "20",
+                   "--json")
+    assert outcome.code == 0, outcome.stderr
+    result = outcome.result
+    assert result is not None
+    assert result["stopped_by"] == "count"
+    assert result["totals"]["received"] == result["totals"]["unique"] == 1000
+    assert result["totals"]["duplicates"] == 0
+    assert result["checks"]["ok"] is True
+
+
+def test_declared_exchange_and_quorum_queue_are_deleted(
+        perf: Callable[..., Outcome], url: str) -> None:
+    exchange = f"perf-test-{uuid.uuid4().hex[:8]}"
+    outcome = perf("-e", exchange, "-t", "topic", "-k", "orders.eu", "--quorum-queue",
+                   "-f", "persistent", "-C", "500", "-c", "50", "--json")
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.result is not None
+    assert_adds_up(outcome.result, 500)
+    assert outcome.result["cleanup"] == {"deleted_queue": True, "deleted_exchange": True}
+    with BlockingConnection(URLParameters(url)) as connection:
+        with pytest.raises(ChannelClosedByBroker) as raised:
+            connection.channel().exchange_declare(exchange, "topic", passive=True)
+    assert raised.value.reply_code == 404
