@@ -26,7 +26,6 @@ from .options import HEADER_SIZE, Options
 #: A body starts with: run id (u32), producer number (u32), sequence (u64, from 1), send
 #: time (u64, time.time_ns()). Network byte order.
 _HEADER = struct.Struct(">IIQQ")
-_pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 _now_ns = time.time_ns
 
@@ -110,7 +109,8 @@ class ProducerCore:
         options = plan.options
         self.number = number
         self.run_id = plan.run_id
-        self.padding = b"\0" * (options.size - HEADER_SIZE)
+        # The whole body in one pack: the header, then zero bytes up to --size.
+        self.pack_body = struct.Struct(f">IIQQ{options.size - HEADER_SIZE}x").pack
         self.limit = options.pmessages
         self.window = options.confirm
         self.bucket = TokenBucket(options.rate, now) if options.rate > 0 else None
@@ -157,7 +157,7 @@ class ProducerCore:
     def next_body(self) -> bytes:
         """The next message's body (the sequence number and the send time in it)."""
         self.seq = seq = self.seq + 1
-        return _pack_header(self.run_id, self.number, seq, _now_ns()) + self.padding
+        return self.pack_body(self.run_id, self.number, seq, _now_ns())
 
     def settle(self, outcome: Any) -> None:
         """A publish's outcome: the broker's ack (a frame or a ``Basic.Ack``), or
@@ -193,7 +193,7 @@ class SequenceChecker:
     def __init__(self) -> None:
         self.highest: Dict[int, int] = {}
         self.missing: Set[Tuple[int, int]] = set()
-        self.unique = 0
+        self.unique = 0  # counted here; ConsumerCore.record counts the in-order ones itself
         self.duplicates = 0
         self.out_of_order = 0
 
@@ -224,6 +224,8 @@ class ConsumerCore:
         self.limit = options.cmessages
         self.ack_every = options.multi_ack_every or 1
         self.checker = checker
+        self.highest = checker.highest  # shared by every consumer of the run
+        self.in_order = 0  # distinct messages that were their producer's next (the rest: checker)
         self.received = 0
         self.foreign = 0
         self.latencies: List[int] = []  # ns, since the reporter last took them
@@ -240,7 +242,14 @@ class ConsumerCore:
             run_id, producer, seq, sent_ns = _unpack_header(body)
             if run_id == self.run_id:
                 self.latencies.append(_now_ns() - sent_ns)
-                self.checker.see(producer, seq)
+                # The checker's common case inline (the next message of its producer): one
+                # call less per message; the rest goes to SequenceChecker.see.
+                highest = self.highest
+                if highest.get(producer, 0) == seq - 1:
+                    highest[producer] = seq
+                    self.in_order += 1
+                else:
+                    self.checker.see(producer, seq)
                 return received == self.limit
         self.foreign += 1
         return received == self.limit
@@ -400,12 +409,16 @@ class Run:
             return None  # consumers without a count: until the time or a signal
         expected = sum(p.confirmed if options.confirm else p.seq - p.returned
                        for p in producers)
-        if self.checker.unique >= expected:
+        if self.unique() >= expected:
             return "count"
         assert self.producers_done_at is not None
         if now - self.producers_done_at >= DRAIN_GRACE:
             return "count (consumers drained for %.0f s)" % DRAIN_GRACE
         return None
+
+    def unique(self) -> int:
+        """Distinct messages of this run received, by every consumer."""
+        return self.checker.unique + sum(c.in_order for c in self.consumers)
 
     def settled(self) -> bool:
         """True when the stopping producers have no confirm outstanding, or the grace period
@@ -452,7 +465,7 @@ class Run:
             "unconfirmed": sum(p.outstanding + p.failed for p in producers)
             if self.options.confirm else 0,
             "received": sum(c.received for c in consumers),
-            "unique": self.checker.unique,
+            "unique": self.unique(),
             "duplicates": self.checker.duplicates,
             "out_of_order": self.checker.out_of_order,
             "gaps": len(self.checker.missing),

@@ -146,13 +146,15 @@ def test_live_line() -> None:
     assert line.rstrip().endswith("min/median/95th/99th consumer latency: 1/2/3/3 ms")
 
 
-def consistent_run() -> Run:
+def consistent_run(received: int = 10) -> Run:
+    """10 published and confirmed, the first ``received`` of them received, none left."""
     run, _clock = make_run("-C", "10", "-c", "5")
     run.queue_was_empty = True
     run.left_in_queue = 0
     producer = run.producers[0]
-    for _ in range(10):
-        run.consumers[0].record(producer.next_body())
+    bodies = [producer.next_body() for _ in range(10)]
+    for body in bodies[:received]:
+        run.consumers[0].record(body)
     producer.confirmed = 10
     return run
 
@@ -168,8 +170,7 @@ def test_check_catches_more_outcomes_than_publishes() -> None:
 
 
 def test_check_catches_lost_messages() -> None:
-    run = consistent_run()
-    run.checker.unique = 7
+    run = consistent_run(received=7)
     assert "3 confirmed messages were neither received nor left in the queue" in \
         run.problems()[0]
 
