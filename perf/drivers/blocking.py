@@ -98,9 +98,8 @@ class BlockingDriver:
             self.ready.release()
             if not stopped:
                 # Until every consumer of the channel is cancelled: our count (basic_cancel
-                # above) or the main thread's stop_consuming. (A process_data_events loop
-                # polling a flag instead left close() waiting for a Basic.CancelOk now and
-                # then: see the report of issue 15.)
+                # above) or the main thread's stop_consuming (pika's way to stop a consumer
+                # from another thread: add_callback_threadsafe wakes start_consuming).
                 channel.start_consuming()
             finish_acks()
 
