@@ -228,12 +228,18 @@ class IOLoop:
                 raise
 
     def _on_waker_readable(self) -> None:
-        self._wake_pending = False
+        # Drain, THEN lower the flag. Lowered first, a wake-up another thread makes in between
+        # (flag raised, byte written) is drained here and leaves the flag raised with no byte
+        # pending: every later add_callback_threadsafe then skips its wake-up and waits for
+        # unrelated I/O or a timer (BlockingConnection.close() hung in basic_cancel, the
+        # guide's worker-thread example stalled). Lowered after, the worst case is one
+        # spurious wake-up.
         try:
             while self._waker_r.recv(4096):
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        self._wake_pending = False
 
     # ---------------------------------------------------------------- I/O handlers
 

@@ -44,6 +44,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
                "amqpbase.adapters.twisted", "amqpbase.adapters.twisted.*")),
     # BlockingConnection is built on the select adapter's public API.
     ("over a loop", ("amqpbase.adapters.blocking", "amqpbase.adapters.blocking.*")),
+    # The load tool (perf/, issue 15) uses every flavour; nothing imports it.
+    ("tools", ("amqpbase.perf", "amqpbase.perf.*")),
 ]
 LOOPS = ("amqpbase.adapters.select", "amqpbase.adapters.tornado", "amqpbase.adapters.asyncio",
          "amqpbase.adapters.twisted")
@@ -62,7 +64,8 @@ def layer_of(module: str) -> int:
 def package_modules() -> Dict[str, Path]:
     """Every module of the installed package, by dotted name (adapters/ is amqpbase.adapters)."""
     modules: Dict[str, Path] = {}
-    for root, package in ((REPO / "amqpbase", "amqpbase"), (REPO / "adapters", "amqpbase.adapters")):
+    for root, package in ((REPO / "amqpbase", "amqpbase"), (REPO / "adapters", "amqpbase.adapters"),
+                          (REPO / "perf", "amqpbase.perf")):
         for path in root.rglob("*.py"):
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":

@@ -1,8 +1,9 @@
 """The wheel ships every package under its installed name (pyproject.toml's explicit list).
 
-The repository's ``adapters/`` folder is installed as ``amqpbase.adapters`` through
-``[tool.setuptools.package-dir]``; a package folder missing from ``packages`` would silently be
-left out of the wheel, so this test lists the folders and compares.
+The repository's ``adapters/`` folder is installed as ``amqpbase.adapters`` (and ``perf/``,
+the load tool, as ``amqpbase.perf``) through ``[tool.setuptools.package-dir]``; a package
+folder missing from ``packages`` would silently be left out of the wheel, so this test lists
+the folders and compares.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def _package_folders(root: str, installed_as: str) -> Set[str]:
 
 
 def test_every_package_folder_is_listed(setuptools_config: Dict[str, Any]) -> None:
-    expected = _package_folders("amqpbase", "amqpbase") | _package_folders(
-        "adapters", "amqpbase.adapters"
-    )
+    expected = (_package_folders("amqpbase", "amqpbase")
+                | _package_folders("adapters", "amqpbase.adapters")
+                | _package_folders("perf", "amqpbase.perf"))
     listed = set(setuptools_config["packages"])
     assert expected - listed == set(), "package folders missing from [tool.setuptools].packages"
     assert listed - expected == set(), "packages listed without a folder holding __init__.py"
@@ -57,8 +58,16 @@ def test_no_top_level_adapters_package(setuptools_config: Dict[str, Any]) -> Non
 def test_package_dir_maps_adapters(setuptools_config: Dict[str, Any]) -> None:
     package_dir = setuptools_config["package-dir"]
     assert package_dir["amqpbase.adapters"] == "adapters"
+    assert package_dir["amqpbase.perf"] == "perf"
     assert package_dir.get("amqpbase", "amqpbase") == "amqpbase"
     assert "adapters" not in package_dir
+
+
+def test_perf_tool_console_script() -> None:
+    """``amqpbase-perf`` runs the load tool's ``main`` (docs/perf-tool.md)."""
+    with open(REPO / "pyproject.toml", "rb") as fh:
+        scripts = tomllib.load(fh)["project"]["scripts"]
+    assert scripts["amqpbase-perf"] == "amqpbase.perf.cli:main"
 
 
 def test_py_typed_is_shipped(setuptools_config: Dict[str, Any]) -> None:
@@ -70,4 +79,4 @@ def test_mypy_checks_both_source_roots() -> None:
     with open(REPO / "pyproject.toml", "rb") as fh:
         mypy = tomllib.load(fh)["tool"]["mypy"]
     assert mypy["strict"] is True
-    assert set(mypy["files"]) >= {"amqpbase", "adapters"}
+    assert set(mypy["files"]) >= {"amqpbase", "adapters", "perf"}
