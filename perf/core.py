@@ -20,6 +20,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Set, TextIO, Tuple
 
 from amqpbase import BasicProperties, exceptions
+from amqpbase.streams import stream_consume_arguments
 
 from .options import HEADER_SIZE, Options
 
@@ -86,7 +87,7 @@ class Plan:
         self.durable = options.persistent or stream_or_quorum
         self.queue_arguments: Dict[str, Any] = dict(options.queue_args)
         self.consumer_arguments: Optional[Dict[str, Any]] = (
-            {"x-stream-offset": options.stream_offset}
+            stream_consume_arguments(options.stream_offset)
             if options.stream_offset is not None else None)
         self.properties: Optional[BasicProperties] = (
             BasicProperties(delivery_mode=2) if options.persistent else None)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from amqpbase import URLParameters
+from amqpbase.streams import StreamOffset
 
 #: Bytes every body starts with: run id, producer number, sequence number, send time (ns).
 HEADER_SIZE = 24
@@ -34,9 +35,6 @@ FLAVOURS: Tuple[Tuple[str, str], ...] = (
 LOOPS = ("select", "asyncio", "tornado", "twisted", "blocking")
 APIS = ("callback", "awaitable", "deferred", "blocking")
 QUEUE_TYPES = ("classic", "quorum", "stream")
-# RabbitMQ's x-stream-offset accepts "first", "last", "next", an offset (long), a timestamp
-# or an interval string: a number and one of Y, M, D, h, m, s ("1h", "30m").
-_INTERVAL = re.compile(r"^[0-9]+[YMDhms]$")
 
 #: (our flags, PerfTest's flags, meaning) for the documentation and --help's epilog.
 FLAG_TABLE: Tuple[Tuple[str, str, str], ...] = (
@@ -96,7 +94,7 @@ class Options:
     cmessages: int = 0
     queue: str = ""
     queue_type: str = "classic"
-    stream_offset: Union[str, int, None] = None
+    stream_offset: Optional[StreamOffset] = None
     queue_args: Dict[str, Any] = field(default_factory=dict)
     exchange: str = ""
     exchange_type: str = "direct"
@@ -123,6 +121,9 @@ class Options:
         """The options for the JSON report (URIs without their passwords)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["uris"] = [_hide_password(uri) for uri in self.uris]
+        if self.stream_offset is not None:  # the wire value: "next", 42, "1h"
+            value = self.stream_offset.value
+            data["stream_offset"] = int(value) if isinstance(value, int) else value
         return data
 
 
@@ -196,13 +197,18 @@ def _queue_args(specs: Sequence[str]) -> Dict[str, Any]:
     return args
 
 
-def _stream_offset(text: str) -> Union[str, int]:
-    if text in ("first", "last", "next") or _INTERVAL.match(text):
-        return text
-    if re.fullmatch(r"[0-9]+", text):
-        return int(text)
-    raise UsageError(f"--stream-offset {text!r}: expected first, last, next, an offset "
-                     "(a non-negative integer) or an interval such as 1h, 30m, 10s")
+def _stream_offset(text: str) -> StreamOffset:
+    """``--stream-offset``'s text as the validated offset (an absolute offset goes out as a
+    signed 64-bit long, as RabbitMQ requires; amqpbase/streams.py)."""
+    try:
+        if text in ("first", "last", "next"):
+            return cast(StreamOffset, getattr(StreamOffset, text)())
+        if re.fullmatch(r"[0-9]+", text):
+            return StreamOffset.at(int(text))
+        return StreamOffset.interval(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--stream-offset {text!r}: expected first, last, next, an offset "
+                         "(a non-negative integer) or an interval such as 1h, 30m, 10s") from None
 
 
 def _flavour(loop: Optional[str], api: Optional[str]) -> Tuple[str, str]:
@@ -273,14 +279,14 @@ def validate(ns: argparse.Namespace) -> Options:
     if ns.autoack and ns.multi_ack_every:
         raise UsageError("--autoack and --multi-ack-every exclude each other: an auto-ack "
                          "consumer sends no acks")
-    offset: Union[str, int, None] = None
+    offset: Optional[StreamOffset] = None
     if ns.stream_offset is not None:
         if queue_type != "stream":
             raise UsageError("--stream-offset needs --queue-type stream")
         offset = _stream_offset(ns.stream_offset)
     if queue_type == "stream":
         if offset is None:
-            offset = "next"
+            offset = StreamOffset.next()
         if ns.consumers and ns.autoack:
             raise UsageError("--autoack: a stream queue needs manual acks (RabbitMQ refuses "
                              "an auto-ack consumer on a stream)")

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+from amqpbase.fieldtable import Int64
 from amqpbase.perf.options import DEFAULT_URI, HEADER_SIZE, UsageError, parse
+from amqpbase.streams import StreamOffset
 
 
 def test_perftest_flags() -> None:
@@ -47,12 +49,14 @@ def test_aliases() -> None:
     assert parse(["--auto-delete", "false"]).keep is True
     assert parse(["--keep"]).keep is True
     stream = parse(["--stream-queue", "-q", "10", "--stream-consumer-offset", "first"])
-    assert stream.queue_type == "stream" and stream.stream_offset == "first"
+    assert stream.queue_type == "stream" and stream.stream_offset == StreamOffset.first()
     assert stream.queue_args == {"x-queue-type": "stream"}
     assert parse(["--quorum-queue"]).queue_args == {"x-queue-type": "quorum"}
     stream_args = ["--queue-type", "stream", "-q", "1", "--stream-offset"]
-    assert parse([*stream_args, "42"]).stream_offset == 42
-    assert parse([*stream_args, "1h"]).stream_offset == "1h"
+    assert parse([*stream_args, "42"]).stream_offset == StreamOffset.at(42)
+    assert type(parse([*stream_args, "42"]).stream_offset.value) is Int64  # a long on the wire
+    assert parse([*stream_args, "42"]).as_dict()["stream_offset"] == 42
+    assert parse([*stream_args, "1h"]).stream_offset == StreamOffset.interval("1h")
     assert parse(["-H", "amqp://a/%2F,amqp://b/%2F", "--uri", "amqp://c/%2F"]).uris == [
         "amqp://c/%2F", "amqp://a/%2F", "amqp://b/%2F"]
     assert parse(["--uri", "amqp://u:secret@h/%2F"]).as_dict()["uris"] == ["amqp://u:***@h/%2F"]
