@@ -9,7 +9,9 @@ in order: channels (same numbers; QoS, confirm and tx modes) -> exchanges -> que
 server-named one re-declared and renamed everywhere first) -> bindings -> consumers (original
 tags, once each). Entities are restored on a private restore channel, so an entity the broker
 refuses (404, 406; 405 RESOURCE_LOCKED is retried within ``entity_retry_timeout``) costs that
-channel, never a user's.
+channel, never a user's. A restore step that gets no answer within ``restore_timeout`` fails
+the attempt (a live node can hold a metadata write until a frozen peer is declared down): the
+link is dropped and the next endpoint tried, as for a failed open.
 
 Must not: parse or send frames itself (it uses the channels' and the machine's inputs), buffer
 user calls (they raise ``ConnectionRecoveringError``/``ChannelRecoveringError``), republish
@@ -82,6 +84,10 @@ class RecoveryDriver:
         self.steps: List[Step] = []
         self.restore_channel: Optional["Channel"] = None
         self.retry_spent = 0.0
+        # the bound on the restore step in progress, and the error of a restore that hit it
+        self.step_timer: Any = None
+        self.restore_failure: Optional[BaseException] = None
+        self.orphans: List["Channel"] = []  # restore channels of links lost mid-restore
 
     # ----------------------------------------------------------------------------------------
     # Triggers
@@ -91,6 +97,8 @@ class RecoveryDriver:
         """Should losing an open link with ``reason`` start (or restart) a recovery?"""
         if self.aborting:
             return False
+        if self.restore_failure is not None:
+            return True  # we dropped a restore that stalled: go on to the next endpoint
         try:
             return is_recoverable(reason, self.recovery.should_recover)
         except Exception:  # noqa: BLE001 - user code: a failing predicate means no recovery
@@ -104,6 +112,11 @@ class RecoveryDriver:
         self.active = True
         self.run += 1
         self._cancel_timer()
+        self._unwatch()
+        if self.restore_channel is not None:
+            # the link died during a restore: its private channel is not the user's, it must
+            # not be re-opened with theirs (link_up drops it)
+            self.orphans.append(self.restore_channel)
         self.restore_channel = None
         self.steps = []
         if not restarting:
@@ -126,6 +139,12 @@ class RecoveryDriver:
         if not restarting:
             for callback in list(conn._recovery_started_callbacks):
                 invoke(callback, conn, reason)
+        stalled = self.restore_failure
+        if stalled is not None:
+            # the link was dropped by _stalled: report it as this attempt's failure, go on
+            self.restore_failure = None
+            self.attempt_failed(stalled)
+            return
         self._schedule_cycle()
 
     def begin_after_failed_open(self, reason: BaseException) -> None:
@@ -229,6 +248,7 @@ class RecoveryDriver:
         conn = self.connection
         LOGGER.error("Recovery failed: %r", failure)
         self._cancel_timer()
+        self._unwatch()
         if self.give_up_timer is not None:
             conn._adapter_remove_timeout(self.give_up_timer)
             self.give_up_timer = None
@@ -254,6 +274,7 @@ class RecoveryDriver:
         self.aborting = True
         self.run += 1
         self._cancel_timer()
+        self._unwatch()
         if self.give_up_timer is not None:
             conn._adapter_remove_timeout(self.give_up_timer)
             self.give_up_timer = None
@@ -269,7 +290,12 @@ class RecoveryDriver:
         self.run += 1
         run = self.run
         self.retry_spent = 0.0
-        channels = [ch for _n, ch in sorted(conn._channels.items()) if ch.recovering]
+        table = conn._channels
+        for orphan in self.orphans:
+            if table.get(orphan.channel_number) is orphan:
+                del table[orphan.channel_number]
+        self.orphans = []
+        channels = [ch for _n, ch in sorted(table.items()) if ch.recovering]
         waiting = {ch.channel_number for ch in channels}
         recovery = self.recovery
         topology = self.topology
@@ -302,6 +328,8 @@ class RecoveryDriver:
 
         if not channels:
             self._open_restore_channel(run)
+            return
+        self._watch(run, "re-opening the channels")
         for channel in channels:
             channel._reopen(opened)
 
@@ -326,6 +354,7 @@ class RecoveryDriver:
         channel = Channel(conn, number, None, link=conn._link)
         conn._channels[number] = channel
         self.restore_channel = channel
+        self._watch(run, "opening the restore channel")
 
         def closed(_channel: "Channel", reason: BaseException) -> None:
             if run == self.run and self.restore_channel is channel:
@@ -345,6 +374,8 @@ class RecoveryDriver:
         kind, item = self.steps[0]
         go_on = self._advance(run)
         restore = self.restore_channel
+        if kind != "release":
+            self._watch(run, f"{kind}: {item!r}")
         if kind == "qos":
             channel, (size, count, global_qos) = item
             channel._restore_rpc(spec.Basic.Qos(size, count, global_qos), go_on)
@@ -450,6 +481,42 @@ class RecoveryDriver:
         else:
             consume()
 
+    def _watch(self, run: int, what: str) -> None:
+        """(Re)arm the bound on the restore step just sent (``restore_timeout``)."""
+        bound = self.recovery.restore_timeout
+        if bound is None:
+            return
+        conn = self.connection
+        if self.step_timer is not None:
+            conn._adapter_remove_timeout(self.step_timer)
+
+        def expired() -> None:
+            self.step_timer = None
+            if run == self.run and self.active:
+                self._stalled(what, bound)
+        self.step_timer = conn._adapter_call_later(bound, expired)
+
+    def _unwatch(self) -> None:
+        if self.step_timer is not None:
+            self.connection._adapter_remove_timeout(self.step_timer)
+            self.step_timer = None
+
+    def _stalled(self, what: str, bound: float) -> None:
+        """No answer to a restore step within ``restore_timeout``. RabbitMQ (3.x, Mnesia)
+        runs a declare of a new queue or exchange and a binding as a transaction over every
+        cluster member: while a frozen member is not yet declared down (Erlang
+        ``net_ticktime``, 60 s by default) the live node answers nothing. Drop this link (the
+        broker cleans up a closed socket; a Connection.Close could wait behind the stalled
+        channel) and go on as for a failed open: ``begin`` reports it through the
+        attempt-failed callbacks and tries the next endpoint."""
+        conn = self.connection
+        self.run += 1  # a late answer on this link changes nothing
+        self.restore_failure = exceptions.TopologyRecoveryError(
+            f"no answer from {conn.params.host}:{conn.params.port} within "
+            f"restore_timeout={bound}s while {what}", what)
+        LOGGER.warning("Recovery: %s; dropping the link", self.restore_failure)
+        conn._adapter_disconnect_stream()
+
     def _entity_failed(self, run: int, reason: BaseException) -> None:
         """The restore channel was closed by the broker over the current step."""
         if not self.steps:
@@ -489,6 +556,7 @@ class RecoveryDriver:
         conn = self.connection
         restore = self.restore_channel
         self.restore_channel = None
+        self._unwatch()
         if restore is not None and restore.is_open:
             restore.close()
         self.active = False

@@ -71,6 +71,9 @@ class Recovery:
     ``topology``: ``"all"``, ``"none"`` or a collection of ``"exchanges"``, ``"queues"``,
     ``"bindings"``, ``"consumers"``; ``topology_filter(entity) -> bool`` picks entities;
     ``on_entity_failure``: ``"skip"`` (report and go on) or ``"fail"`` (give up).
+    ``restore_timeout``: a restore step (a channel re-open, an entity, a consumer) that gets no
+    answer within it fails the attempt: the link is dropped and the next endpoint tried (None:
+    wait as long as the broker takes).
     ``should_recover(reason) -> bool`` overrides the trigger classification (never for a
     client close). ``initial_connect``: the first open is retried the same way.
     """
@@ -79,7 +82,7 @@ class Recovery:
         "endpoints", "endpoint_order", "initial_delay", "multiplier", "max_delay",
         "max_cycles", "give_up_after", "topology", "topology_filter", "entity_retry_timeout",
         "on_entity_failure", "recover_consumers", "resubscribe_on_cancel", "should_recover",
-        "initial_connect",
+        "initial_connect", "restore_timeout",
     )
 
     def __init__(
@@ -99,6 +102,7 @@ class Recovery:
         resubscribe_on_cancel: bool = False,
         should_recover: Optional[Callable[[BaseException], bool]] = None,
         initial_connect: bool = False,
+        restore_timeout: Optional[float] = 30.0,
     ) -> None:
         if endpoints is not None:
             if isinstance(endpoints, (str, bytes, Parameters)) or not hasattr(
@@ -167,6 +171,9 @@ class Recovery:
             raise TypeError("should_recover must be callable or None")
         self.should_recover = should_recover
         self.initial_connect = _flag(initial_connect, "initial_connect")
+        self.restore_timeout = _number(restore_timeout, "restore_timeout", 0.0, allow_none=True)
+        if self.restore_timeout == 0.0:
+            raise ValueError("restore_timeout must be > 0 (None: no bound)")
 
     def __repr__(self) -> str:
         count = len(self.endpoints) if self.endpoints is not None else 1
