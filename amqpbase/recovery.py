@@ -131,7 +131,11 @@ class RecoveryDriver:
             if give_up_after is not None:
                 self.give_up_timer = conn._adapter_call_later(give_up_after, self._deadline(
                     self.run))
-        self.lost = conn.params
+        stalled = self.restore_failure
+        if stalled is None:
+            # the endpoint whose open link was lost goes last in the next cycle; a stalled
+            # restore is a failed attempt and leaves it as it was
+            self.lost = conn.params
         self.last_error = reason
         LOGGER.warning("Connection to %s:%s lost (%r); recovering", conn.params.host,
                        conn.params.port, reason)
@@ -139,7 +143,6 @@ class RecoveryDriver:
         if not restarting:
             for callback in list(conn._recovery_started_callbacks):
                 invoke(callback, conn, reason)
-        stalled = self.restore_failure
         if stalled is not None:
             # the link was dropped by _stalled: report it as this attempt's failure, go on
             self.restore_failure = None
