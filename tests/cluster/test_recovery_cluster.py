@@ -51,13 +51,13 @@ import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pytest
+from conformance.conftest import DRIVERS, driver, no_unexpected_error_logs  # noqa: F401
+from conformance.drivers import Driver, driver_class
 
 from amqpbase import ConnectionParameters, Recovery, exceptions, spec
 from amqpbase.adapters.blocking import BlockingConnection
 from amqpbase.connection import Connection
 from amqpbase.parameters import Parameters
-from conformance.conftest import DRIVERS, driver, no_unexpected_error_logs  # noqa: F401
-from conformance.drivers import Driver, driver_class
 
 from .conftest import Cluster, record_measurement
 
