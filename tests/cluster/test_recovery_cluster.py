@@ -532,13 +532,12 @@ def test_client_resumes_on_another_node_and_keeps_every_promise(
     driver.run_until(lambda: acked <= set(received), timeout=30,
                      what="every acked message consumed from the quorum queue")
     # the server-named exclusive queue died with its link and came back renamed, once per
-    # fault (a frozen node's: once more for an attempt abandoned after the rename), each
-    # rename from the name before, and its consumer followed the new name
+    # fault (and at most once more per attempt abandoned by restore_timeout, which may come
+    # after the rename), each rename from the name before, and its consumer followed the new
+    # name
     renamed = events["renamed"]
-    if fault == "freeze":
-        assert len(renamed) >= RUNS, renamed
-    else:
-        assert len(renamed) == RUNS, renamed
+    timeouts = sum(isinstance(a[2], exceptions.TopologyRecoveryError) for a in events["attempt"])
+    assert RUNS <= len(renamed) <= RUNS + timeouts, (renamed, timeouts)
     assert renamed[0][0] == server_named[0]
     assert all(later[0] == earlier[1] for earlier, later in zip(renamed, renamed[1:])), renamed
     new_name = renamed[-1][1]
