@@ -284,6 +284,7 @@ class Connection(metaclass=ABCMeta):
             release_channels=self._release_link,
             close_for_good=self._final_close,
             close_after_link=self._close_after_link,
+            drop_link=self._adapter_disconnect_stream,
             notify_started=self._notify_recovery_started,
             notify_attempt_failed=self._notify_recovery_attempt_failed,
             notify_failed=self._notify_recovery_failed,

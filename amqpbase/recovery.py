@@ -9,7 +9,9 @@ in order: channels (same numbers; QoS, confirm and tx modes) -> exchanges -> que
 server-named one re-declared and renamed everywhere first) -> bindings -> consumers (original
 tags, once each). Entities are restored on a private restore channel, so an entity the broker
 refuses (404, 406; 405 RESOURCE_LOCKED is retried within ``entity_retry_timeout``) costs that
-channel, never a user's.
+channel, never a user's. A restore step that gets no answer within ``restore_timeout`` fails
+the attempt (a live node can hold a metadata write until a frozen peer is declared down): the
+link is dropped and the next endpoint tried, as for a failed open.
 
 Must not: parse or send frames itself (it uses the channels' and the machine's inputs), buffer
 user calls (they raise ``ConnectionRecoveringError``/``ChannelRecoveringError``), republish
@@ -115,6 +117,9 @@ class RecoveryDriver:
         if recovery.resubscribe_on_cancel:
             self.topology.resubscribe = self._on_broker_cancel
             self.topology.resubscribe_dropped = self._on_resubscribe_dropped
+        # the bound on the restore step in progress, and the error of a restore that hit it
+        self.step_timer: Any = None
+        self.restore_failure: Optional[BaseException] = None
 
     # ----------------------------------------------------------------------------------------
     # Triggers
@@ -124,6 +129,8 @@ class RecoveryDriver:
         """Should losing an open link with ``reason`` start (or restart) a recovery?"""
         if self.aborting:
             return False
+        if self.restore_failure is not None:
+            return True  # we dropped a restore that stalled: go on to the next endpoint
         try:
             return is_recoverable(reason, self.recovery.should_recover)
         except Exception:  # noqa: BLE001 - user code: a failing predicate means no recovery
@@ -138,6 +145,7 @@ class RecoveryDriver:
         self.active = True
         self.run += 1
         self._cancel_timer()
+        self._unwatch()
         self.restore_channel = None
         self.steps = []
         if not restarting:
@@ -151,13 +159,22 @@ class RecoveryDriver:
             give_up_after = self.recovery.give_up_after
             if give_up_after is not None:
                 self.give_up_timer = host.call_later(give_up_after, self._deadline(self.run))
-        self.lost = conn.params
+        stalled = self.restore_failure
+        if stalled is None:
+            # the endpoint whose open link was lost goes last in the next cycle; a stalled
+            # restore is a failed attempt and leaves it as it was
+            self.lost = conn.params
         self.last_error = reason
         LOGGER.warning("Connection to %s:%s lost (%r); recovering", conn.params.host,
                        conn.params.port, reason)
         self.confirms_lost += host.suspend_channels(reason)
         if not restarting:
             host.notify_started(reason)
+        if stalled is not None:
+            # the link was dropped by _stalled: report it as this attempt's failure, go on
+            self.restore_failure = None
+            self.attempt_failed(stalled)
+            return
         self._schedule_cycle()
 
     def begin_after_failed_open(self, reason: BaseException) -> None:
@@ -275,6 +292,7 @@ class RecoveryDriver:
 
     def _stop_timers(self) -> None:
         self._cancel_timer()
+        self._unwatch()
         if self.give_up_timer is not None:
             self.host.remove_timeout(self.give_up_timer)
             self.give_up_timer = None
@@ -322,6 +340,8 @@ class RecoveryDriver:
 
         if not channels:
             self._open_restore_channel(run)
+            return
+        self._watch(run, "re-opening the channels")
         for channel in channels:
             channel.reopen(opened)
 
@@ -342,6 +362,8 @@ class RecoveryDriver:
         handlers = self.host.new_private_channel()
         self.restore_channel = handlers
 
+        self._watch(run, "opening the restore channel")
+
         def closed(_channel: Any, reason: BaseException) -> None:
             if run == self.run and self.restore_channel is handlers:
                 self.restore_channel = None
@@ -360,6 +382,8 @@ class RecoveryDriver:
         kind, item = self.steps[0]
         go_on = self._advance(run)
         restore = self.restore_channel
+        if kind != "release":
+            self._watch(run, f"{kind}: {item!r}")
         if kind == "qos":
             channel, (size, count, global_qos) = item
             channel.restore_rpc(spec.Basic.Qos(size, count, global_qos), go_on)
@@ -461,6 +485,41 @@ class RecoveryDriver:
             restore.restore_rpc(spec.Queue.Declare(0, record.queue, True), consume)
         else:
             consume()
+
+    def _watch(self, run: int, what: str) -> None:
+        """(Re)arm the bound on the restore step just sent (``restore_timeout``)."""
+        bound = self.recovery.restore_timeout
+        if bound is None:
+            return
+        if self.step_timer is not None:
+            self.host.remove_timeout(self.step_timer)
+
+        def expired() -> None:
+            self.step_timer = None
+            if run == self.run and self.active:
+                self._stalled(what, bound)
+        self.step_timer = self.host.call_later(bound, expired)
+
+    def _unwatch(self) -> None:
+        if self.step_timer is not None:
+            self.host.remove_timeout(self.step_timer)
+            self.step_timer = None
+
+    def _stalled(self, what: str, bound: float) -> None:
+        """No answer to a restore step within ``restore_timeout``. RabbitMQ (3.x, Mnesia)
+        runs a declare of a new queue or exchange and a binding as a transaction over every
+        cluster member: while a frozen member is not yet declared down (Erlang
+        ``net_ticktime``, 60 s by default) the live node answers nothing. Drop this link (the
+        broker cleans up a closed socket; a Connection.Close could wait behind the stalled
+        channel) and go on as for a failed open: ``begin`` reports it through the
+        attempt-failed callbacks and tries the next endpoint."""
+        conn = self.connection
+        self.run += 1  # a late answer on this link changes nothing
+        self.restore_failure = exceptions.TopologyRecoveryError(
+            f"no answer from {conn.params.host}:{conn.params.port} within "
+            f"restore_timeout={bound}s while {what}", what)
+        LOGGER.warning("Recovery: %s; dropping the link", self.restore_failure)
+        self.host.drop_link()
 
     def _entity_failed(self, run: int, reason: BaseException) -> None:
         """The restore channel was closed by the broker over the current step."""
@@ -641,6 +700,7 @@ class RecoveryDriver:
         conn = self.connection
         restore = self.restore_channel
         self.restore_channel = None
+        self._unwatch()
         if restore is not None and restore.channel.is_open:
             restore.channel.close()
         self.active = False

@@ -82,6 +82,9 @@ class Recovery:
     ``topology``: ``"all"``, ``"none"`` or a collection of ``"exchanges"``, ``"queues"``,
     ``"bindings"``, ``"consumers"``; ``topology_filter(entity) -> bool`` picks entities;
     ``on_entity_failure``: ``"skip"`` (report and go on) or ``"fail"`` (give up).
+    ``restore_timeout``: a restore step (a channel re-open, an entity, a consumer) that gets no
+    answer within it fails the attempt: the link is dropped and the next endpoint tried (None:
+    wait as long as the broker takes).
     ``should_recover(reason) -> bool`` overrides the trigger classification (never for a
     client close). ``initial_connect``: the first open is retried the same way.
     """
@@ -90,7 +93,7 @@ class Recovery:
         "endpoints", "endpoint_order", "initial_delay", "multiplier", "max_delay",
         "max_cycles", "give_up_after", "topology", "topology_filter", "entity_retry_timeout",
         "on_entity_failure", "recover_consumers", "resubscribe_on_cancel", "should_recover",
-        "initial_connect",
+        "initial_connect", "restore_timeout",
     )
 
     def __init__(
@@ -110,6 +113,7 @@ class Recovery:
         resubscribe_on_cancel: bool = False,
         should_recover: Optional[Callable[[BaseException], bool]] = None,
         initial_connect: bool = False,
+        restore_timeout: Optional[float] = 30.0,
     ) -> None:
         if endpoints is not None:
             if isinstance(endpoints, (str, bytes, Parameters)) or not hasattr(
@@ -178,6 +182,9 @@ class Recovery:
             raise TypeError("should_recover must be callable or None")
         self.should_recover = should_recover
         self.initial_connect = _flag(initial_connect, "initial_connect")
+        self.restore_timeout = _number(restore_timeout, "restore_timeout", 0.0, allow_none=True)
+        if self.restore_timeout == 0.0:
+            raise ValueError("restore_timeout must be > 0 (None: no bound)")
 
     def __repr__(self) -> str:
         count = len(self.endpoints) if self.endpoints is not None else 1
@@ -299,6 +306,9 @@ class RecoveryHost(NamedTuple):
     #: ``close_after_link(reason)``: end the attempt or restore in progress (Connection.Close)
     #: and then close for good with ``reason``; at once when no stream is up.
     close_after_link: Callable[[BaseException], None]
+    #: ``drop_link()``: close the stream at once, without Connection.Close (a restore step
+    #: stalled: a Close could wait behind it); the loss comes back as a lost link.
+    drop_link: Callable[[], None]
     notify_started: Callable[[BaseException], None]
     #: ``notify_attempt_failed(attempt, endpoint, error, next_delay)``.
     notify_attempt_failed: Callable[[int, Any, BaseException, Optional[float]], None]

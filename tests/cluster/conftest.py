@@ -39,6 +39,9 @@ from amqpbase import ConnectionParameters
 
 SCRIPT = REPO / "scripts" / "cluster"
 NODE_NUMBERS = (1, 2, 3)
+#: Erlang net_ticktime of the cluster's nodes (s): scripts/cluster's setting. A node frozen
+#: for about that long is declared down by its peers; thawed, it finds the cluster partitioned.
+NET_TICKTIME = int(os.environ.get("AMQPBASE_CLUSTER_NET_TICKTIME", "10"))
 
 
 def cluster_state_dir() -> Path:
@@ -99,6 +102,8 @@ class Cluster:
         self.nodes = nodes
         #: Nodes a fault was applied to since the last :meth:`restore`.
         self.faulted: Set[int] = set()
+        #: Node -> ``time.monotonic()`` of its last freeze.
+        self.frozen_at: Dict[int, float] = {}
 
     @classmethod
     def from_state(cls, state_dir: Optional[Path] = None) -> "Cluster":
@@ -193,6 +198,7 @@ class Cluster:
         self.faulted.add(number)
         sent = time.monotonic()
         os.kill(pid, signal.SIGSTOP)
+        self.frozen_at[number] = sent
         return sent
 
     def thaw(self, number: int) -> None:
@@ -214,17 +220,23 @@ class Cluster:
         run_script("start_app", str(number))
 
     def restore(self) -> None:
-        """Every faulted node back to running in the cluster. Frozen nodes are thawed first:
-        a node that starts its app (or boots) waits for the tables of peers it believes up,
-        and a frozen peer would keep it waiting until net_ticktime (60 s) declares it down
-        and partitions the cluster. Then ``scripts/cluster restart`` for each faulted node
-        (it starts killed nodes, start_apps stopped ones and waits until they run)."""
+        """Every faulted node back to running in the cluster. Frozen nodes go first: a node
+        that starts its app (or boots) waits for the tables of peers it believes up. One
+        frozen for less than half of net_ticktime is thawed; one frozen longer is killed
+        (its peers have declared it down, or are about to: thawed, it would find the cluster
+        partitioned and autoheal would restart the losing side, maybe the node a client
+        recovered onto). Then ``scripts/cluster restart`` for each faulted node (it starts
+        killed nodes, start_apps stopped ones and waits until they run)."""
         if not self.faulted:
             return
         states = self.states()
         for number in sorted(self.faulted):
             if states.get(number) == "frozen":
-                run_script("thaw", str(number))
+                frozen_for = time.monotonic() - self.frozen_at.get(number, 0.0)
+                if frozen_for < NET_TICKTIME / 2:
+                    run_script("thaw", str(number))
+                else:
+                    self.kill(number)
         for number in sorted(self.faulted):
             run_script("restart", str(number))
         self.faulted.clear()

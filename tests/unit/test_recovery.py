@@ -50,6 +50,8 @@ from .harness import MemoryConnection, ScriptedBroker
     ({"resubscribe_on_cancel": None}, TypeError),
     ({"should_recover": "yes"}, TypeError),
     ({"initial_connect": "no"}, TypeError),
+    ({"restore_timeout": 0}, ValueError),
+    ({"restore_timeout": "5"}, TypeError),
 ])
 def test_recovery_is_validated_at_construction(kwargs: Any, error: type) -> None:
     with pytest.raises(error):
@@ -64,7 +66,8 @@ def test_recovery_defaults_are_the_issues() -> None:
     assert recovery.topology == {"exchanges", "queues", "bindings", "consumers"}
     assert recovery.entity_retry_timeout == 30.0 and recovery.on_entity_failure == "skip"
     assert recovery.recover_consumers and not recovery.resubscribe_on_cancel
-    assert not recovery.initial_connect
+    assert not recovery.initial_connect and recovery.restore_timeout == 30.0
+    assert Recovery(restore_timeout=None).restore_timeout is None
     assert not Recovery(topology="none").restores("queues")
     assert not Recovery(recover_consumers=False).restores("consumers")
 
@@ -444,6 +447,47 @@ def test_exclusive_queue_still_locked_is_retried() -> None:
     s.broker.received()
     s.broker.send(2, spec.Channel.CloseOk())
     assert s.report().skipped == []
+
+
+def test_a_restore_step_without_answer_fails_the_attempt_and_the_next_endpoint_restores() -> None:
+    # A live RabbitMQ node holds a declare of a new queue while a frozen peer is not yet
+    # declared down (docs/recovery.md, "A frozen node"): the restore must not hang with it.
+    nodes = [ConnectionParameters(port=p) for p in (5001, 5002, 5003)]
+    s = Session(Recovery(endpoints=nodes, endpoint_order="in_order", initial_delay=0.0,
+                         restore_timeout=5.0), params=nodes[0])
+    channel = s.broker.open_channel(1)
+    channel.queue_declare("", exclusive=True, callback=lambda f: None)
+    s.broker.send(1, spec.Queue.DeclareOk("amq.gen-1", 0, 0))
+    s.lose()
+    s.relink()  # the first endpoint of the cycle: 5001
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())
+    s.broker.send(2, spec.Channel.OpenOk())
+    assert [f.method.NAME for f in s.broker.received()] == ["Channel.Open", "Queue.Declare"]
+    disconnects = s.conn.disconnect_calls
+    s.conn.clock.advance(4.9)
+    assert s.conn.disconnect_calls == disconnects and s.conn.recovering  # still waiting
+    s.conn.clock.advance(0.2)  # no DeclareOk within restore_timeout: the link is dropped
+    attempts = [e for e in s.events if e[0] == "attempt"]
+    assert len(attempts) == 1 and attempts[0][1:3] == (1, 5001) and attempts[0][4] == 0.0
+    assert isinstance(attempts[0][3], exceptions.TopologyRecoveryError)
+    assert "restore_timeout=5.0" in str(attempts[0][3]) and "localhost:5001" in str(attempts[0][3])
+    assert s.conn.recovering and not s.closed
+    assert not [e for e in s.events if e[0] in ("ok", "failed")]
+    s.relink()  # at once, the next endpoint of the same cycle
+    assert s.conn.params.port == 5002
+    s.broker.received()
+    s.broker.send(1, spec.Channel.OpenOk())
+    s.broker.send(2, spec.Channel.OpenOk())
+    assert [f.method.NAME for f in s.broker.received()] == ["Channel.Open", "Queue.Declare"]
+    s.broker.send(2, spec.Queue.DeclareOk("amq.gen-2", 0, 0))
+    s.broker.received()
+    s.broker.send(2, spec.Channel.CloseOk())
+    report = s.report()
+    assert report.endpoint.port == 5002 and report.renamed_queues == {"amq.gen-1": "amq.gen-2"}
+    assert report.cycles == 1 and channel.is_open
+    s.conn.clock.advance(60)  # the bound was disarmed with the restore: nothing more happens
+    assert len([e for e in s.events if e[0] == "attempt"]) == 1 and s.conn.is_open
 
 
 def test_rpc_in_flight_is_interrupted() -> None:
