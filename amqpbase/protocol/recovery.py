@@ -351,6 +351,20 @@ def backoff_delay(recovery: Recovery, cycle: int, uniform: Callable[[float, floa
     return float(uniform(0.0, ceiling))
 
 
+def _index_of(endpoints: List[Parameters], lost: Parameters) -> Optional[int]:
+    """Where ``lost`` is among ``endpoints``: that very object, else the first endpoint with
+    its host and port (the connection's own parameters need not be one of the endpoint
+    objects: ``Connection(ConnectionParameters("a", 5672), recovery=Recovery(endpoints=[
+    ConnectionParameters("a", 5672), ...]))`` loses node "a" all the same)."""
+    for index, endpoint in enumerate(endpoints):
+        if endpoint is lost:
+            return index
+    for index, endpoint in enumerate(endpoints):
+        if endpoint.host == lost.host and endpoint.port == lost.port:
+            return index
+    return None
+
+
 def cycle_order(
     recovery: Recovery,
     endpoints: Sequence[Parameters],
@@ -358,7 +372,7 @@ def cycle_order(
     shuffle: Callable[[List[Parameters]], None],
 ) -> List[Parameters]:
     """The endpoints to try in one cycle, in order. ``"shuffle"``: shuffled, then the one
-    just lost (if among them) moved last; ``"in_order"``: as given; a callable: its answer
+    just lost (if among them: the same object, else the same host and port) moved last; ``"in_order"``: as given; a callable: its answer
     (which must be a non-empty sequence of parameter sets)."""
     order = recovery.endpoint_order
     if order == "in_order":
@@ -367,10 +381,9 @@ def cycle_order(
         result = list(endpoints)
         shuffle(result)
         if lost is not None and len(result) > 1:
-            for index, endpoint in enumerate(result):
-                if endpoint is lost:
-                    result.append(result.pop(index))
-                    break
+            index = _index_of(result, lost)
+            if index is not None:
+                result.append(result.pop(index))
         return result
     answer = order(tuple(endpoints), lost)
     result = list(answer) if answer is not None else []

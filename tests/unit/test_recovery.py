@@ -96,6 +96,14 @@ def test_endpoint_order_in_order_shuffle_lost_last_and_callable() -> None:
         assert order[-1] is nodes[1] and sorted(p.port for p in order) == [1, 2, 3, 4]
         seen.add(tuple(p.port for p in order))
     assert len(seen) > 1  # shuffled
+    # the lost endpoint need not be one of the endpoint objects: its host and port decide
+    own = ConnectionParameters(port=3)
+    for seed in range(30):
+        order = cycle_order(shuffle, nodes, own, random.Random(seed).shuffle)
+        assert order[-1] is nodes[2], [p.port for p in order]
+    stranger = ConnectionParameters(port=9)  # not among them: a plain shuffle
+    assert sorted(p.port for p in cycle_order(shuffle, nodes, stranger, random.shuffle)) == [
+        1, 2, 3, 4]
     chooser = Recovery(endpoints=nodes, endpoint_order=lambda eps, lost: [eps[3]])
     assert cycle_order(chooser, nodes, None, random.shuffle) == [nodes[3]]
     broken = Recovery(endpoints=nodes, endpoint_order=lambda eps, lost: [])
