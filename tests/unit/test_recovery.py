@@ -431,6 +431,14 @@ def test_a_consumer_whose_queue_is_gone_fails_loudly_and_the_channel_survives() 
     assert error.consumer_tag == "c1"
     assert len(cancels) == 1 and cancels[0].method.consumer_tag == "c1"
     assert channel.is_open and channel.consumer_tags == []
+    # the cancel callbacks get pika's shape: a Basic.Cancel method frame for the tag ...
+    (cancel,) = cancels
+    assert isinstance(cancel, frame.Method) and cancel.channel_number == 1
+    assert isinstance(cancel.method, spec.Basic.Cancel)
+    # ... carrying the error, the same object the report lists
+    assert isinstance(cancel, ConsumerLostFrame)
+    assert cancel.error is error
+    assert isinstance(cancel.error.__cause__, exceptions.ChannelClosedByBroker)
 
 
 def test_exclusive_queue_still_locked_is_retried() -> None:
@@ -539,31 +547,6 @@ def test_recorder_forgets_deleted_unbound_cancelled_and_auto_deleted() -> None:
 # ---------------------------------------------------------------------------------------------
 # The seam, resubscribe_on_cancel and ConsumerRecoveryFailedError to the cancel callbacks
 # ---------------------------------------------------------------------------------------------
-
-
-def test_a_lost_consumer_reaches_the_cancel_callbacks_as_a_frame_carrying_the_error() -> None:
-    s = Session(Recovery(initial_delay=0.0))
-    channel = s.broker.open_channel(1)
-    cancels: List[Any] = []
-    channel.add_on_cancel_callback(cancels.append)
-    channel.basic_consume("gone", lambda *a: None, consumer_tag="c1", callback=lambda f: None)
-    s.broker.send(1, spec.Basic.ConsumeOk("c1"))
-    s.lose()
-    s.relink()
-    s.broker.received()
-    s.broker.send(1, spec.Channel.OpenOk())
-    s.broker.send(2, spec.Channel.OpenOk())
-    s.broker.received()
-    s.broker.send(2, spec.Channel.Close(404, "NOT_FOUND - no queue 'gone'", 50, 10))
-    (cancel,) = cancels
-    # pika's shape: a Basic.Cancel method frame for the tag ...
-    assert isinstance(cancel, frame.Method) and cancel.channel_number == 1
-    assert isinstance(cancel.method, spec.Basic.Cancel) and cancel.method.consumer_tag == "c1"
-    # ... carrying the error, the same object the report lists
-    assert isinstance(cancel, ConsumerLostFrame)
-    assert isinstance(cancel.error, exceptions.ConsumerRecoveryFailedError)
-    assert cancel.error is s.report().skipped[0][1]
-    assert isinstance(cancel.error.__cause__, exceptions.ChannelClosedByBroker)
 
 
 def _consuming(s: Session, tag: str = "c1", queue: str = "q") -> Tuple[Any, List[Any], List[Any]]:
