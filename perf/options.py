@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from amqpbase import URLParameters
 from amqpbase.streams import StreamOffset
@@ -197,12 +197,17 @@ def _queue_args(specs: Sequence[str]) -> Dict[str, Any]:
     return args
 
 
+_NAMED_OFFSETS: Dict[str, Callable[[], StreamOffset]] = {
+    "first": StreamOffset.first, "last": StreamOffset.last, "next": StreamOffset.next}
+
+
 def _stream_offset(text: str) -> StreamOffset:
     """``--stream-offset``'s text as the validated offset (an absolute offset goes out as a
     signed 64-bit long, as RabbitMQ requires; amqpbase/streams.py)."""
     try:
-        if text in ("first", "last", "next"):
-            return cast(StreamOffset, getattr(StreamOffset, text)())
+        named = _NAMED_OFFSETS.get(text)
+        if named is not None:
+            return named()
         if re.fullmatch(r"[0-9]+", text):
             return StreamOffset.at(int(text))
         return StreamOffset.interval(text)
